@@ -1,0 +1,89 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { generateTables } from '../../src/generate.js';
+import { kernelElf, type PagingModeName } from '../../src/kernel.js';
+import { PAGING_MODE_NAMES } from '../../src/modes.js';
+import type { BenchSection } from './report.js';
+import { benchKernel, benchKernelSymbols } from './layouts.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..', '..');
+const SIZES_MIB = [64n, 1024n, 4096n];
+
+const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function timeInProcess(mode: PagingModeName, sizeMiB: bigint): number {
+  const symbols = benchKernelSymbols(mode, sizeMiB);
+  const runs: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const start = performance.now();
+    generateTables(symbols);
+    runs.push(performance.now() - start);
+  }
+  return median(runs);
+}
+
+async function peakAboveBaselineMiB(mode: PagingModeName, sizeMiB: bigint): Promise<{ peak: number; output: number }> {
+  const child = join(here, 'gen-memory.js');
+  const measure = async (what: string) => JSON.parse((await execa('node', [child, mode, String(sizeMiB), what])).stdout) as { maxRssKiB: number; outputBytes: number };
+  const baseline = median(await Promise.all([1, 2, 3].map(() => measure('baseline').then((m) => m.maxRssKiB))));
+  const generated = await measure('generate');
+  return { peak: (generated.maxRssKiB - baseline) / 1024, output: generated.outputBytes / 2 ** 20 };
+}
+
+/** The reference generator, when this checkout sits beside it; X86PT_REFERENCE names another copy. */
+function findReference(): string | undefined {
+  const candidates = [process.env.X86PT_REFERENCE, join(root, '..', 'shared', 'reference', 'gen_mmu.py')];
+  return candidates.find((path): path is string => path !== undefined && existsSync(path));
+}
+
+async function wholeProcessMs(command: string, args: string[], env: Record<string, string> = {}): Promise<number> {
+  const runs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    await execa(command, args, { env });
+    runs.push(performance.now() - start);
+  }
+  return median(runs);
+}
+
+const section: BenchSection = async (report) => {
+  for (const mode of PAGING_MODE_NAMES) {
+    for (const sizeMiB of SIZES_MIB) {
+      const ms = timeInProcess(mode, sizeMiB);
+      const perGiB = ms / (Number(sizeMiB) / 1024);
+      report({ section: 'gen', name: `${mode} ${sizeMiB} MiB: generate`, value: ms, unit: 'ms' });
+      report({ section: 'gen', name: `${mode} ${sizeMiB} MiB: per GiB mapped`, value: perGiB, unit: 'ms/GiB', target: '<= 5', ok: perGiB <= 5 });
+      const { peak, output } = await peakAboveBaselineMiB(mode, sizeMiB);
+      const ratio = peak / output;
+      report({ section: 'gen', name: `${mode} ${sizeMiB} MiB: peak memory above baseline`, value: peak, unit: `MiB (output ${output.toFixed(2)} MiB, ${ratio.toFixed(2)}x)`, target: '<= 3x output', ok: ratio <= 3 });
+    }
+  }
+
+  const work = mkdtempSync(join(tmpdir(), 'x86pt-bench-'));
+  try {
+    const kernel = join(work, 'ia32e-4g.elf');
+    writeFileSync(kernel, kernelElf(benchKernel('ia32e', 4096n)));
+    const cli = join(root, 'dist', 'src', 'cli', 'main.js');
+    const ours = await wholeProcessMs('node', [cli, 'gen', '-k', kernel, '-o', join(work, 'ours.bin')]);
+    report({ section: 'gen', name: 'ia32e 4 GiB: x86pt gen, whole process', value: ours, unit: 'ms' });
+    const reference = findReference();
+    const python = process.env.PYTHON ?? 'python3';
+    const env = { PYTHONPATH: join(root, '.local', 'python') };
+    const usable = reference !== undefined && (await execa(python, ['-c', 'import elftools, distutils'], { env, reject: false })).exitCode === 0;
+    if (!usable) {
+      process.stdout.write('gen      reference generator skipped: gen_mmu.py or python3 with pyelftools not found (set X86PT_REFERENCE)\n');
+      return;
+    }
+    const theirs = await wholeProcessMs(python, [reference, '-k', kernel, '-o', join(work, 'ref.bin')], env);
+    report({ section: 'gen', name: 'ia32e 4 GiB: gen_mmu.py, whole process', value: theirs, unit: 'ms' });
+    report({ section: 'gen', name: 'ia32e 4 GiB: speed-up over gen_mmu.py', value: theirs / ours, unit: 'x', target: '>= 20', ok: theirs / ours >= 20 });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+};
+
+export default section;

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs what x86pt's engines and tests need beyond npm packages, only when missing:
+#   binutils    GNU as/ld (test kernels, the QEMU stub)
+#   qemu        qemu-system-x86 (the QEMU engine)
+#   python      Unicorn 2.1 (libunicorn.so.2 from the PyPI wheel) and pyelftools,
+#               pip-installed into .local/python inside the project, never globally
+# As root it installs with apt-get and pip; otherwise it prints the exact command and fails.
+# Usage: scripts/setup.sh [all|binutils|qemu|python]...   (default: all)
+set -euo pipefail
+
+root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+local_python="$root_dir/.local/python"
+unicorn_version="2.1.4"
+pyelftools_version="0.32"
+
+say() { printf 'x86pt setup: %s\n' "$*" >&2; }
+
+apt_updated=0
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    say "missing $*; run as root: apt-get update && apt-get install -y --no-install-recommends $*"
+    exit 1
+  fi
+  if [ "$apt_updated" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    apt_updated=1
+  fi
+  say "installing $* with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+ensure_binutils() {
+  command -v as >/dev/null && command -v ld >/dev/null && command -v readelf >/dev/null && return 0
+  apt_install binutils
+}
+
+ensure_qemu() {
+  command -v qemu-system-x86_64 >/dev/null && command -v qemu-system-i386 >/dev/null && return 0
+  apt_install qemu-system-x86
+}
+
+python_ready() {
+  [ -f "$local_python/unicorn/lib/libunicorn.so.2" ] &&
+    [ -f "$local_python/.unicorn-$unicorn_version" ] &&
+    [ -d "$local_python/elftools" ]
+}
+
+ensure_python() {
+  python_ready && return 0
+  local py
+  py=$(command -v python3 || true)
+  if [ -z "$py" ] || ! "$py" -m pip --version >/dev/null 2>&1; then
+    apt_install python3 python3-pip
+    py=$(command -v python3)
+  fi
+  say "installing unicorn==$unicorn_version and pyelftools==$pyelftools_version into $local_python"
+  rm -rf "$local_python"
+  mkdir -p "$local_python"
+  "$py" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --target "$local_python" "unicorn==$unicorn_version" "pyelftools==$pyelftools_version" >&2 || {
+    say "pip failed; the command was: $py -m pip install --target $local_python unicorn==$unicorn_version pyelftools==$pyelftools_version"
+    exit 1
+  }
+  [ -f "$local_python/unicorn/lib/libunicorn.so.2" ] || { say "the unicorn wheel has no unicorn/lib/libunicorn.so.2"; exit 1; }
+  touch "$local_python/.unicorn-$unicorn_version"
+}
+
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(all)
+for target in "${targets[@]}"; do
+  case "$target" in
+    all) ensure_binutils; ensure_qemu; ensure_python ;;
+    binutils) ensure_binutils ;;
+    qemu) ensure_qemu ;;
+    python|unicorn) ensure_python ;;
+    *) say "unknown target '$target' (all, binutils, qemu, python)"; exit 2 ;;
+  esac
+done
