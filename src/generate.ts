@@ -1,7 +1,7 @@
 import { InputError } from './errors.js';
 import { formatSize, hex } from './addr.js';
 import { describeFlags } from './flags.js';
-import { indexedAddress, topLevel, topLevelBytes } from './modes.js';
+import { indexedAddress, topLevel, topLevelBytes, type Level } from './modes.js';
 import { layoutFromSymbols, mappedSpan, type Layout, type Symbols } from './layout.js';
 import { lowerTablesNeeded, PageTables } from './tables.js';
 import type { PagingModeName } from './kernel.js';
@@ -43,9 +43,8 @@ export function buildTables(layout: Layout, options: GenerateOptions = {}): Gene
   if (end > mode.tablesLimit) {
     throw new InputError(`page tables ${hex(layout.tablesPhys)}-${hex(end)} (z_x86_pagetables_start) end above ${hex(mode.tablesLimit)}, beyond what ${mode.title} can address`);
   }
-  const tables = new PageTables(mode, layout.tablesPhys, lowerTables, options.compat ?? false, (level, phys) =>
-    log(`new ${level.name} at physical ${hex(BigInt(phys))}`),
-  );
+  const onNewTable = options.log && ((level: Level, phys: number) => log(`new ${level.name} at physical ${hex(BigInt(phys))}`));
+  const tables = new PageTables(mode, layout.tablesPhys, lowerTables, options.compat ?? false, onNewTable);
   layout.identity.forEach((m, i) => {
     log(`identity-map ${m.what} ${hex(m.base)}-${hex(m.base + m.size)} (${formatSize(m.size)}): ${describeFlags(m.flags)}${m.skipNullPage && m.base === 0n ? ', page 0 left unmapped' : ''}`);
     tables.mapIdentity(filled[i]!.start, filled[i]!.end, m.flags);

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { InputError } from './errors.js';
@@ -13,7 +13,6 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   try {
     fd = openSync(temp, 'wx', 0o644);
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
     renameSync(temp, path);

@@ -56,7 +56,7 @@ export class PageTables {
     tablesPhys: bigint,
     private readonly capacity: number,
     compat: boolean,
-    private readonly onNewTable: (level: Level, phys: number) => void = () => {},
+    private readonly onNewTable?: (level: Level, phys: number) => void,
   ) {
     this.levels = mode.levels.map((level) => levelWords(level, compat));
     const top = topLevel(mode);
@@ -164,20 +164,26 @@ export class PageTables {
     if (this.count === this.capacity) throw new Error(`more than the ${this.capacity} lower tables counted`);
     const phys = this.base + this.count * TABLE_BYTES;
     this.count++;
-    this.onNewTable(level, phys);
+    this.onNewTable?.(level, phys);
     return phys;
   }
 
   private fillLeaf(table: number, from: number, to: number, flags: EntryWords): void {
     const leaf = this.levels[this.levels.length - 1]!;
     const store = this.store;
+    const step = leaf.wordsPerEntry;
+    const end = table + this.entryIndex(leaf, to - TABLE_BYTES) * step + step;
+    // A leaf table never straddles a 4 GiB boundary: the high word is constant, and
+    // the low word just steps by a page (modulo 2^32, as the Uint32Array stores it).
     const high = (Math.floor(from / TWO_32) & leaf.address.high) | flags.high;
-    let at = table + this.entryIndex(leaf, from) * leaf.wordsPerEntry;
-    // A leaf table never straddles a 4 GiB boundary, so the high word is constant.
-    for (let addr = from; addr < to; addr += TABLE_BYTES) {
-      store[at] = ((addr % TWO_32) & leaf.address.low) | flags.low;
-      if (leaf.wordsPerEntry === 2) store[at + 1] = high;
-      at += leaf.wordsPerEntry;
+    let low = ((from % TWO_32) & leaf.address.low) | flags.low;
+    if (step === 2) {
+      for (let at = table + this.entryIndex(leaf, from) * 2; at < end; at += 2, low += TABLE_BYTES) {
+        store[at] = low;
+        store[at + 1] = high;
+      }
+    } else {
+      for (let at = table + this.entryIndex(leaf, from); at < end; at++, low += TABLE_BYTES) store[at] = low;
     }
   }
 }

@@ -7,7 +7,7 @@ import { afterAll } from 'vitest';
 import { kernelElf, type KernelDescription } from '../../src/kernel.js';
 
 /** The built CLI, as `npx x86pt` runs it. */
-export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'src', 'cli', 'main.js');
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'x86pt.mjs');
 
 /** Runs x86pt with the arguments; never throws on a non-zero exit. */
 export function x86pt(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
