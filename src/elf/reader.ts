@@ -1,0 +1,247 @@
+/**
+ * A small strict ELF reader: the symbols of the first symbol table, exact to
+ * 64 bits. Every offset and size a header claims is checked against the real
+ * length of the file before it is used, so memory and time stay proportional
+ * to the file whatever the headers say; anything malformed is one InputError.
+ */
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { InputError } from '../errors.js';
+import {
+  EI_CLASS, EI_DATA, EI_NIDENT, ELF_MAGIC, ELF32_LAYOUT, ELF64_LAYOUT, ELFCLASS32, ELFCLASS64, ELFDATA2LSB,
+  ELFDATA2MSB, SHT_DYNSYM, SHT_STRTAB, SHT_SUNW_LDYNSYM, SHT_SYMTAB,
+  getField, getSmallField, type ElfLayout,
+} from './format.js';
+
+export interface ElfSymbols {
+  readonly elfClass: 32 | 64;
+  /** e_machine */
+  readonly machine: number;
+  /** name -> st_value, exact; a name defined twice has its last value; the null symbol is the name '' */
+  readonly symbols: ReadonlyMap<string, bigint>;
+}
+
+/** Section types pyelftools (and so gen_mmu.py) takes for a symbol table. */
+const SYMBOL_TABLE_TYPES: ReadonlySet<number> = new Set([SHT_SYMTAB, SHT_DYNSYM, SHT_SUNW_LDYNSYM]);
+
+/** Names may overlap in a string table (suffix sharing); this caps what overlapping names can make us decode. */
+const NAME_BUDGET_FLOOR = 64 * 1024 * 1024;
+
+/** readFileSync's limit; larger files are refused before any read. */
+const MAX_FILE_BYTES = 2 ** 31 - 1;
+
+const hex = (n: bigint | number): string => `0x${n.toString(16)}`;
+
+/** A byte range of the file, known to lie inside it. */
+interface Extent {
+  readonly start: number;
+  readonly size: number;
+}
+
+/** Where the section header table starts (inside the file) and how many headers it holds. */
+interface SectionTable {
+  readonly start: number;
+  readonly count: number;
+}
+
+/** Parses ELF bytes; `source` names the file in error messages. */
+export function parseElf(bytes: Uint8Array, source: string): ElfSymbols {
+  return new ElfParser(bytes, source).symbols();
+}
+
+/** Reads and parses the ELF file at `path`. */
+export function readElf(path: string): ElfSymbols {
+  return parseElf(readRegularFile(path), path);
+}
+
+class ElfParser {
+  private readonly view: DataView;
+  private readonly length: number;
+
+  constructor(private readonly bytes: Uint8Array, private readonly source: string) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.length = bytes.byteLength;
+  }
+
+  symbols(): ElfSymbols {
+    const layout = this.identify();
+    const machine = getSmallField(this.view, 0, layout.header.e_machine);
+    const sections = this.sectionTable(layout);
+    const symtab = this.firstSymbolTable(layout, sections);
+    return { elfClass: layout.elfClass, machine, symbols: this.readSymbols(layout, sections, symtab) };
+  }
+
+  private fail(problem: string): InputError {
+    return new InputError(`${this.source}: ${problem}`);
+  }
+
+  /** Checks the identification bytes and that the whole file header is present. */
+  private identify(): ElfLayout {
+    const { bytes, length } = this;
+    if (length === 0) throw this.fail('empty file');
+    const magicBytes = Math.min(length, ELF_MAGIC.length);
+    for (let i = 0; i < magicBytes; i++) {
+      if (bytes[i] !== ELF_MAGIC[i]) throw this.fail('not an ELF file (bad magic number)');
+    }
+    if (length < EI_NIDENT) throw this.fail(`truncated ELF header: the file is only ${length} bytes`);
+    const identClass = bytes[EI_CLASS]!;
+    const layout = identClass === ELFCLASS32 ? ELF32_LAYOUT : identClass === ELFCLASS64 ? ELF64_LAYOUT : undefined;
+    if (!layout) throw this.fail(`unknown ELF class ${identClass} (EI_CLASS must be 1 for ELF32 or 2 for ELF64)`);
+    const data = bytes[EI_DATA]!;
+    if (data === ELFDATA2MSB) throw this.fail('big-endian ELF is not supported (x86 is little-endian)');
+    if (data !== ELFDATA2LSB) throw this.fail(`unknown data encoding ${data} (EI_DATA must be 1, little-endian)`);
+    if (length < layout.header.size) {
+      throw this.fail(`truncated ELF header: ELF${layout.elfClass} needs ${layout.header.size} bytes, the file has ${length}`);
+    }
+    return layout;
+  }
+
+  /** The section header table, bounds-checked as a whole; count taken from section 0 when e_shnum is 0. */
+  private sectionTable(layout: ElfLayout): SectionTable {
+    const { header, section } = layout;
+    const shoff = getField(this.view, 0, header.e_shoff);
+    const entsize = getSmallField(this.view, 0, header.e_shentsize);
+    let count: bigint = BigInt(getSmallField(this.view, 0, header.e_shnum));
+    if (shoff === 0n) throw this.fail('no symbol table: the file has no section headers (e_shoff is 0)');
+    if (entsize !== section.size) {
+      throw this.fail(`bad e_shentsize ${entsize}: ELF${layout.elfClass} section headers are ${section.size} bytes`);
+    }
+    if (count === 0n) {
+      // Extended numbering: the real count is in section 0's sh_size.
+      const first = this.extent(shoff, BigInt(section.size));
+      if (!first) throw this.fail(`section header table out of bounds: offset ${hex(shoff)}, file is ${this.length} bytes`);
+      count = getField(this.view, first.start, section.sh_size);
+      if (count === 0n) throw this.fail('no symbol table: the file has no sections');
+    }
+    const table = this.extent(shoff, count * BigInt(section.size));
+    if (!table) {
+      throw this.fail(
+        `section header table out of bounds: ${count} headers of ${section.size} bytes at offset ${hex(shoff)}, file is ${this.length} bytes`,
+      );
+    }
+    return { start: table.start, count: Number(count) };
+  }
+
+  private sectionBase(layout: ElfLayout, sections: SectionTable, index: number): number {
+    return sections.start + index * layout.section.size;
+  }
+
+  /** The first SHT_SYMTAB / SHT_DYNSYM section in section-header order, as pyelftools' iteration finds it. */
+  private firstSymbolTable(layout: ElfLayout, sections: SectionTable): number {
+    for (let i = 0; i < sections.count; i++) {
+      const type = getSmallField(this.view, this.sectionBase(layout, sections, i), layout.section.sh_type);
+      if (SYMBOL_TABLE_TYPES.has(type)) return i;
+    }
+    throw this.fail(`no symbol table: none of the ${sections.count} sections is SHT_SYMTAB or SHT_DYNSYM`);
+  }
+
+  private readSymbols(layout: ElfLayout, sections: SectionTable, symtabIndex: number): Map<string, bigint> {
+    const { view } = this;
+    const sh = layout.section;
+    const st = layout.symbol;
+    const symtabBase = this.sectionBase(layout, sections, symtabIndex);
+    const what = `symbol table (section ${symtabIndex})`;
+
+    const entsize = getField(view, symtabBase, sh.sh_entsize);
+    if (entsize !== BigInt(st.size)) {
+      throw this.fail(`bad sh_entsize ${entsize} for the ${what}: ELF${layout.elfClass} symbols are ${st.size} bytes`);
+    }
+    const symtab = this.sectionExtent(layout, symtabBase, what);
+    if (symtab.size % st.size !== 0) {
+      throw this.fail(`${what} size ${symtab.size} is not a multiple of its entry size ${st.size}`);
+    }
+
+    const link = getSmallField(view, symtabBase, sh.sh_link);
+    if (link >= sections.count) {
+      throw this.fail(`${what} links string table section ${link}, but there are only ${sections.count} sections`);
+    }
+    const strtabBase = this.sectionBase(layout, sections, link);
+    const strtabType = getSmallField(view, strtabBase, sh.sh_type);
+    if (strtabType !== SHT_STRTAB) {
+      throw this.fail(`${what} links section ${link} of type ${strtabType}, which is not a string table (SHT_STRTAB)`);
+    }
+    const strtabExtent = this.sectionExtent(layout, strtabBase, `string table (section ${link})`);
+    const strtab = this.bytes.subarray(strtabExtent.start, strtabExtent.start + strtabExtent.size);
+
+    // As pyelftools decodes names: UTF-8, invalid bytes replaced, a leading BOM kept.
+    const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+    const namesAt = new Map<number, string>([[0, '']]);
+    let nameBudget = Math.max(NAME_BUDGET_FLOOR, 4 * strtab.length);
+    const symbols = new Map<string, bigint>();
+    const count = symtab.size / st.size;
+    for (let i = 0; i < count; i++) {
+      const base = symtab.start + i * st.size;
+      const nameOffset = getSmallField(view, base, st.st_name);
+      let name = namesAt.get(nameOffset);
+      if (name === undefined) {
+        if (nameOffset >= strtab.length) {
+          throw this.fail(`symbol ${i}: name offset ${nameOffset} is outside its string table (${strtab.length} bytes)`);
+        }
+        const end = strtab.indexOf(0, nameOffset);
+        if (end < 0) throw this.fail(`symbol ${i}: name at offset ${nameOffset} is not NUL-terminated within its string table`);
+        nameBudget -= end - nameOffset;
+        if (nameBudget < 0) throw this.fail('symbol names overlap so much that decoding them would exhaust memory');
+        name = decoder.decode(strtab.subarray(nameOffset, end));
+        namesAt.set(nameOffset, name);
+      }
+      symbols.set(name, getField(view, base, st.st_value));
+    }
+    return symbols;
+  }
+
+  /** A section's contents, which must lie inside the file. */
+  private sectionExtent(layout: ElfLayout, base: number, what: string): Extent {
+    const offset = getField(this.view, base, layout.section.sh_offset);
+    const size = getField(this.view, base, layout.section.sh_size);
+    const extent = this.extent(offset, size);
+    if (!extent) {
+      throw this.fail(`${what} out of bounds: ${size} bytes at offset ${hex(offset)}, file is ${this.length} bytes`);
+    }
+    return extent;
+  }
+
+  /** [offset, offset + size) as numbers when it lies inside the file, else undefined. */
+  private extent(offset: bigint, size: bigint): Extent | undefined {
+    if (offset + size > BigInt(this.length)) return undefined;
+    return { start: Number(offset), size: Number(size) };
+  }
+}
+
+/** The bytes of a regular file; anything else (missing, a directory, a device, unreadable) is an InputError. */
+function readRegularFile(path: string): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new InputError(`${path}: ${describeFsError(err)}`);
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (stats.isDirectory()) throw new InputError(`${path}: is a directory, not an ELF file`);
+    if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
+    if (stats.size > MAX_FILE_BYTES) throw new InputError(`${path}: file too large (${stats.size} bytes)`);
+    return readFileSync(fd);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`${path}: ${describeFsError(err)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function describeFsError(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ENOENT': return 'no such file';
+    case 'EACCES':
+    case 'EPERM': return 'permission denied';
+    case 'EISDIR': return 'is a directory, not an ELF file';
+    case 'ENOTDIR': return 'a component of the path is not a directory';
+    case 'ELOOP': return 'too many levels of symbolic links';
+    case 'ERR_FS_FILE_TOO_LARGE': return 'file too large';
+    default: return `cannot read the file (${typeof code === 'string' ? code : oneLine(err)})`;
+  }
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+}
