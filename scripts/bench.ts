@@ -3,6 +3,8 @@ import type { BenchRow, BenchSection } from './bench/report.js';
 /** Sections by name, loaded lazily so `npm run bench -- gen` runs just one. */
 const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   gen: async () => (await import('./bench/gen.js')).default,
+  verify: async () => (await import('./bench/verify.js')).default,
+  qemu: async () => (await import('./bench/qemu.js')).default,
 };
 
 function formatRow(row: BenchRow): string {

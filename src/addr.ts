@@ -14,10 +14,6 @@ export const virtAddr = (value: bigint): VirtAddr => value as VirtAddr;
 
 export const PAGE_SIZE = 4096n;
 export const KiB = 1024n;
-export const GiB = 1n << 30n;
-export const U64_END = 1n << 64n;
-
-export const hex = (value: bigint): string => `0x${value.toString(16)}`;
 
 export const isPageAligned = (value: bigint): boolean => value % PAGE_SIZE === 0n;
 
@@ -31,12 +27,6 @@ export interface Span {
   readonly end: bigint;
 }
 
-export const spansOverlap = (a: Span, b: Span): boolean => a.start < b.end && b.start < a.end;
-
-/** Human-readable byte count: 64 MiB, 4 KiB, 12345 bytes. */
-export function formatSize(bytes: bigint): string {
-  for (const [unit, name] of [[1n << 40n, 'TiB'], [GiB, 'GiB'], [1n << 20n, 'MiB'], [KiB, 'KiB']] as const) {
-    if (bytes >= unit && bytes % unit === 0n) return `${bytes / unit} ${name}`;
-  }
-  return `${bytes} bytes`;
-}
+/** Whether two spans share an address; an empty span shares none. */
+export const spansOverlap = (a: Span, b: Span): boolean =>
+  a.start < a.end && b.start < b.end && a.start < b.end && b.start < a.end;

@@ -1,5 +1,5 @@
 import { InputError } from './errors.js';
-import { formatSize, hex } from './addr.js';
+import { formatSize, hex } from './text.js';
 import { describeFlags } from './flags.js';
 import { indexedAddress, topLevel, topLevelBytes, type Level } from './modes.js';
 import { layoutFromSymbols, mappedSpan, type Layout, type Symbols } from './layout.js';

@@ -1,6 +1,7 @@
 import { InputError } from './errors.js';
+import { hex } from './text.js';
 import {
-  alignDown, alignUp, hex, isPageAligned, physAddr, spansOverlap, virtAddr,
+  alignDown, alignUp, isPageAligned, physAddr, spansOverlap, virtAddr,
   KiB, PAGE_SIZE, type PhysAddr, type Span, type VirtAddr,
 } from './addr.js';
 import { flags, EXECUTE_DISABLE, PRESENT, USER, WRITABLE, NO_FLAGS, type PageFlags } from './flags.js';

@@ -127,6 +127,10 @@ describe('refusals', () => {
     });
   }
 
+  it('accepts empty XIP flash inside RAM: an empty span overlaps nothing', () => {
+    expect(generate({ ...ok32, xip: { flashBase: 0x200000n, flashSizeKiB: 0n } }).bytes.length).toBe(generate(ok32).bytes.length);
+  });
+
   it('refuses a missing base symbol', () => {
     const symbols = symbolsOf(ok32);
     symbols.delete('CONFIG_KERNEL_VM_BASE');

@@ -4,6 +4,7 @@ import { EXIT_BAD_INPUT, EXIT_OK } from '../errors.js';
 import { registerGen } from './gen.js';
 import { registerDemo } from './demo.js';
 import { registerVerifyCommands } from '../../verify/cli.js';
+import { registerFuzzCommand } from '../../verify/fuzz/cli.js';
 
 /** Subcommand words; anything else starting with '-' is the reference's bare form. */
 const PASS_THROUGH = new Set(['-h', '--help', '-V', '--version']);
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerGen(program);
   registerDemo(program);
   registerVerifyCommands(program);
+  registerFuzzCommand(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { specFromSymbols, tablePlacement, pagingModeOf, type RefusalRule } from '../verify/spec.js';
+import type { MappedRange } from '../verify/model.js';
+import type { KernelDescription } from '../src/kernel.js';
+import { InputError } from '../src/errors.js';
+import { generateTables } from '../src/generate.js';
+import { symbolsOf } from './support/verify-kernels.js';
+
+const range = (virt: bigint, phys: bigint, size: bigint, perms: string): MappedRange => ({
+  virt, phys, size, writable: perms.includes('w'), user: perms.includes('u'), executable: perms.includes('x'),
+});
+
+const validSpec = (kernel: KernelDescription) => {
+  const spec = specFromSymbols(symbolsOf(kernel));
+  if (!spec.valid) throw new Error(`unexpected refusal: ${spec.reasons.join('; ')}`);
+  return spec;
+};
+
+describe('the intended translation', () => {
+  it('identity map without page 0, RAM read-write and executable without permissions', () => {
+    const spec = validSpec({ mode: 'pae', sramBase: 0n, sramSizeKiB: 4096n, pagetablesStart: 0x100000n });
+    expect(spec.mode).toBe('pae');
+    expect(spec.dual).toBe(false);
+    expect(spec.tablesPhys).toBe(0x100000n);
+    expect(spec.expected).toEqual([range(0x1000n, 0x1000n, 0x3ff000n, 'wx')]);
+    // PDPT + PD + 2 PTs (two 2 MiB spans), the 32-byte PDPT last.
+    expect(spec.tableCount).toBe(4);
+    expect(spec.tableBytes).toBe(3n * 4096n + 32n);
+  });
+
+  it('dual window with regions given at either address, one physical page one permission', () => {
+    const spec = validSpec({
+      mode: '32bit', sramBase: 0x100000n, sramSizeKiB: 8192n, kernelVmBase: 0xc0100000n, pagetablesStart: 0xc0200000n,
+      regionPermissions: true,
+      regions: { _image_text: { start: 0xc0100000n, size: 0x20000n }, _image_rodata: { start: 0x120000n, size: 0x8000n } },
+    });
+    // 32-bit paging has no XD: text and rodata (both read-only, user) merge; the rest stays read-write.
+    const low = [range(0x100000n, 0x100000n, 0x28000n, 'ux'), range(0x128000n, 0x128000n, 0x7d8000n, 'wx')];
+    expect(spec.expected).toEqual([...low, ...low.map((r) => ({ ...r, virt: r.virt + 0xc0000000n }))]);
+    expect(spec.tablesPhys).toBe(0x200000n);
+    expect(spec.tableCount).toBe(1 + 3); // RAM spans three 4 MiB directory entries
+  });
+
+  it('later regions win; with permissions RAM is no-exec and flash read-only no-exec; page 0 of flash never mapped', () => {
+    const spec = validSpec({
+      mode: 'ia32e', sramBase: 0x200000n, sramSizeKiB: 64n, pagetablesStart: 0x300000n, regionPermissions: true,
+      xip: { flashBase: 0n, flashSizeKiB: 16n },
+      regions: {
+        _image_text: { start: 0x0n, size: 0x3000n }, _image_rodata: { start: 0x200000n, size: 0x2000n },
+        _locore: { start: 0x201000n, size: 0x2000n }, _lorodata: { start: 0x204000n, size: 0n },
+      },
+    });
+    expect(spec.expected).toEqual([
+      range(0x1000n, 0x1000n, 0x2000n, 'ux'),
+      range(0x3000n, 0x3000n, 0x1000n, ''),
+      range(0x200000n, 0x200000n, 0x1000n, 'u'),
+      range(0x201000n, 0x201000n, 0x2000n, 'x'),
+      range(0x203000n, 0x203000n, 0xd000n, 'w'),
+    ]);
+  });
+
+  it('KPTI gives locore and lorodata the user bit; gcov needs USERSPACE too', () => {
+    const kernel: KernelDescription = {
+      mode: 'ia32e', sramBase: 0x100000n, sramSizeKiB: 64n, pagetablesStart: 0x200000n, regionPermissions: true, kpti: true,
+      coverageGcov: true,
+      regions: {
+        _image_text: { start: 0x104000n, size: 0x1000n }, _image_rodata: { start: 0x105000n, size: 0x1000n },
+        __gcov_bss: { start: 0x106000n, size: 0x1000n }, _locore: { start: 0x100000n, size: 0x1000n }, _lorodata: { start: 0x101000n, size: 0x1000n },
+      },
+    };
+    const withoutUserspace = validSpec(kernel).expected;
+    expect(withoutUserspace.slice(0, 3)).toEqual([
+      range(0x100000n, 0x100000n, 0x1000n, 'ux'),
+      range(0x101000n, 0x101000n, 0x1000n, 'u'),
+      range(0x102000n, 0x102000n, 0x2000n, 'w'),
+    ]);
+    expect(withoutUserspace).toContainEqual(range(0x106000n, 0x106000n, 0xa000n, 'w'));
+    expect(validSpec({ ...kernel, userspace: true }).expected).toContainEqual(range(0x106000n, 0x106000n, 0x1000n, 'wu'));
+  });
+
+  it('IA-32e high-half window: canonical addresses, page 0 mapped when dual', () => {
+    const spec = validSpec({
+      mode: 'ia32e', sramBase: 0n, sramSizeKiB: 2048n, kernelVmBase: 0xffff800000000000n, pagetablesStart: 0xffff800000100000n,
+    });
+    expect(spec.expected).toEqual([range(0n, 0n, 0x200000n, 'wx'), range(0xffff800000000000n, 0n, 0x200000n, 'wx')]);
+    expect(spec.tableCount).toBe(4);
+  });
+
+  it('places tables for dump without needing the whole layout', () => {
+    const symbols = symbolsOf({ mode: 'ia32e', sramBase: 0x100000n, sramSizeKiB: 1n, kernelVmBase: 0xffff800000100000n, pagetablesStart: 0xffff800000300000n });
+    expect(tablePlacement(symbols, 'k.elf')).toEqual({ mode: 'ia32e', tablesPhys: 0x300000n });
+    symbols.delete('z_x86_pagetables_start');
+    expect(() => tablePlacement(symbols, 'k.elf')).toThrow(/k.elf: required symbol z_x86_pagetables_start is missing/);
+    expect(pagingModeOf(new Map([['CONFIG_X86_PAE', 0n]]))).toBe('pae');
+    const unaligned = symbolsOf({ mode: 'pae', sramBase: 0x100000n, sramSizeKiB: 4n, pagetablesStart: 0x300800n });
+    expect(() => tablePlacement(unaligned, 'k.elf')).toThrow(/^k\.elf: the tables' physical address 0x300800 .*not a 4 KiB aligned/);
+  });
+});
+
+/** A layout the policy refuses, the rule it breaks and what the reason must name. */
+interface RefusalCase {
+  readonly name: string;
+  readonly rule: RefusalRule;
+  readonly kernel: KernelDescription;
+  readonly mentions: readonly string[];
+  /** Symbols to drop after writing the kernel's symbols. */
+  readonly drop?: readonly string[];
+}
+
+const ram32: KernelDescription = { mode: '32bit', sramBase: 0x100000n, sramSizeKiB: 1024n, pagetablesStart: 0x400000n };
+const perms = (mode: KernelDescription['mode']): KernelDescription => ({
+  ...ram32, mode, regionPermissions: true,
+  regions: {
+    _image_text: { start: 0x100000n, size: 0x1000n }, _image_rodata: { start: 0x101000n, size: 0x1000n },
+    ...(mode === 'ia32e' ? { _locore: { start: 0x102000n, size: 0x1000n }, _lorodata: { start: 0x103000n, size: 0x1000n } } : {}),
+  },
+});
+
+const REFUSALS: readonly RefusalCase[] = [
+  { name: 'RAM size missing', rule: 1, kernel: ram32, drop: ['CONFIG_SRAM_SIZE'], mentions: ['CONFIG_SRAM_SIZE'] },
+  { name: 'tables symbol missing', rule: 1, kernel: ram32, drop: ['z_x86_pagetables_start'], mentions: ['z_x86_pagetables_start'] },
+  { name: 'rodata region missing', rule: 1, kernel: perms('pae'), drop: ['_image_rodata_size'], mentions: ['_image_rodata_size'] },
+  { name: 'locore missing in IA-32e', rule: 1, kernel: perms('ia32e'), drop: ['_locore_start'], mentions: ['_locore_start'] },
+  { name: 'flash size missing with XIP', rule: 1, kernel: { ...ram32, xip: { flashBase: 0x1000000n, flashSizeKiB: 4n } }, drop: ['CONFIG_FLASH_SIZE'], mentions: ['CONFIG_FLASH_SIZE'] },
+  { name: 'RAM base unaligned', rule: 2, kernel: { ...ram32, sramBase: 0x100800n }, mentions: ['CONFIG_SRAM_BASE_ADDRESS', '0x100800'] },
+  { name: 'RAM size unaligned', rule: 2, kernel: { ...ram32, sramSizeKiB: 6n }, mentions: ['CONFIG_SRAM_SIZE', '6 KiB'] },
+  { name: 'flash base unaligned', rule: 2, kernel: { ...ram32, xip: { flashBase: 0x1000200n, flashSizeKiB: 4n } }, mentions: ['CONFIG_FLASH_BASE_ADDRESS'] },
+  { name: 'region start unaligned', rule: 2, kernel: { ...perms('32bit'), regions: { ...perms('32bit').regions, _image_text: { start: 0x100010n, size: 0x1000n } } }, mentions: ['_image_text_start', '0x100010'] },
+  { name: 'region size unaligned', rule: 2, kernel: { ...perms('32bit'), regions: { ...perms('32bit').regions, _image_rodata: { start: 0x101000n, size: 0x800n } } }, mentions: ['_image_rodata_size'] },
+  { name: 'tables unaligned', rule: 2, kernel: { ...ram32, pagetablesStart: 0x400800n }, mentions: ['z_x86_pagetables_start', '0x400800'] },
+  { name: 'tables below the window offset', rule: 2, kernel: { ...ram32, sramBase: 0n, kernelVmBase: 0xc0000000n, pagetablesStart: 0x1000n }, mentions: ['negative', 'z_x86_pagetables_start'] },
+  { name: 'no RAM', rule: 3, kernel: { ...ram32, sramSizeKiB: 0n }, mentions: ['CONFIG_SRAM_SIZE'] },
+  { name: 'XIP with a virtual base', rule: 4, kernel: { ...ram32, kernelVmBase: 0xc0100000n, pagetablesStart: 0xc0400000n, xip: { flashBase: 0x1000000n, flashSizeKiB: 4n } }, mentions: ['CONFIG_XIP', '0xc0100000'] },
+  { name: 'dual window misaligned', rule: 5, kernel: { ...ram32, kernelVmBase: 0xc0000000n, pagetablesStart: 0xc0300000n }, mentions: ['0xc0000000', '0x100000'] },
+  { name: '32-bit RAM past 4 GiB', rule: 6, kernel: { ...ram32, sramBase: 0xfff00000n, sramSizeKiB: 2048n, pagetablesStart: 0x400000n }, mentions: ['0xfff00000-0x100100000', '4 GiB'] },
+  { name: 'PAE dual window past the last PDPTE', rule: 6, kernel: { mode: 'pae', sramBase: 0n, sramSizeKiB: 1024n * 1024n + 4n, kernelVmBase: 0xc0000000n, pagetablesStart: 0xc1000000n }, mentions: ['0xc0000000-0x140000000'] },
+  { name: 'IA-32e RAM past 2^47', rule: 6, kernel: { mode: 'ia32e', sramBase: 0x7fffffe00000n, sramSizeKiB: 4096n, pagetablesStart: 0x100000n }, mentions: ['2^47'] },
+  { name: 'IA-32e virtual base not canonical', rule: 6, kernel: { mode: 'ia32e', sramBase: 0n, sramSizeKiB: 64n, kernelVmBase: 0x900000000000n, pagetablesStart: 0x900000100000n }, mentions: ['0x900000000000', 'canonical'] },
+  { name: 'IA-32e high window past 2^64', rule: 6, kernel: { mode: 'ia32e', sramBase: 0x7fffe00000n, sramSizeKiB: 4096n, kernelVmBase: 0xffffffffffe00000n, pagetablesStart: 0xffffffffffe00000n }, mentions: ['canonical half'] },
+  { name: 'dual window over identity entries', rule: 7, kernel: { ...ram32, sramBase: 0n, sramSizeKiB: 8192n, kernelVmBase: 0x400000n, pagetablesStart: 0x800000n }, mentions: ['0x400000', 'top-level entries 1'] },
+  { name: 'flash overlapping RAM', rule: 8, kernel: { ...ram32, xip: { flashBase: 0x180000n, flashSizeKiB: 1024n } }, mentions: ['0x180000-0x280000', '0x100000-0x200000'] },
+  { name: 'region outside every mapping', rule: 9, kernel: { ...perms('pae'), regions: { ...perms('pae').regions, _image_text: { start: 0x1ff000n, size: 0x2000n } } }, mentions: ['_image_text', '0x200000'] },
+  { name: 'region past 2^64', rule: 9, kernel: { ...perms('32bit'), regions: { ...perms('32bit').regions, _image_rodata: { start: 0xfffffffffffff000n, size: 0x2000n } } }, mentions: ['_image_rodata', '2^64'] },
+  { name: '32-bit tables past 4 GiB', rule: 10, kernel: { ...ram32, pagetablesStart: 0xfffff000n }, mentions: ['0xfffff000-0x100001000'] },
+  { name: 'IA-32e tables past MAXPHYADDR', rule: 10, kernel: { mode: 'ia32e', sramBase: 0x100000n, sramSizeKiB: 64n, pagetablesStart: (1n << 52n) - 0x1000n }, mentions: ['0xffffffffff000'] },
+];
+
+describe('refusals, one case or more per policy rule', () => {
+  it('covers every rule', () => {
+    expect(new Set(REFUSALS.map((c) => c.rule))).toEqual(new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+  });
+
+  for (const c of REFUSALS) {
+    it(`rule ${c.rule}: ${c.name}`, () => {
+      const symbols = symbolsOf(c.kernel);
+      for (const name of c.drop ?? []) symbols.delete(name);
+      const spec = specFromSymbols(symbols);
+      expect(spec.valid).toBe(false);
+      if (spec.valid) return;
+      expect(spec.rules).toContain(c.rule);
+      const reason = spec.reasons[spec.rules.indexOf(c.rule)]!;
+      expect(reason).not.toContain('\n');
+      for (const text of c.mentions) expect(reason).toContain(text);
+      // The generator, written separately from the same policy, refuses it too.
+      expect(() => generateTables(symbols)).toThrow(InputError);
+    });
+  }
+
+  it('lists every missing symbol at once', () => {
+    const spec = specFromSymbols(new Map([['CONFIG_X86_64', 1n], ['CONFIG_SRAM_REGION_PERMISSIONS', 1n]]));
+    expect(spec.valid).toBe(false);
+    if (spec.valid) return;
+    expect(spec.rules.every((r) => r === 1)).toBe(true);
+    expect(spec.reasons.join('\n')).toMatch(/CONFIG_SRAM_BASE_ADDRESS[^]*z_x86_pagetables_start[^]*_image_text_start[^]*_lorodata_size/);
+  });
+});

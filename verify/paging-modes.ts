@@ -1,0 +1,145 @@
+/**
+ * The three paging modes as the Intel SDM (Vol. 3A, chapter 4) describes
+ * them, as data: one record per level of the hierarchy. The walker and the
+ * spec read these records; neither has mode-specific code paths.
+ */
+import type { PagingMode } from './model.js';
+
+/** Entry names as the SDM uses them. */
+export type EntryName = 'PML4E' | 'PDPTE' | 'PDE' | 'PTE';
+
+/** What a present entry with bit 7 (PS) set means at a level that allows it. */
+export interface LargePageRule {
+  /** 'pse': only with CR4.PSE = 1 (32-bit paging); otherwise PS is ignored there. null: always. */
+  readonly requires: 'pse' | null;
+  /** Bits reserved in a present entry with PS = 1 (between PAT at bit 12 and the page address). */
+  readonly reservedBits: readonly number[];
+  /**
+   * PSE-36: a field below bit 22 holding physical-address bits above 31.
+   * Bits of the field that would name address bits at or above MAXPHYADDR are reserved.
+   */
+  readonly highAddressField?: { readonly lowBit: number; readonly width: number; readonly addressBit: number };
+}
+
+/** One level of the hierarchy. */
+export interface PagingLevel {
+  readonly entry: EntryName;
+  /** Lowest linear-address bit of this level's index; the region one entry controls is 1 << shift bytes. */
+  readonly shift: number;
+  readonly entries: number;
+  /** Rule for PS = 1, or null where bit 7 is not PS (PTEs: PAT; PML4Es and PAE PDPTEs: reserved). */
+  readonly largePage: LargePageRule | null;
+  /** Whether this entry's R/W and U/S bits take part in the access rights (not in PAE PDPTEs: reserved there). */
+  readonly controlsAccess: boolean;
+  /** Whether bit 63 is XD (execute-disable, with IA32_EFER.NXE = 1); otherwise 8-byte entries reserve it. */
+  readonly executeDisable: boolean;
+  /** Bits reserved in every present entry, besides the rules on address bits and XD. */
+  readonly reservedBits: readonly number[];
+  /**
+   * Highest bit of the physical-address field. Field bits that name address
+   * bits at or above MAXPHYADDR are reserved (e.g. 51:M in IA-32e, 62:M in PAE).
+   */
+  readonly addressTopBit: number;
+  /** What the processor does when a present entry sets a reserved bit. */
+  readonly onReserved: 'gp-on-cr3-load' | 'page-fault';
+}
+
+/** One paging mode. */
+export interface PagingModeLayout {
+  readonly mode: PagingMode;
+  /** As the SDM names the mode. */
+  readonly title: string;
+  readonly entryBytes: 4 | 8;
+  /** Bytes of the top-level table: a page, except PAE's 32-byte page-directory-pointer table. */
+  readonly topTableBytes: number;
+  /** Top level first, page table last. */
+  readonly levels: readonly PagingLevel[];
+  /** Linear-address width: 32, or 48 with canonical sign extension (IA-32e). */
+  readonly linearBits: 32 | 48;
+  /** Highest physical address + 1 that CR3 can name for the top-level table, or null for MAXPHYADDR. */
+  readonly cr3Limit: bigint | null;
+}
+
+const range = (low: number, high: number): number[] => Array.from({ length: high - low + 1 }, (_, i) => low + i);
+
+/** Bits between PAT (bit 12) and the address of a large page of 1 << shift bytes. */
+const largePageWithShift = (shift: number): LargePageRule => ({ requires: null, reservedBits: range(13, shift - 1) });
+
+const FOUR_GIB = 1n << 32n;
+
+export const PAGING_MODE_LAYOUTS: Readonly<Record<PagingMode, PagingModeLayout>> = {
+  '32bit': {
+    mode: '32bit',
+    title: '32-bit paging',
+    entryBytes: 4,
+    topTableBytes: 4096,
+    linearBits: 32,
+    cr3Limit: FOUR_GIB,
+    levels: [
+      {
+        entry: 'PDE', shift: 22, entries: 1024, controlsAccess: true, executeDisable: false, reservedBits: [],
+        addressTopBit: 31, onReserved: 'page-fault',
+        // 4-MByte page: bits 31:22 are address bits 31:22, bits 20:13 address bits 39:32, bit 21 reserved.
+        largePage: { requires: 'pse', reservedBits: [21], highAddressField: { lowBit: 13, width: 8, addressBit: 32 } },
+      },
+      {
+        entry: 'PTE', shift: 12, entries: 1024, controlsAccess: true, executeDisable: false, reservedBits: [],
+        addressTopBit: 31, onReserved: 'page-fault', largePage: null,
+      },
+    ],
+  },
+  pae: {
+    mode: 'pae',
+    title: 'PAE paging',
+    entryBytes: 8,
+    topTableBytes: 32,
+    linearBits: 32,
+    // CR3 holds bits 31:5 of the page-directory-pointer table's address.
+    cr3Limit: FOUR_GIB,
+    levels: [
+      {
+        // PDPTEs are loaded into registers by MOV to CR3: bits 2:1 and 8:5 are reserved, and 63:M.
+        entry: 'PDPTE', shift: 30, entries: 4, controlsAccess: false, executeDisable: false,
+        reservedBits: [1, 2, 5, 6, 7, 8], addressTopBit: 63, onReserved: 'gp-on-cr3-load', largePage: null,
+      },
+      {
+        entry: 'PDE', shift: 21, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+        addressTopBit: 62, onReserved: 'page-fault', largePage: largePageWithShift(21),
+      },
+      {
+        entry: 'PTE', shift: 12, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+        addressTopBit: 62, onReserved: 'page-fault', largePage: null,
+      },
+    ],
+  },
+  ia32e: {
+    mode: 'ia32e',
+    title: 'IA-32e (4-level) paging',
+    entryBytes: 8,
+    topTableBytes: 4096,
+    linearBits: 48,
+    cr3Limit: null,
+    levels: [
+      {
+        // PS is reserved in a PML4E.
+        entry: 'PML4E', shift: 39, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [7],
+        addressTopBit: 51, onReserved: 'page-fault', largePage: null,
+      },
+      {
+        entry: 'PDPTE', shift: 30, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+        addressTopBit: 51, onReserved: 'page-fault', largePage: largePageWithShift(30),
+      },
+      {
+        entry: 'PDE', shift: 21, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+        addressTopBit: 51, onReserved: 'page-fault', largePage: largePageWithShift(21),
+      },
+      {
+        entry: 'PTE', shift: 12, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+        addressTopBit: 51, onReserved: 'page-fault', largePage: null,
+      },
+    ],
+  },
+};
+
+/** The region one top-level entry controls: 4 MiB, 1 GiB or 512 GiB. */
+export const topLevelScope = (mode: PagingMode): bigint => 1n << BigInt(PAGING_MODE_LAYOUTS[mode].levels[0]!.shift);
