@@ -34,9 +34,11 @@ const levelWords = (level: Level, compat: boolean): LevelWords => ({
 /**
  * A set of page tables under construction. Tables sit back to back from a
  * known physical address, in the order they are created; the top-level table
- * goes last. Entries live in one growing Uint32Array, addresses are numbers
- * (everything here is below 2^52 and exact), and a virtual address is taken
- * modulo the mode's index range, as the hardware's index fields take it.
+ * goes last. Entries live in one buffer, allocated once at the file's final
+ * size and written as 32-bit words (in the host's byte order: little-endian
+ * on every platform Node runs x86pt on, as the tables must be). Addresses are
+ * numbers (everything here is below 2^52 and exact), and a virtual address is
+ * taken modulo the mode's index range, as the hardware's index fields take it.
  */
 export class PageTables {
   private readonly levels: readonly LevelWords[];
