@@ -1,0 +1,1225 @@
+/*
+ * The QEMU guest that proves a set of page tables: a multiboot kernel (with
+ * the a.out address fields, so the host chooses where it loads) that, for
+ * each case in the staging area the host placed in memory,
+ *
+ *   - copies the case's tables to their physical address, copies itself to a
+ *     page the layout identity-maps executable and writes a signature into
+ *     the first 16 bytes of every physical page the layout maps,
+ *   - turns paging on there as that mode's early boot does, then continues
+ *     through the dual mapping (when the layout has one) and reports the
+ *     address it runs at,
+ *   - probes every page of the case's probe runs: read (the signature tells
+ *     which physical page answered), write (the value read is written back),
+ *     access from CPL 3 (or, when no page can run ring-3 code, a supervisor
+ *     read with SMAP, which faults on exactly the same pages) and execute
+ *     (a call to the `ret` in the signature slot),
+ *   - reports the observations over the debug console as runs of pages,
+ *     optionally halts until an NMI so the host can read QEMU's MMU,
+ *   - turns paging off again and goes on with the next case,
+ * and leaves through isa-debug-exit.
+ *
+ * All code is position independent: it runs at the load address, at the
+ * case's identity-mapped page and at that page's dual alias. The build links
+ * it at two bases and insists on identical bytes.
+ *
+ * Debug console lines (hex numbers):
+ *   c CASE               a case starts
+ *   e BASE               paging is on; BASE is where the code really runs
+ *   u c|s                user access checked from CPL 3 (c) or with SMAP (s)
+ *   o VIRT PAGES FLAGS VALUE
+ *                        a run of probed pages observed alike; FLAGS: 1 read,
+ *                        2 write, 4 user, 8 execute, 0x10 signed; VALUE: the
+ *                        first page's signature (signed), the 8 bytes read
+ *                        (unsigned), or the #PF error code (not readable)
+ *   m                    halted until an NMI so the host can read the MMU
+ *   d                    the case is done
+ *   x VEC IP ERR CR2     an exception the probes did not provoke; the guest
+ *                        then halts for good and the host stops it
+ *   z                    all cases done
+ */
+
+        .set SLOT_BYTES, 16
+        .set SIG_TAG, 0x5850            /* bits 48-63 of every page signature */
+        .set PORT_DEBUGCON, 0xe9
+        .set PORT_EXIT, 0xf4
+        .set EXIT_DONE, 0x10            /* QEMU exits with status 33 */
+        .set EXIT_BAD_STAGING, 0x11     /* 35 */
+        .set HOME_STACK_BYTES, 0x1000
+
+        .set MODE_32BIT, 0
+        .set MODE_PAE, 1
+        .set MODE_IA32E, 2
+
+        .set CR0_WP, 0x00010000
+        .set CR0_PG, 0x80000000
+        .set CR4_PSE, 0x10
+        .set CR4_PAE, 0x20
+        .set CR4_SMAP, 0x00200000
+        .set MSR_EFER, 0xc0000080
+        .set EFER_LME, 0x100
+        .set EFER_NXE, 0x800
+
+        .set SEL_CODE32, 0x08
+        .set SEL_DATA, 0x10
+        .set SEL_CODE64, 0x18
+        .set SEL_USER_CODE32, 0x23
+        .set SEL_USER_DATA, 0x2b
+        .set SEL_USER_CODE64, 0x33
+        .set SEL_TSS, 0x38
+
+        .set VEC_NMI, 2
+        .set VEC_PF, 14
+        .set VEC_USER_RETURN, 32
+        .set IDT_VECTORS, 33
+
+        /* staging area header (host-written) */
+        .set STAGING_MAGIC, 0x70363878  /* "x86p" */
+        .set S_MAGIC, 0x00
+        .set S_COUNT, 0x04
+        .set S_CASES, 0x08              /* address of the first case descriptor */
+
+        /* case descriptor (host-written) */
+        .set D_MODE, 0x00
+        .set D_FLAGS, 0x04
+        .set D_CR3, 0x08
+        .set D_TABLES_PHYS, 0x0c
+        .set D_TABLES_LEN, 0x10
+        .set D_TABLES_SRC, 0x14
+        .set D_CODE, 0x18
+        .set D_CTX, 0x1c
+        .set D_DELTA, 0x20              /* u64: dual alias of the code minus its identity address */
+        .set D_SIGN_SRC, 0x28           /* runs of {u32 phys, u32 pages} */
+        .set D_SIGN_COUNT, 0x2c
+        .set D_PROBE_SRC, 0x30          /* runs of {u64 virt, u32 pages, u32 0} */
+        .set D_PROBE_COUNT, 0x34
+        .set D_BYTES, 0x40
+
+        .set F_PAUSE, 1                 /* halt for the host after probing */
+        .set F_SMAP, 2                  /* no page can run ring-3 code: check user access with SMAP */
+
+        /* context pages: page 0 variables and descriptor tables, page 1 stack, pages 2.. probe runs */
+        .set C_HOME_RET, 0x10
+        .set C_HOME_SP, 0x14
+        .set C_RESUME, 0x18             /* u64: where a trapped probe continues, 0 outside probes */
+        .set C_SAVED_SP, 0x20           /* u64 */
+        .set C_FAULTED, 0x28
+        .set C_ERR, 0x2c
+        .set C_CR2, 0x30                /* u64 */
+        .set C_BASE, 0x38               /* u64: the code's base at the address it runs from */
+        .set C_IDBASE, 0x40             /* the code's identity (physical) base */
+        .set C_MODE, 0x44
+        .set C_FLAGS, 0x48
+        .set C_CR3, 0x4c
+        .set C_DELTA, 0x50              /* u64 */
+        .set C_RUNS, 0x58
+        .set C_NRUNS, 0x5c
+        .set C_SMAP, 0x60
+        .set C_OBS_FLAGS, 0x64
+        .set C_OBS_VALUE, 0x68          /* u64 */
+        .set C_RUN_VIRT, 0x70           /* u64 */
+        .set C_RUN_NEXT, 0x78           /* u64 */
+        .set C_RUN_PAGES, 0x80
+        .set C_RUN_FLAGS, 0x84
+        .set C_RUN_VALUE, 0x88          /* u64 */
+        .set C_GDT, 0x100
+        .set C_GDTR, 0x160
+        .set C_IDTR, 0x170
+        .set C_TSS, 0x180
+        .set C_IDT, 0x200
+        .set C_ISTACK_TOP, 0x1000
+        .set C_STACK_TOP, 0x2000
+        .set C_RUNS_START, 0x2000 + SLOT_BYTES
+        .set CTX_CLEAR_BYTES, 0x2000
+
+        /* observation flags */
+        .set O_READ, 1
+        .set O_WRITE, 2
+        .set O_USER, 4
+        .set O_EXEC, 8
+        .set O_SIGNED, 0x10
+
+        .text
+        .code32
+        .globl image_start
+image_start:
+/* The signature slot: the stub writes this page's signature over the first 8 bytes. */
+        .quad 0
+        .byte 0xc3
+        .fill SLOT_BYTES - 9, 1, 0xcc
+
+/* Multiboot header with the a.out address fields; the host fills them in. */
+mb_header:
+        .long 0x1BADB002
+        .long 0x00010000
+        .long -(0x1BADB002 + 0x00010000)
+        .long 0                         /* header_addr */
+        .long 0                         /* load_addr */
+        .long 0                         /* load_end_addr */
+        .long 0                         /* bss_end_addr */
+        .long 0                         /* entry_addr */
+staging_ptr:
+        .long 0                         /* physical address of the staging area */
+entry_offset:
+        .long home_entry - image_start  /* read by the host */
+
+gdt_template:
+        .quad 0
+        .quad 0x00cf9b000000ffff        /* 0x08 code, 32-bit, ring 0 (accessed bit preset) */
+        .quad 0x00cf93000000ffff        /* 0x10 data, ring 0 */
+        .quad 0x00af9b000000ffff        /* 0x18 code, 64-bit, ring 0 */
+        .quad 0x00cffb000000ffff        /* 0x20 code, 32-bit, ring 3 */
+        .quad 0x00cff3000000ffff        /* 0x28 data, ring 3 */
+        .quad 0x00affb000000ffff        /* 0x30 code, 64-bit, ring 3 */
+        .quad 0, 0                      /* 0x38 TSS (16 bytes in IA-32e mode) */
+gdt_template_end:
+        .set GDT_BYTES, gdt_template_end - gdt_template
+
+home_gdtr:
+        .word GDT_BYTES - 1
+        .long 0
+
+/* ---------------------------------------------------------------------------
+ * Home: runs at the multiboot load address with paging off.
+ */
+home_entry:
+        cli
+        cld
+        call 1f
+1:      pop %ebx
+        sub $(1b - image_start), %ebx
+        lea (image_end - image_start + HOME_STACK_BYTES)(%ebx), %esp
+        lea (gdt_template - image_start)(%ebx), %eax
+        mov %eax, (home_gdtr + 2 - image_start)(%ebx)
+        call home_segments
+        /* The host resumes a halted case with an NMI: route LINT1 as NMI and enable the APIC. */
+        movl $0x1ff, 0xfee000f0
+        movl $0x400, 0xfee00360
+        mov (staging_ptr - image_start)(%ebx), %esi
+        cmpl $STAGING_MAGIC, S_MAGIC(%esi)
+        jne bad_staging
+        mov S_COUNT(%esi), %ecx
+        mov S_CASES(%esi), %edi
+        xor %edx, %edx
+case_loop:
+        cmp %ecx, %edx
+        jae all_done
+        push %ecx
+        push %edx
+        push %edi
+        mov $'c', %al
+        call putc32
+        call space32
+        mov %edx, %eax
+        call puthex32
+        call newline32
+        call run_case
+        pop %edi
+        pop %edx
+        pop %ecx
+        add $D_BYTES, %edi
+        inc %edx
+        jmp case_loop
+all_done:
+        mov $'z', %al
+        call putc32
+        call newline32
+        mov $EXIT_DONE, %al
+        out %al, $PORT_EXIT
+        hlt
+bad_staging:
+        mov $EXIT_BAD_STAGING, %al
+        out %al, $PORT_EXIT
+        hlt
+
+/* Loads the home GDT and flat ring-0 segments (ebx = load address). */
+home_segments:
+        lgdt (home_gdtr - image_start)(%ebx)
+        pop %ecx                        /* return address */
+        pushl $SEL_CODE32
+        push %ecx
+        mov $SEL_DATA, %eax
+        mov %eax, %ds
+        mov %eax, %es
+        mov %eax, %ss
+        mov %eax, %fs
+        mov %eax, %gs
+        lret
+
+/* One case (edi = descriptor, ebx = load address); returns through case_return. */
+run_case:
+        mov D_CTX(%edi), %ebp
+        push %edi
+        mov %ebp, %edi
+        xor %eax, %eax
+        mov $(CTX_CLEAR_BYTES / 4), %ecx
+        rep stosl
+        pop %edi
+
+        push %edi                       /* the tables, at their physical address */
+        mov D_TABLES_SRC(%edi), %esi
+        mov D_TABLES_LEN(%edi), %ecx
+        mov D_TABLES_PHYS(%edi), %edi
+        rep movsb
+        pop %edi
+
+        push %edi                       /* this code, to the page it will run from */
+        mov %ebx, %esi
+        mov D_CODE(%edi), %edi
+        mov $(image_end - image_start), %ecx
+        rep movsb
+        pop %edi
+
+        mov D_PROBE_SRC(%edi), %esi     /* the probe runs, around the context pages' slots */
+        mov D_PROBE_COUNT(%edi), %ecx
+        lea C_RUNS_START(%ebp), %edx
+        mov %edx, C_RUNS(%ebp)
+        mov %ecx, C_NRUNS(%ebp)
+2:      test %ecx, %ecx
+        jz 4f
+        mov (%esi), %eax
+        mov %eax, (%edx)
+        mov 4(%esi), %eax
+        mov %eax, 4(%edx)
+        mov 8(%esi), %eax
+        mov %eax, 8(%edx)
+        movl $0, 12(%edx)
+        add $16, %esi
+        add $16, %edx
+        test $0xfff, %edx
+        jnz 3f
+        add $SLOT_BYTES, %edx
+3:      dec %ecx
+        jmp 2b
+
+4:      mov D_MODE(%edi), %eax
+        mov %eax, C_MODE(%ebp)
+        mov D_FLAGS(%edi), %eax
+        mov %eax, C_FLAGS(%ebp)
+        mov D_CR3(%edi), %eax
+        mov %eax, C_CR3(%ebp)
+        mov D_DELTA(%edi), %eax
+        mov %eax, C_DELTA(%ebp)
+        mov D_DELTA + 4(%edi), %eax
+        mov %eax, C_DELTA + 4(%ebp)
+        lea (case_return - image_start)(%ebx), %eax
+        mov %eax, C_HOME_RET(%ebp)
+
+        mov D_SIGN_SRC(%edi), %esi      /* signatures: frame number, tag, then `ret` at byte 8 */
+        mov D_SIGN_COUNT(%edi), %ecx
+5:      test %ecx, %ecx
+        jz 8f
+        mov (%esi), %edx
+        mov 4(%esi), %eax
+6:      test %eax, %eax
+        jz 7f
+        push %eax
+        mov %edx, %eax
+        shr $12, %eax
+        mov %eax, (%edx)
+        movl $(SIG_TAG << 16), 4(%edx)
+        movl $0xccccccc3, 8(%edx)
+        movl $0xcccccccc, 12(%edx)
+        pop %eax
+        add $0x1000, %edx
+        dec %eax
+        jmp 6b
+7:      add $8, %esi
+        dec %ecx
+        jmp 5b
+
+8:      mov %esp, C_HOME_SP(%ebp)
+        mov D_CODE(%edi), %eax
+        add $(runner_entry - image_start), %eax
+        jmp *%eax
+
+/* Back from a case with paging off (ebp = context). */
+case_return:
+        mov C_HOME_SP(%ebp), %esp
+        call 1f
+1:      pop %ebx
+        sub $(1b - image_start), %ebx
+        call home_segments
+        ret
+
+/* ---------------------------------------------------------------------------
+ * The case runner: entered at the case's code page with paging off, ebp = context.
+ */
+runner_entry:
+        lea C_STACK_TOP(%ebp), %esp
+        call 1f
+1:      pop %ebx
+        sub $(1b - image_start), %ebx
+        mov %ebx, C_IDBASE(%ebp)
+        mov %ebx, %eax
+        xor %edx, %edx
+        add C_DELTA(%ebp), %eax
+        adc C_DELTA + 4(%ebp), %edx
+        mov %eax, C_BASE(%ebp)
+        mov %edx, C_BASE + 4(%ebp)
+
+        lea (gdt_template - image_start)(%ebx), %esi
+        lea C_GDT(%ebp), %edi
+        mov $(GDT_BYTES / 4), %ecx
+        rep movsl
+        lea C_TSS(%ebp), %eax           /* TSS descriptor: limit 0x67, present, available */
+        mov %eax, %edx
+        shl $16, %edx
+        or $0x67, %edx
+        mov %edx, C_GDT + SEL_TSS(%ebp)
+        mov %eax, %edx
+        shr $16, %edx
+        and $0xff, %edx
+        or $0x8900, %edx
+        mov %eax, %ecx
+        and $0xff000000, %ecx
+        or %ecx, %edx
+        mov %edx, C_GDT + SEL_TSS + 4(%ebp)
+        lea C_ISTACK_TOP(%ebp), %eax    /* the stack a trap from CPL 3 switches to */
+        mov %eax, C_TSS + 4(%ebp)
+        movl $0, C_TSS + 8(%ebp)        /* IA-32e: RSP0's high half */
+        cmpl $MODE_IA32E, C_MODE(%ebp)
+        je 2f
+        movl $SEL_DATA, C_TSS + 8(%ebp) /* 32-bit TSS: SS0 */
+2:      movw $104, C_TSS + 0x66(%ebp)   /* no I/O bitmap */
+        movw $(GDT_BYTES - 1), C_GDTR(%ebp)
+        lea C_GDT(%ebp), %eax
+        mov %eax, C_GDTR + 2(%ebp)
+        movl $0, C_GDTR + 6(%ebp)
+        lgdt C_GDTR(%ebp)
+        lea (3f - image_start)(%ebx), %eax
+        pushl $SEL_CODE32
+        push %eax
+        lret
+3:      mov $SEL_DATA, %eax
+        mov %eax, %ss
+        mov %eax, %ds
+        mov %eax, %es
+        cmpl $MODE_IA32E, C_MODE(%ebp)
+        je enter_ia32e
+
+        call build_idt32
+        lidt C_IDTR(%ebp)
+        mov $SEL_TSS, %eax
+        ltr %ax
+        xor %eax, %eax                  /* EFER: NXE for PAE, nothing for 32-bit paging */
+        xor %edx, %edx
+        cmpl $MODE_PAE, C_MODE(%ebp)
+        jne 4f
+        mov $EFER_NXE, %eax
+4:      mov $MSR_EFER, %ecx
+        wrmsr
+        mov $CR4_PSE, %eax
+        cmpl $MODE_PAE, C_MODE(%ebp)
+        jne 5f
+        mov $CR4_PAE, %eax
+5:      testl $F_SMAP, C_FLAGS(%ebp)
+        jz 6f
+        or $CR4_SMAP, %eax
+6:      mov %eax, %cr4
+        mov C_CR3(%ebp), %eax
+        mov %eax, %cr3
+        mov %cr0, %eax
+        or $(CR0_PG | CR0_WP), %eax
+        mov %eax, %cr0
+        mov C_BASE(%ebp), %eax          /* on through the dual mapping */
+        add $(main32 - image_start), %eax
+        jmp *%eax
+
+enter_ia32e:
+        call build_idt64
+        mov $CR4_PAE, %eax
+        testl $F_SMAP, C_FLAGS(%ebp)
+        jz 1f
+        or $CR4_SMAP, %eax
+1:      mov %eax, %cr4
+        mov $MSR_EFER, %ecx
+        xor %edx, %edx
+        mov $(EFER_LME | EFER_NXE), %eax
+        wrmsr
+        mov C_CR3(%ebp), %eax
+        mov %eax, %cr3
+        mov %cr0, %eax
+        or $(CR0_PG | CR0_WP), %eax
+        mov %eax, %cr0
+        lea (entry64 - image_start)(%ebx), %eax
+        pushl $SEL_CODE64
+        push %eax
+        lret
+
+/* IDT gates for 32-bit and PAE paging (handlers at the running base). */
+build_idt32:
+        lea (idt32_offsets - image_start)(%ebx), %esi
+        lea C_IDT(%ebp), %edi
+        xor %ecx, %ecx
+1:      movzwl (%esi,%ecx,2), %eax
+        add C_BASE(%ebp), %eax
+        mov %eax, %edx
+        and $0xffff, %eax
+        or $(SEL_CODE32 << 16), %eax
+        mov %eax, (%edi,%ecx,8)
+        and $0xffff0000, %edx
+        or $0x8e00, %edx
+        cmp $VEC_USER_RETURN, %ecx
+        jne 2f
+        or $0x6000, %edx
+2:      mov %edx, 4(%edi,%ecx,8)
+        inc %ecx
+        cmp $IDT_VECTORS, %ecx
+        jb 1b
+        movw $(IDT_VECTORS * 8 - 1), C_IDTR(%ebp)
+        mov %edi, C_IDTR + 2(%ebp)
+        ret
+
+/* IDT gates for IA-32e mode: 16 bytes each, 64-bit handler addresses. */
+build_idt64:
+        lea (idt64_offsets - image_start)(%ebx), %esi
+        lea C_IDT(%ebp), %edi
+        xor %ecx, %ecx
+1:      movzwl (%esi,%ecx,2), %eax
+        xor %edx, %edx
+        add C_BASE(%ebp), %eax
+        adc C_BASE + 4(%ebp), %edx
+        push %ecx
+        shl $4, %ecx
+        mov %edx, 8(%edi,%ecx)
+        movl $0, 12(%edi,%ecx)
+        mov %eax, %edx
+        and $0xffff, %eax
+        or $(SEL_CODE64 << 16), %eax
+        mov %eax, (%edi,%ecx)
+        and $0xffff0000, %edx
+        or $0x8e00, %edx
+        cmpl $(VEC_USER_RETURN << 4), %ecx
+        jne 2f
+        or $0x6000, %edx
+2:      mov %edx, 4(%edi,%ecx)
+        pop %ecx
+        inc %ecx
+        cmp $IDT_VECTORS, %ecx
+        jb 1b
+        movw $(IDT_VECTORS * 16 - 1), C_IDTR(%ebp)
+        mov %edi, C_IDTR + 2(%ebp)
+        movl $0, C_IDTR + 6(%ebp)
+        ret
+
+/* ---------------------------------------------------------------------------
+ * 32-bit and PAE paging, running at the dual alias (or identity).
+ */
+        .macro RESUME_AT32 label
+        mov C_BASE(%ebp), %eax
+        add $(\label - image_start), %eax
+        mov %eax, C_RESUME(%ebp)
+        mov %esp, C_SAVED_SP(%ebp)
+        movl $0, C_FAULTED(%ebp)
+        .endm
+
+        .macro PROBE_DONE32
+        movl $0, C_RESUME(%ebp)
+        .endm
+
+        .macro RING3_32 target
+        mov C_BASE(%ebp), %ecx
+        add $(\target - image_start), %ecx
+        pushl $SEL_USER_DATA
+        pushl $0                        /* ring 3 never touches its stack */
+        pushf
+        pushl $SEL_USER_CODE32
+        push %ecx
+        iret
+        .endm
+
+main32:
+        call 1f
+1:      pop %eax
+        sub $(1b - image_start), %eax
+        push %eax
+        mov $'e', %al
+        call putc32
+        call space32
+        xor %eax, %eax
+        call puthex32
+        pop %eax
+        call puthex32
+        call newline32
+        mov $SEL_USER_DATA, %eax        /* data segments usable at CPL 3 as well */
+        mov %eax, %ds
+        mov %eax, %es
+
+        testl $F_SMAP, C_FLAGS(%ebp)
+        jnz 3f
+        RESUME_AT32 2f                  /* can ring 3 run here? */
+        RING3_32 user_return_now32
+2:      PROBE_DONE32
+        cmpl $0, C_FAULTED(%ebp)
+        je 4f
+        mov %cr4, %eax
+        or $CR4_SMAP, %eax
+        mov %eax, %cr4
+3:      movl $1, C_SMAP(%ebp)
+        stac
+4:      mov $'u', %al
+        call putc32
+        call space32
+        mov $'c', %al
+        cmpl $0, C_SMAP(%ebp)
+        je 5f
+        mov $'s', %al
+5:      call putc32
+        call newline32
+
+        mov C_RUNS(%ebp), %edi
+        mov C_NRUNS(%ebp), %ecx
+6:      test %ecx, %ecx
+        jz 9f
+        push %ecx
+        mov (%edi), %esi
+        mov 8(%edi), %ecx
+7:      test %ecx, %ecx
+        jz 8f
+        push %ecx
+        push %edi
+        call probe_page32
+        pop %edi
+        pop %ecx
+        add $0x1000, %esi
+        dec %ecx
+        jmp 7b
+8:      pop %ecx
+        add $16, %edi
+        test $0xfff, %edi
+        jnz 10f
+        add $SLOT_BYTES, %edi
+10:     dec %ecx
+        jmp 6b
+9:      call flush32
+
+        testl $F_PAUSE, C_FLAGS(%ebp)
+        jz 12f
+        RESUME_AT32 12f
+        mov $'m', %al
+        call putc32
+        call newline32
+11:     hlt
+        jmp 11b
+12:     PROBE_DONE32
+        mov $'d', %al
+        call putc32
+        call newline32
+        mov C_IDBASE(%ebp), %eax        /* back to the identity mapping to turn paging off */
+        add $(leave32 - image_start), %eax
+        jmp *%eax
+leave32:
+        mov %cr0, %eax
+        and $~CR0_PG, %eax
+        mov %eax, %cr0
+        xor %eax, %eax
+        mov %eax, %cr4
+        jmp *C_HOME_RET(%ebp)
+
+/* Probes the page at esi; keeps esi. */
+probe_page32:
+        RESUME_AT32 1f
+        mov (%esi), %eax
+        mov 4(%esi), %edx
+1:      PROBE_DONE32
+        cmpl $0, C_FAULTED(%ebp)
+        je 2f
+        mov C_ERR(%ebp), %eax
+        xor %edx, %edx
+        xor %ecx, %ecx
+        jmp record32
+2:      mov %eax, C_OBS_VALUE(%ebp)
+        mov %edx, C_OBS_VALUE + 4(%ebp)
+        movl $O_READ, C_OBS_FLAGS(%ebp)
+
+        RESUME_AT32 3f
+        mov (%esi), %ecx
+        mov %ecx, (%esi)
+3:      PROBE_DONE32
+        cmpl $0, C_FAULTED(%ebp)
+        jne 4f
+        orl $O_WRITE, C_OBS_FLAGS(%ebp)
+
+4:      RESUME_AT32 5f
+        cmpl $0, C_SMAP(%ebp)
+        jne 6f
+        RING3_32 user_read32
+6:      clac
+        mov (%esi), %ecx
+5:      PROBE_DONE32
+        mov C_FAULTED(%ebp), %eax       /* user: ring 3 got through, or SMAP stopped the supervisor */
+        cmpl $0, C_SMAP(%ebp)
+        je 7f
+        stac
+        xor $1, %eax
+7:      test %eax, %eax
+        jnz 8f
+        orl $O_USER, C_OBS_FLAGS(%ebp)
+
+8:      mov C_OBS_VALUE + 4(%ebp), %eax
+        shr $16, %eax
+        cmp $SIG_TAG, %eax
+        jne 10f
+        orl $O_SIGNED, C_OBS_FLAGS(%ebp)
+        RESUME_AT32 9f
+        lea 8(%esi), %ecx
+        call *%ecx
+9:      PROBE_DONE32
+        cmpl $0, C_FAULTED(%ebp)
+        jne 10f
+        orl $O_EXEC, C_OBS_FLAGS(%ebp)
+10:     mov C_OBS_FLAGS(%ebp), %ecx
+        mov C_OBS_VALUE(%ebp), %eax
+        mov C_OBS_VALUE + 4(%ebp), %edx
+        /* fall through */
+
+/* Adds the page at esi (flags ecx, value edx:eax) to the current run, or starts a new one. */
+record32:
+        cmpl $0, C_RUN_PAGES(%ebp)
+        je 5f
+        cmp C_RUN_FLAGS(%ebp), %ecx
+        jne 4f
+        cmp C_RUN_NEXT(%ebp), %esi
+        jne 4f
+        test $O_READ, %ecx
+        jz 2f
+        test $O_SIGNED, %ecx
+        jz 4f
+        push %eax                       /* signed: the frame number goes on by one a page */
+        push %edx
+        sub C_RUN_PAGES(%ebp), %eax
+        sbb $0, %edx
+        cmp C_RUN_VALUE(%ebp), %eax
+        jne 1f
+        cmp C_RUN_VALUE + 4(%ebp), %edx
+1:      pop %edx
+        pop %eax
+        jne 4f
+        jmp 3f
+2:      cmp C_RUN_VALUE(%ebp), %eax     /* not readable: the same error code goes on */
+        jne 4f
+        cmp C_RUN_VALUE + 4(%ebp), %edx
+        jne 4f
+3:      incl C_RUN_PAGES(%ebp)
+        addl $0x1000, C_RUN_NEXT(%ebp)
+        ret
+4:      call flush32
+5:      mov %esi, C_RUN_VIRT(%ebp)
+        movl $0, C_RUN_VIRT + 4(%ebp)
+        mov %esi, C_RUN_NEXT(%ebp)
+        addl $0x1000, C_RUN_NEXT(%ebp)
+        movl $1, C_RUN_PAGES(%ebp)
+        mov %ecx, C_RUN_FLAGS(%ebp)
+        mov %eax, C_RUN_VALUE(%ebp)
+        mov %edx, C_RUN_VALUE + 4(%ebp)
+        ret
+
+/* Prints the current run, if any; keeps every register. */
+flush32:
+        cmpl $0, C_RUN_PAGES(%ebp)
+        je 1f
+        pusha
+        mov $'o', %al
+        call putc32
+        call space32
+        mov C_RUN_VIRT + 4(%ebp), %eax
+        call puthex32
+        mov C_RUN_VIRT(%ebp), %eax
+        call puthex32
+        call space32
+        mov C_RUN_PAGES(%ebp), %eax
+        call puthex32
+        call space32
+        mov C_RUN_FLAGS(%ebp), %eax
+        call puthex32
+        call space32
+        mov C_RUN_VALUE + 4(%ebp), %eax
+        call puthex32
+        mov C_RUN_VALUE(%ebp), %eax
+        call puthex32
+        call newline32
+        movl $0, C_RUN_PAGES(%ebp)
+        popa
+1:      ret
+
+/* Ring-3 code: a round trip, and a read of the page at esi. */
+user_return_now32:
+        int $VEC_USER_RETURN
+user_read32:
+        mov (%esi), %ecx
+        int $VEC_USER_RETURN
+
+/* #PF: record it and continue where the probe asked, on the probe's stack. */
+page_fault32:
+        push %eax
+        mov 4(%esp), %eax
+        mov %eax, C_ERR(%ebp)
+        mov %cr2, %eax
+        mov %eax, C_CR2(%ebp)
+        movl $0, C_CR2 + 4(%ebp)
+        mov C_RESUME(%ebp), %eax
+        test %eax, %eax
+        jz 1f
+        movl $1, C_FAULTED(%ebp)
+        mov C_SAVED_SP(%ebp), %esp
+        jmp *%eax
+1:      pop %eax
+        pushl $VEC_PF
+        jmp trap32
+
+/* int 0x20 from ring 3: the user probe finished without a fault. */
+user_return32:
+        mov C_SAVED_SP(%ebp), %esp
+        jmp *C_RESUME(%ebp)
+
+/* NMI: the host has read the MMU; continue at the resume point. */
+nmi32:
+        push %eax
+        mov C_RESUME(%ebp), %eax
+        test %eax, %eax
+        jz 1f
+        mov %eax, 4(%esp)
+1:      pop %eax
+        iret
+
+        .macro TRAP32 vec
+trap32_\vec:
+        .if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
+        .else
+        pushl $0
+        .endif
+        pushl $\vec
+        jmp trap32
+        .endm
+        .irp vec, 0,1,3,4,5,6,7,8,9,10,11,12,13,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        TRAP32 \vec
+        .endr
+
+/* Any other exception: report it and stop ([esp] vector, error code, eip). */
+trap32:
+        mov $'x', %al
+        call putc32
+        call space32
+        mov (%esp), %eax
+        call puthex32
+        call space32
+        mov 8(%esp), %eax
+        call puthex32
+        call space32
+        mov 4(%esp), %eax
+        call puthex32
+        call space32
+        mov %cr2, %eax
+        call puthex32
+        call newline32
+        cli                             /* wait for the host to read the MMU and stop the machine */
+1:      hlt
+        jmp 1b
+
+putc32:
+        out %al, $PORT_DEBUGCON
+        ret
+space32:
+        push %eax
+        mov $' ', %al
+        out %al, $PORT_DEBUGCON
+        pop %eax
+        ret
+newline32:
+        push %eax
+        mov $'\n', %al
+        out %al, $PORT_DEBUGCON
+        pop %eax
+        ret
+puthex32:
+        push %ecx
+        push %edx
+        push %eax
+        mov %eax, %edx
+        mov $8, %ecx
+1:      rol $4, %edx
+        mov %dl, %al
+        and $0xf, %al
+        add $'0', %al
+        cmp $'9', %al
+        jbe 2f
+        add $('a' - '9' - 1), %al
+2:      out %al, $PORT_DEBUGCON
+        loop 1b
+        pop %eax
+        pop %edx
+        pop %ecx
+        ret
+
+idt32_offsets:
+        .irp vec, 0,1
+        .word trap32_\vec - image_start
+        .endr
+        .word nmi32 - image_start
+        .irp vec, 3,4,5,6,7,8,9,10,11,12,13
+        .word trap32_\vec - image_start
+        .endr
+        .word page_fault32 - image_start
+        .irp vec, 15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        .word trap32_\vec - image_start
+        .endr
+        .word user_return32 - image_start
+
+/* ---------------------------------------------------------------------------
+ * IA-32e mode.
+ */
+        .code64
+entry64:
+        mov %ebp, %ebp                  /* upper halves are undefined after the mode switch */
+        mov %ebx, %ebx
+        lidt C_IDTR(%rbp)
+        mov $SEL_TSS, %eax
+        ltr %ax
+        mov C_BASE(%rbp), %rax          /* on through the dual mapping */
+        add $(main64 - image_start), %rax
+        jmp *%rax
+
+        .macro RESUME_AT64 label
+        lea \label(%rip), %rax
+        mov %rax, C_RESUME(%rbp)
+        mov %rsp, C_SAVED_SP(%rbp)
+        movl $0, C_FAULTED(%rbp)
+        .endm
+
+        .macro PROBE_DONE64
+        movq $0, C_RESUME(%rbp)
+        .endm
+
+        .macro RING3_64 target
+        lea \target(%rip), %rcx
+        pushq $SEL_USER_DATA
+        pushq $0
+        pushfq
+        pushq $SEL_USER_CODE64
+        push %rcx
+        iretq
+        .endm
+
+main64:
+        lea main64(%rip), %rax
+        sub $(main64 - image_start), %rax
+        push %rax
+        mov $'e', %al
+        call putc64
+        call space64
+        pop %rax
+        call puthex64
+        call newline64
+
+        testl $F_SMAP, C_FLAGS(%rbp)
+        jnz 3f
+        RESUME_AT64 2f
+        RING3_64 user_return_now64
+2:      PROBE_DONE64
+        cmpl $0, C_FAULTED(%rbp)
+        je 4f
+        mov %cr4, %rax
+        or $CR4_SMAP, %rax
+        mov %rax, %cr4
+3:      movl $1, C_SMAP(%rbp)
+        stac
+4:      mov $'u', %al
+        call putc64
+        call space64
+        mov $'c', %al
+        cmpl $0, C_SMAP(%rbp)
+        je 5f
+        mov $'s', %al
+5:      call putc64
+        call newline64
+
+        movl C_RUNS(%rbp), %edi
+        movl C_NRUNS(%rbp), %ecx
+6:      test %ecx, %ecx
+        jz 9f
+        push %rcx
+        mov (%rdi), %rsi
+        movl 8(%rdi), %ecx
+7:      test %ecx, %ecx
+        jz 8f
+        push %rcx
+        push %rdi
+        call probe_page64
+        pop %rdi
+        pop %rcx
+        add $0x1000, %rsi
+        dec %ecx
+        jmp 7b
+8:      pop %rcx
+        add $16, %rdi
+        test $0xfff, %edi
+        jnz 10f
+        add $SLOT_BYTES, %rdi
+10:     dec %ecx
+        jmp 6b
+9:      call flush64
+
+        testl $F_PAUSE, C_FLAGS(%rbp)
+        jz 12f
+        RESUME_AT64 12f
+        mov $'m', %al
+        call putc64
+        call newline64
+11:     hlt
+        jmp 11b
+12:     PROBE_DONE64
+        mov $'d', %al
+        call putc64
+        call newline64
+        movl C_IDBASE(%rbp), %eax       /* back to the identity mapping, then to 32-bit code */
+        add $(leave64 - image_start), %rax
+        jmp *%rax
+leave64:
+        mov $SEL_DATA, %eax             /* a trap from ring 3 left SS null, which 32-bit code cannot use */
+        mov %eax, %ss
+        mov %eax, %ds
+        mov %eax, %es
+        movl C_IDBASE(%rbp), %eax
+        add $(leave_compat - image_start), %rax
+        pushq $SEL_CODE32
+        push %rax
+        lretq
+        .code32
+leave_compat:
+        mov %cr0, %eax                  /* paging off leaves IA-32e mode */
+        and $~CR0_PG, %eax
+        mov %eax, %cr0
+        mov $MSR_EFER, %ecx
+        xor %eax, %eax
+        xor %edx, %edx
+        wrmsr
+        mov %eax, %cr4
+        jmp *C_HOME_RET(%ebp)
+        .code64
+
+probe_page64:
+        RESUME_AT64 1f
+        mov (%rsi), %rdx
+1:      PROBE_DONE64
+        cmpl $0, C_FAULTED(%rbp)
+        je 2f
+        movl C_ERR(%rbp), %edx
+        xor %ecx, %ecx
+        jmp record64
+2:      mov %rdx, C_OBS_VALUE(%rbp)
+        movl $O_READ, C_OBS_FLAGS(%rbp)
+
+        RESUME_AT64 3f
+        mov (%rsi), %rcx
+        mov %rcx, (%rsi)
+3:      PROBE_DONE64
+        cmpl $0, C_FAULTED(%rbp)
+        jne 4f
+        orl $O_WRITE, C_OBS_FLAGS(%rbp)
+
+4:      RESUME_AT64 5f
+        cmpl $0, C_SMAP(%rbp)
+        jne 6f
+        RING3_64 user_read64
+6:      clac
+        mov (%rsi), %rcx
+5:      PROBE_DONE64
+        movl C_FAULTED(%rbp), %eax
+        cmpl $0, C_SMAP(%rbp)
+        je 7f
+        stac
+        xor $1, %eax
+7:      test %eax, %eax
+        jnz 8f
+        orl $O_USER, C_OBS_FLAGS(%rbp)
+
+8:      mov C_OBS_VALUE(%rbp), %rax
+        shr $48, %rax
+        cmp $SIG_TAG, %eax
+        jne 10f
+        orl $O_SIGNED, C_OBS_FLAGS(%rbp)
+        RESUME_AT64 9f
+        lea 8(%rsi), %rcx
+        call *%rcx
+9:      PROBE_DONE64
+        cmpl $0, C_FAULTED(%rbp)
+        jne 10f
+        orl $O_EXEC, C_OBS_FLAGS(%rbp)
+10:     movl C_OBS_FLAGS(%rbp), %ecx
+        mov C_OBS_VALUE(%rbp), %rdx
+        /* fall through */
+
+/* Adds the page at rsi (flags ecx, value rdx) to the current run, or starts a new one. */
+record64:
+        cmpl $0, C_RUN_PAGES(%rbp)
+        je 5f
+        cmp C_RUN_FLAGS(%rbp), %ecx
+        jne 4f
+        cmp C_RUN_NEXT(%rbp), %rsi
+        jne 4f
+        test $O_READ, %ecx
+        jz 2f
+        test $O_SIGNED, %ecx
+        jz 4f
+        movl C_RUN_PAGES(%rbp), %eax
+        add C_RUN_VALUE(%rbp), %rax
+        cmp %rax, %rdx
+        jne 4f
+        jmp 3f
+2:      cmp C_RUN_VALUE(%rbp), %rdx
+        jne 4f
+3:      incl C_RUN_PAGES(%rbp)
+        addq $0x1000, C_RUN_NEXT(%rbp)
+        ret
+4:      call flush64
+5:      mov %rsi, C_RUN_VIRT(%rbp)
+        lea 0x1000(%rsi), %rax
+        mov %rax, C_RUN_NEXT(%rbp)
+        movl $1, C_RUN_PAGES(%rbp)
+        mov %ecx, C_RUN_FLAGS(%rbp)
+        mov %rdx, C_RUN_VALUE(%rbp)
+        ret
+
+flush64:
+        cmpl $0, C_RUN_PAGES(%rbp)
+        je 1f
+        push %rax
+        mov $'o', %al
+        call putc64
+        call space64
+        mov C_RUN_VIRT(%rbp), %rax
+        call puthex64
+        call space64
+        movl C_RUN_PAGES(%rbp), %eax
+        call puthex64
+        call space64
+        movl C_RUN_FLAGS(%rbp), %eax
+        call puthex64
+        call space64
+        mov C_RUN_VALUE(%rbp), %rax
+        call puthex64
+        call newline64
+        movl $0, C_RUN_PAGES(%rbp)
+        pop %rax
+1:      ret
+
+user_return_now64:
+        int $VEC_USER_RETURN
+user_read64:
+        mov (%rsi), %rcx
+        int $VEC_USER_RETURN
+
+page_fault64:
+        push %rax
+        mov 8(%rsp), %rax
+        mov %eax, C_ERR(%rbp)
+        mov %cr2, %rax
+        mov %rax, C_CR2(%rbp)
+        mov C_RESUME(%rbp), %rax
+        test %rax, %rax
+        jz 1f
+        movl $1, C_FAULTED(%rbp)
+        mov C_SAVED_SP(%rbp), %rsp
+        jmp *%rax
+1:      pop %rax
+        pushq $VEC_PF
+        jmp trap64
+
+user_return64:
+        mov C_SAVED_SP(%rbp), %rsp
+        jmp *C_RESUME(%rbp)
+
+nmi64:
+        push %rax
+        mov C_RESUME(%rbp), %rax
+        test %rax, %rax
+        jz 1f
+        mov %rax, 8(%rsp)
+1:      pop %rax
+        iretq
+
+        .macro TRAP64 vec
+trap64_\vec:
+        .if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
+        .else
+        pushq $0
+        .endif
+        pushq $\vec
+        jmp trap64
+        .endm
+        .irp vec, 0,1,3,4,5,6,7,8,9,10,11,12,13,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        TRAP64 \vec
+        .endr
+
+trap64:
+        mov $'x', %al
+        call putc64
+        call space64
+        mov (%rsp), %rax
+        call puthex64
+        call space64
+        mov 16(%rsp), %rax
+        call puthex64
+        call space64
+        mov 8(%rsp), %rax
+        call puthex64
+        call space64
+        mov %cr2, %rax
+        call puthex64
+        call newline64
+        cli
+1:      hlt
+        jmp 1b
+
+putc64:
+        out %al, $PORT_DEBUGCON
+        ret
+space64:
+        push %rax
+        mov $' ', %al
+        out %al, $PORT_DEBUGCON
+        pop %rax
+        ret
+newline64:
+        push %rax
+        mov $'\n', %al
+        out %al, $PORT_DEBUGCON
+        pop %rax
+        ret
+puthex64:
+        push %rcx
+        push %rdx
+        push %rax
+        mov %rax, %rdx
+        mov $16, %ecx
+1:      rol $4, %rdx
+        mov %dl, %al
+        and $0xf, %al
+        add $'0', %al
+        cmp $'9', %al
+        jbe 2f
+        add $('a' - '9' - 1), %al
+2:      out %al, $PORT_DEBUGCON
+        loop 1b
+        pop %rax
+        pop %rdx
+        pop %rcx
+        ret
+
+idt64_offsets:
+        .irp vec, 0,1
+        .word trap64_\vec - image_start
+        .endr
+        .word nmi64 - image_start
+        .irp vec, 3,4,5,6,7,8,9,10,11,12,13
+        .word trap64_\vec - image_start
+        .endr
+        .word page_fault64 - image_start
+        .irp vec, 15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        .word trap64_\vec - image_start
+        .endr
+        .word user_return64 - image_start
+
+        .balign 16
+image_end:

@@ -1,0 +1,87 @@
+/**
+ * QEMU engine speed: one boot and full check (every page probed, MMU
+ * cross-checked) of a 64 MiB IA-32e layout, and batched checking of many
+ * small layouts of all three modes, the way a fuzzer would call it.
+ */
+import type { BenchSection } from './report.js';
+import { generateTables } from '../../src/generate.js';
+import { kernelSymbols, type KernelDescription } from '../../src/kernel.js';
+import { checkTables } from '../../verify/check.js';
+import { compareRanges } from '../../verify/compare.js';
+import type { EngineInput, PagingMode } from '../../verify/model.js';
+import { specFromSymbols } from '../../verify/spec.js';
+import { createQemuEngine } from '../../verify/engines/qemu.js';
+
+const MiB = 0x100000n;
+const symbolsOf = (kernel: KernelDescription): Map<string, bigint> => new Map(kernelSymbols(kernel).map((s) => [s.name, s.value] as const));
+
+const LAYOUT_64MIB: KernelDescription = {
+  mode: 'ia32e', sramBase: 16n * MiB, sramSizeKiB: 64n * 1024n, pagetablesStart: 79n * MiB, regionPermissions: true,
+  regions: {
+    _image_text: { start: 16n * MiB, size: 2n * MiB }, _image_rodata: { start: 18n * MiB, size: MiB },
+    _locore: { start: 19n * MiB, size: 0x1000n }, _lorodata: { start: 19n * MiB + 0x1000n, size: 0x1000n },
+  },
+};
+
+/** Small layouts spread over modes, bases, sizes, dual windows and permissions, from a fixed seed. */
+function smallLayouts(count: number): EngineInput[] {
+  let seed = 0x9e3779b9;
+  const next = (n: number): number => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+    return seed % n;
+  };
+  const modes: PagingMode[] = ['32bit', 'pae', 'ia32e'];
+  const inputs: EngineInput[] = [];
+  while (inputs.length < count) {
+    const mode = modes[next(3)]!;
+    const base = MiB + BigInt(next(256)) * MiB;
+    const kib = 64n + BigInt(next(16)) * 64n;
+    const dual = mode !== 'ia32e' && next(2) === 1;
+    const vmBase = dual ? base + 0x80000000n : base;
+    const perms = next(2) === 1;
+    const kernel: KernelDescription = {
+      mode, sramBase: base, sramSizeKiB: kib, kernelVmBase: vmBase, pagetablesStart: vmBase + kib * 1024n - 0x10000n,
+      regionPermissions: perms,
+      ...(perms && {
+        regions: {
+          _image_text: { start: vmBase, size: 0x4000n }, _image_rodata: { start: vmBase + 0x4000n, size: 0x2000n },
+          ...(mode === 'ia32e' && { _locore: { start: base + 0x6000n, size: 0x1000n }, _lorodata: { start: base + 0x7000n, size: 0x1000n } }),
+        },
+      }),
+    };
+    const symbols = symbolsOf(kernel);
+    const spec = specFromSymbols(symbols);
+    if (!spec.valid) continue;
+    inputs.push({ mode: spec.mode, tables: generateTables(symbols).bytes, tablesPhys: spec.tablesPhys, expected: spec.expected });
+  }
+  return inputs;
+}
+
+const section: BenchSection = async (report) => {
+  const engine = await createQemuEngine();
+  const symbols = symbolsOf(LAYOUT_64MIB);
+  const tables = generateTables(symbols).bytes;
+  await checkTables({ symbols, tables, engine }); // warm-up: builds the stub once
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const start = performance.now();
+    const result = await checkTables({ symbols, tables, engine });
+    times.push(performance.now() - start);
+    if (!result.ok) throw new Error('the 64 MiB layout failed verification under QEMU');
+  }
+  const median = times.sort((a, b) => a - b)[1]!;
+  report({ section: 'qemu', name: 'boot + full check, 64 MiB IA-32e (16K pages)', value: median, unit: 'ms', target: '<= 1000 ms', ok: median <= 1000 });
+
+  const inputs = smallLayouts(300);
+  const start = performance.now();
+  const results = await engine.runBatch(inputs);
+  let failed = 0;
+  results.forEach((r, i) => {
+    if (!r.ok || r.report.guestFailure !== null || compareRanges(inputs[i]!.expected, r.report.actual, r.report.coverage).length > 0) failed++;
+  });
+  const perSecond = inputs.length / ((performance.now() - start) / 1000);
+  if (failed > 0) throw new Error(`${failed} of the batched layouts failed verification under QEMU`);
+  report({ section: 'qemu', name: `batched checks, ${inputs.length} small layouts`, value: perSecond, unit: 'layouts/s', target: '>= 100 layouts/s', ok: perSecond >= 100 });
+};
+
+export default section;

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateTables } from '../src/generate.js';
+import { scratchDir, writeKernel, x86pt } from './support/cli.js';
+import { engineInput, entriesPointingAt, QEMU_LAYOUTS, symbolsOf, withEntryBit } from './support/qemu-layouts.js';
+
+const dir = scratchDir('x86pt-qemu-cli-');
+
+function files(name: string, tables: Uint8Array, kernel = QEMU_LAYOUTS[name]!): { elf: string; bin: string } {
+  const elf = writeKernel(dir, name, kernel);
+  const bin = join(dir, `${name}.bin`);
+  writeFileSync(bin, tables);
+  return { elf, bin };
+}
+
+describe('x86pt verify --engine qemu', () => {
+  it('passes generated high-half tables and names QEMU and its version', async () => {
+    const name = 'ia32e-high-half-perms';
+    const { elf, bin } = files(name, engineInput(QEMU_LAYOUTS[name]!).tables);
+    const run = await x86pt(['verify', '--engine', 'qemu', '-k', elf, bin, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    const report = JSON.parse(String(run.stdout)) as Record<string, unknown>;
+    expect(report).toMatchObject({ ok: true, engine: 'qemu', mode: 'ia32e', mismatches: [], violations: [] });
+    expect(report.version).toMatch(/^qemu \d+\.\d+/);
+  });
+
+  it('fails a leaf mutant with the mismatch QEMU observed', async () => {
+    const name = 'pae-dual-perms';
+    const input = engineInput(QEMU_LAYOUTS[name]!);
+    const [offset] = entriesPointingAt(input, 0x140000n);
+    const { elf, bin } = files(`${name}-read-only`, withEntryBit(input, offset!, 1).tables, QEMU_LAYOUTS[name]);
+    const run = await x86pt(['verify', '--engine', 'qemu', '-k', elf, bin, '--json']);
+    expect(run.exitCode).toBe(1);
+    const report = JSON.parse(String(run.stdout)) as { mismatches: { virt: string; size: string; kind: string }[] };
+    expect(report.mismatches.map((m) => [m.virt, m.size, m.kind])).toEqual([
+      ['0x140000', '0x1000', 'permissions'],
+      ['0x80140000', '0x1000', 'permissions'],
+    ]);
+  });
+
+  it("runs the reference's PAE bytes (QEMU ignores PDPTE reserved bits) and still fails them on the walker's violations", async () => {
+    const name = 'pae-identity-perms';
+    const compat = generateTables(symbolsOf(QEMU_LAYOUTS[name]!), { compat: true }).bytes;
+    const { elf, bin } = files(`${name}-compat`, compat, QEMU_LAYOUTS[name]);
+    const run = await x86pt(['verify', '--engine', 'qemu', '-k', elf, bin, '--json']);
+    expect(run.exitCode).toBe(1);
+    const report = JSON.parse(String(run.stdout)) as { mismatches: unknown[]; violations: { level: string }[] };
+    expect(report.mismatches).toEqual([]);
+    expect(report.violations.length).toBeGreaterThan(0);
+    expect(report.violations.every((v) => v.level === 'PDPTE')).toBe(true);
+  });
+
+  it('exits 2 with one line when QEMU cannot host the layout', async () => {
+    const kernel = { mode: 'pae', sramBase: 0xc0000000n, sramSizeKiB: 64n, pagetablesStart: 0x200000n } as const;
+    const { elf, bin } = files('beyond-3gib', engineInput(kernel).tables, kernel);
+    const run = await x86pt(['verify', '--engine', 'qemu', '-k', elf, bin]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stdout).toBe('');
+    const lines = String(run.stderr).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^x86pt: .*beyond-3gib\.elf: .*physical 0xc0000000-0xc0010000, past 0xc0000000/);
+  });
+});

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { mmuTranslations } from '../qemu/mmu-dump.js';
+import { planCase } from '../qemu/case-plan.js';
+import { buildProbeStub, homeFootprint, imageLoadedAt } from '../qemu/stub-build.js';
+import { engineInput, QEMU_LAYOUTS } from './support/qemu-layouts.js';
+
+const PAGE = 4096n;
+
+describe("reading QEMU's monitor", () => {
+  it('takes the frame from `info tlb`, XD from its leaf flags, user and writable from `info mem`', () => {
+    const tlb = [
+      '0000000000100000: 0000000000100000 ----A--U-',
+      '0000000000101000: 0000000000101000 ----A--U-',
+      // PAE prints bit 63 (XD) in the physical column.
+      '0000000000102000: 8000000000102000 X------UW',
+      '0000000000200000: 0000000000400000 X-PDA---W',
+      'ffff800040000000: 0000000040000000 X-P-----W',
+    ].join('\r\n');
+    const mem = [
+      '0000000000100000-0000000000102000 0000000000002000 ur-',
+      '0000000000102000-0000000000103000 0000000000001000 -rw',
+      '0000000000200000-0000000000400000 0000000000200000 -rw',
+      'ffff800040000000-ffff800080000000 0000000040000000 -rw',
+    ].join('\r\n');
+    expect(mmuTranslations('ia32e', tlb, mem)).toEqual([
+      { virt: 0x100000n, phys: 0x100000n, size: 2n * PAGE, writable: false, user: true, executable: true },
+      // info mem's combined U/S wins over the leaf's U.
+      { virt: 0x102000n, phys: 0x102000n, size: PAGE, writable: true, user: false, executable: false },
+      { virt: 0x200000n, phys: 0x400000n, size: 0x200000n, writable: true, user: false, executable: false },
+      { virt: 0xffff800040000000n, phys: 0x40000000n, size: 0x40000000n, writable: true, user: false, executable: false },
+    ]);
+  });
+
+  it('tells a 2 MiB page at a 1 GiB boundary from a 1 GiB page', () => {
+    const tlb = '0000000040000000: 0000000000000000 --P-----W\n0000000040200000: 0000000000200000 --P-----W\n';
+    const mem = '0000000040000000-0000000040400000 0000000000400000 -rw\n';
+    expect(mmuTranslations('ia32e', tlb, mem)).toEqual([
+      { virt: 0x40000000n, phys: 0n, size: 0x400000n, writable: true, user: false, executable: true },
+    ]);
+  });
+
+  it('treats every page as executable in 32-bit paging', () => {
+    const ranges = mmuTranslations('32bit', '00400000: 00400000 X-------W\n'.replace(/^/, '00000000'), '0000000000400000-0000000000401000 0000000000001000 -rw\n');
+    expect(ranges).toEqual([{ virt: 0x400000n, phys: 0x400000n, size: PAGE, writable: true, user: false, executable: true }]);
+  });
+});
+
+describe('planning a case', () => {
+  it('probes every expected page and one page on each side, and signs every mapped page but the tables', () => {
+    const input = engineInput(QEMU_LAYOUTS['pae-dual-perms']!);
+    const plan = planCase(input);
+    const probed = plan.probeRuns.map((r) => [r.start, BigInt(r.pages) * PAGE]);
+    expect(probed).toEqual([
+      [0xff000n, 0x202000n],
+      [0x800ff000n, 0x202000n],
+    ]);
+    const tablesEnd = input.tablesPhys + BigInt(input.tables.length);
+    const signed = plan.signRuns.map((r) => [r.start, r.start + BigInt(r.pages) * PAGE]);
+    expect(signed).toEqual([
+      [0x100000n, input.tablesPhys],
+      [(tablesEnd + PAGE - 1n) & ~(PAGE - 1n), 0x300000n],
+    ]);
+    expect(plan.cr3).toBe(tablesEnd - 32n);
+  });
+
+  it('never probes past the canonical halves in IA-32e, nor past 4 GiB in 32-bit modes', () => {
+    const alias = (virt: bigint) => ({ virt, phys: 0x100000n, size: PAGE, writable: false, user: true, executable: true });
+    const ia32e = engineInput(QEMU_LAYOUTS['ia32e-identity-perms']!);
+    const lowTop = (1n << 47n) - PAGE;
+    const highBottom = 0xffff800000000000n;
+    const runs = planCase({ ...ia32e, expected: [...ia32e.expected, alias(lowTop), alias(highBottom)] }).probeRuns;
+    const spans = runs.map((r) => [r.start, r.start + BigInt(r.pages) * PAGE]);
+    expect(spans.slice(-2)).toEqual([[lowTop - PAGE, 1n << 47n], [highBottom, highBottom + 2n * PAGE]]);
+
+    const pae = engineInput(QEMU_LAYOUTS['pae-identity-perms']!);
+    const paeRuns = planCase({ ...pae, expected: [...pae.expected, { ...alias(0xfffff000n), phys: 0x200000n }] }).probeRuns;
+    const last = paeRuns[paeRuns.length - 1]!;
+    expect([last.start, last.start + BigInt(last.pages) * PAGE]).toEqual([0xffffe000n, 1n << 32n]);
+  });
+
+  it('puts the stub on a user-executable text page and its context on supervisor data', () => {
+    const plan = planCase(engineInput(QEMU_LAYOUTS['ia32e-high-half-perms']!));
+    expect(plan.codePhys).toBe(0x100000n);
+    expect(plan.runVirt).toBe(0xffff800000100000n);
+    expect(plan.ringThree).toBe(true);
+    expect(plan.contextPhys).toBe(0x116000n);
+    expect(plan.walkerAgrees).toBe(true);
+  });
+});
+
+describe('the stub image', () => {
+  it('is built once, fits a page, and is loaded where the multiboot fields say', async () => {
+    const stub = await buildProbeStub();
+    expect(await buildProbeStub()).toBe(stub);
+    expect(stub.image.length).toBeLessThanOrEqual(4096);
+    const image = imageLoadedAt(stub, 0x500000, 0x504000);
+    const view = new DataView(image.buffer);
+    const word = (offset: number): number => view.getUint32(offset, true);
+    expect(word(16)).toBe(0x1badb002);
+    expect((word(16) + word(20) + word(24)) >>> 0).toBe(0);
+    expect([word(28), word(32), word(36), word(40), word(44), word(48)]).toEqual([
+      0x500010, 0x500000, 0x500000 + image.length, 0x500000 + image.length + 4096, 0x500000 + stub.entryOffset, 0x504000,
+    ]);
+    expect(homeFootprint(stub)).toBe(3 * 4096);
+  });
+});
