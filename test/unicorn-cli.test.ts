@@ -1,0 +1,72 @@
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { UNICORN_EXPECTED_VERSION } from '../verify/unicorn/library.js';
+import { CLI, scratchDir, writeKernel, x86pt } from './support/cli.js';
+import { UNICORN_LAYOUTS, engineInput, leafEntryOffset, withEntryBit, type UnicornLayoutName } from './support/unicorn-layouts.js';
+
+const dir = scratchDir('x86pt-unicorn-cli-');
+
+function files(name: UnicornLayoutName, tables: Uint8Array, suffix = ''): { elf: string; bin: string } {
+  const elf = writeKernel(dir, `${name}${suffix}`, UNICORN_LAYOUTS[name]);
+  const bin = join(dir, `${name}${suffix}.bin`);
+  writeFileSync(bin, tables);
+  return { elf, bin };
+}
+
+describe('x86pt verify --engine unicorn', () => {
+  it('passes generated high-half tables and names Unicorn and its version', async () => {
+    const name = 'ia32e-high-half-perms';
+    const { elf, bin } = files(name, engineInput(UNICORN_LAYOUTS[name]).tables);
+    const run = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(0);
+    const report = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(report).toMatchObject({ ok: true, engine: 'unicorn', version: `unicorn ${UNICORN_EXPECTED_VERSION}`, mode: 'ia32e', mismatches: [], violations: [] });
+  });
+
+  it('fails a leaf mutant with the mismatch Unicorn observed, in both aliases', async () => {
+    const name = '32bit-dual-perms';
+    const input = engineInput(UNICORN_LAYOUTS[name]);
+    // Make a text page writable: the leaf is shared by its identity and dual-window aliases.
+    const mutant = withEntryBit(input, leafEntryOffset(input, 0xc0402000n), 1);
+    const { elf, bin } = files(name, mutant.tables, '-writable-text');
+    const run = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin, '--json']);
+    expect(run.exitCode).toBe(1);
+    const report = JSON.parse(run.stdout) as { engine: string; mismatches: { virt: string; size: string; kind: string; actual: { writable: boolean } }[] };
+    expect(report.engine).toBe('unicorn');
+    expect(report.mismatches.map((m) => [m.virt, m.size, m.kind, m.actual.writable])).toEqual([
+      ['0x402000', '0x1000', 'permissions', true],
+      ['0xc0402000', '0x1000', 'permissions', true],
+    ]);
+    const text = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin]);
+    expect(text.exitCode).toBe(1);
+    expect(text.stdout).toContain(`unicorn ${UNICORN_EXPECTED_VERSION}`);
+  });
+
+  it('exits 2 on bad input, with one line and no stack trace', async () => {
+    const name = 'pae-dual';
+    const { elf } = files(name, engineInput(UNICORN_LAYOUTS[name]).tables);
+    const run = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, join(dir, 'missing.bin')]);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('without the library, exits 2 naming the command that installs it (no fallback to the walker)', async () => {
+    // The same CLI bundle in a package root that has no .local/python.
+    const root = join(dir, 'bare-package');
+    mkdirSync(join(root, 'dist'), { recursive: true });
+    writeFileSync(join(root, 'package.json'), '{"name": "x86pt", "type": "module"}');
+    copyFileSync(CLI, join(root, 'dist', 'x86pt.mjs'));
+    symlinkSync(join(dirname(CLI), '..', 'node_modules'), join(root, 'node_modules'));
+    const name = 'ia32e-identity';
+    const { elf, bin } = files(name, engineInput(UNICORN_LAYOUTS[name]).tables);
+    const run = await execa('node', [join(root, 'dist', 'x86pt.mjs'), 'verify', '--engine', 'unicorn', '-k', elf, bin], { reject: false });
+    expect(run.exitCode).toBe(2);
+    expect(run.stdout).toBe('');
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/libunicorn\.so\.2.*missing.*npm run setup.*bash scripts\/setup\.sh python/);
+  });
+});
