@@ -47,17 +47,17 @@ export interface QemuRunOptions {
 
 let versionOnce: Promise<string> | undefined;
 
-/** 'qemu 7.2.22', from `qemu-system-x86_64 --version`. */
+/** '7.2.22', from `qemu-system-x86_64 --version`. */
 export function qemuVersion(): Promise<string> {
   versionOnce ??= execa(QEMU_BINARY, ['--version']).then(
     (r) => {
       const m = /version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout);
       if (!m) throw new Error(`cannot read the version from '${r.stdout.split('\n')[0]}'`);
-      return `qemu ${m[1]}`;
+      return m[1]!;
     },
     (err: unknown) => {
       versionOnce = undefined;
-      throw new Error(`${QEMU_BINARY} is not usable (run scripts/setup.sh qemu): ${(err as Error).message}`);
+      throw new InputError(`${QEMU_BINARY} is not usable (${(err as Error).message.split('\n')[0]}); install it with: npm run setup (or: apt-get install --no-install-recommends qemu-system-x86)`);
     },
   );
   return versionOnce;

@@ -37,7 +37,7 @@ describe('the QEMU engine on generated tables', () => {
     const report = REPORTS[name]!;
     const { expected } = INPUTS[name]!;
     expect(report.engine).toBe('qemu');
-    expect(report.version).toMatch(/^qemu \d+\.\d+/);
+    expect(report.version).toMatch(/^\d+\.\d+/);
     expect(report.guestFailure).toBeNull();
     expect(compareRanges(expected, report.actual, report.coverage)).toEqual([]);
     // Every expected page was probed, and so were the pages just outside each range.

@@ -12,7 +12,7 @@ import { probeTables } from '../unicorn/prober.js';
 
 /** Unicorn releases before 2.1 translate every virtual address to the same physical one: useless here. */
 function walksPageTables(version: string): boolean {
-  const match = /^unicorn (\d+)\.(\d+)/.exec(version);
+  const match = /^(\d+)\.(\d+)/.exec(version);
   return match !== null && (Number(match[1]) > 2 || (Number(match[1]) === 2 && Number(match[2]) >= 1));
 }
 

@@ -110,12 +110,12 @@ function check(call: string, code: number): void {
   if (code !== UC_ERR_OK) throw new UnicornError(call, code);
 }
 
-/** The library's version as the report names it, e.g. 'unicorn 2.1.4'. */
+/** The library's version as the report gives it, e.g. '2.1.4'. */
 export function unicornVersion(): string {
   const packed = loadApi().api.uc_version(new Uint32Array(1), new Uint32Array(1)) >>> 0;
   // (major << 24) | (minor << 16) | (patch << 8) | extra; extra 255 marks a final release.
   const [major, minor, patch, extra] = [packed >>> 24, (packed >>> 16) & 0xff, (packed >>> 8) & 0xff, packed & 0xff];
-  return `unicorn ${major}.${minor}.${patch}${extra === 255 ? '' : `-rc${extra}`}`;
+  return `${major}.${minor}.${patch}${extra === 255 ? '' : `-rc${extra}`}`;
 }
 
 /** The kind of access an unmapped-memory event reports. */
