@@ -64,6 +64,11 @@ export function kernelSymbols(kernel: KernelDescription): ElfSymbolDef[] {
   return symbols;
 }
 
+/** The same symbols as the ELF reader returns them: name to value. */
+export function kernelSymbolMap(kernel: KernelDescription): Map<string, bigint> {
+  return new Map(kernelSymbols(kernel).map((s) => [s.name, s.value] as const));
+}
+
 /** The ELF class a kernel of this mode is built as. */
 export function elfClassOf(mode: PagingModeName): 32 | 64 {
   return mode === 'ia32e' ? 64 : 32;

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTables } from '../src/generate.js';
-import { kernelSymbols, type KernelDescription } from '../src/kernel.js';
+import { kernelSymbolMap, type KernelDescription } from '../src/kernel.js';
 import { InputError } from '../src/errors.js';
 import { GOLDEN_LAYOUTS } from './support/golden-layouts.js';
 import { readGolden } from './support/golden.js';
 import { scratchDir, writeKernel, x86pt } from './support/cli.js';
 
-const symbolsOf = (kernel: KernelDescription) => new Map(kernelSymbols(kernel).map((s) => [s.name, s.value] as const));
+const symbolsOf = kernelSymbolMap;
 const generate = (kernel: KernelDescription, compat = false) => generateTables(symbolsOf(kernel), { compat });
 
 /** The reference's PAE output with bits 1-2 of each present PDPTE (the last 32 bytes) cleared. */

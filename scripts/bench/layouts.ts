@@ -1,4 +1,4 @@
-import { kernelSymbols, type KernelDescription, type PagingModeName } from '../../src/kernel.js';
+import { kernelSymbolMap, type KernelDescription, type PagingModeName } from '../../src/kernel.js';
 
 /** A fully mapped layout of `sizeMiB` of RAM from physical 0, tables at 1 MiB, every region permission set. */
 export function benchKernel(mode: PagingModeName, sizeMiB: bigint): KernelDescription {
@@ -18,4 +18,4 @@ export function benchKernel(mode: PagingModeName, sizeMiB: bigint): KernelDescri
 }
 
 export const benchKernelSymbols = (mode: PagingModeName, sizeMiB: bigint): Map<string, bigint> =>
-  new Map(kernelSymbols(benchKernel(mode, sizeMiB)).map((s) => [s.name, s.value] as const));
+  kernelSymbolMap(benchKernel(mode, sizeMiB));

@@ -5,7 +5,7 @@
  */
 import type { BenchSection } from './report.js';
 import { generateTables } from '../../src/generate.js';
-import { kernelSymbols, type KernelDescription } from '../../src/kernel.js';
+import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
 import { checkTables } from '../../verify/check.js';
 import { compareRanges } from '../../verify/compare.js';
 import type { EngineInput, PagingMode } from '../../verify/model.js';
@@ -13,7 +13,7 @@ import { specFromSymbols } from '../../verify/spec.js';
 import { createQemuEngine } from '../../verify/engines/qemu.js';
 
 const MiB = 0x100000n;
-const symbolsOf = (kernel: KernelDescription): Map<string, bigint> => new Map(kernelSymbols(kernel).map((s) => [s.name, s.value] as const));
+
 
 const LAYOUT_64MIB: KernelDescription = {
   mode: 'ia32e', sramBase: 16n * MiB, sramSizeKiB: 64n * 1024n, pagetablesStart: 79n * MiB, regionPermissions: true,
@@ -49,7 +49,7 @@ function smallLayouts(count: number): EngineInput[] {
         },
       }),
     };
-    const symbols = symbolsOf(kernel);
+    const symbols = kernelSymbolMap(kernel);
     const spec = specFromSymbols(symbols);
     if (!spec.valid) continue;
     inputs.push({ mode: spec.mode, tables: generateTables(symbols).bytes, tablesPhys: spec.tablesPhys, expected: spec.expected });
@@ -59,7 +59,7 @@ function smallLayouts(count: number): EngineInput[] {
 
 const section: BenchSection = async (report) => {
   const engine = await createQemuEngine();
-  const symbols = symbolsOf(LAYOUT_64MIB);
+  const symbols = kernelSymbolMap(LAYOUT_64MIB);
   const tables = generateTables(symbols).bytes;
   await checkTables({ symbols, tables, engine }); // warm-up: builds the stub once
   const times: number[] = [];

@@ -5,7 +5,7 @@
  */
 import type { BenchSection } from './report.js';
 import { generateTables } from '../../src/generate.js';
-import { kernelSymbols, type KernelDescription } from '../../src/kernel.js';
+import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
 import { checkTables } from '../../verify/check.js';
 import type { EngineInput } from '../../verify/model.js';
 import { specFromSymbols } from '../../verify/spec.js';
@@ -14,7 +14,7 @@ import { probeTables } from '../../verify/unicorn/prober.js';
 
 const MiB = 0x100000n;
 const HIGH_HALF = 0xffff800000000000n;
-const symbolsOf = (kernel: KernelDescription): Map<string, bigint> => new Map(kernelSymbols(kernel).map((s) => [s.name, s.value] as const));
+
 
 const LAYOUT_64MIB: KernelDescription = {
   mode: 'ia32e', sramBase: 16n * MiB, sramSizeKiB: 64n * 1024n, pagetablesStart: 79n * MiB, regionPermissions: true,
@@ -49,7 +49,7 @@ const SMALL_LAYOUT: KernelDescription = {
 const SMALL_CHECKS = 1000;
 
 function inputOf(kernel: KernelDescription): EngineInput {
-  const symbols = symbolsOf(kernel);
+  const symbols = kernelSymbolMap(kernel);
   const spec = specFromSymbols(symbols);
   if (!spec.valid) throw new Error(`bench layout refused: ${spec.reasons.join('; ')}`);
   return { mode: spec.mode, tables: generateTables(symbols).bytes, tablesPhys: spec.tablesPhys, expected: spec.expected };
@@ -57,7 +57,7 @@ function inputOf(kernel: KernelDescription): EngineInput {
 
 const section: BenchSection = async (report) => {
   const engine = await createUnicornEngine();
-  const symbols = symbolsOf(LAYOUT_64MIB);
+  const symbols = kernelSymbolMap(LAYOUT_64MIB);
   const tables = generateTables(symbols).bytes;
   // The first run also finds the error code's place in Unicorn's state (once per process); time it apart.
   const cold = performance.now();

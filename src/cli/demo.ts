@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { generateTables } from '../generate.js';
-import { kernelElf, kernelSymbols, type KernelDescription } from '../kernel.js';
+import { kernelElf, kernelSymbolMap, type KernelDescription } from '../kernel.js';
 import { writeFileAtomic } from '../io.js';
 import { EXIT_FAILED, EXIT_OK } from '../errors.js';
 import { runAction } from './command.js';
@@ -59,7 +59,7 @@ export function registerDemo(program: Command): void {
         if (options.out) mkdirSync(options.out, { recursive: true });
         let failed = 0;
         for (const sample of DEMO_SAMPLES) {
-          const symbols = new Map(kernelSymbols(sample.kernel).map((s) => [s.name, s.value] as const));
+          const symbols = kernelSymbolMap(sample.kernel);
           const tables = generateTables(symbols);
           const result = await checkTables({ symbols, tables: tables.bytes });
           if (!result.ok) failed++;

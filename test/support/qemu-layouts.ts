@@ -1,6 +1,6 @@
 /** Kernels for the QEMU engine's tests and bench: the generator's tables and the spec's translation for each. */
 import { generateTables } from '../../src/generate.js';
-import { kernelSymbols, type KernelDescription, type Region } from '../../src/kernel.js';
+import { kernelSymbolMap, type KernelDescription, type Region } from '../../src/kernel.js';
 import type { EngineInput, MappedRange } from '../../verify/model.js';
 import { specFromSymbols } from '../../verify/spec.js';
 
@@ -55,8 +55,7 @@ export const QEMU_64MIB_LAYOUT: KernelDescription = {
   },
 };
 
-export const symbolsOf = (kernel: KernelDescription): Map<string, bigint> =>
-  new Map(kernelSymbols(kernel).map((s) => [s.name, s.value] as const));
+export const symbolsOf = kernelSymbolMap;
 
 /** What an engine gets for the kernel: the generator's tables and the spec's expected translation. */
 export function engineInput(kernel: KernelDescription): EngineInput {

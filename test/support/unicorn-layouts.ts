@@ -1,6 +1,6 @@
 /** Kernels, engine inputs and table surgery for the Unicorn engine's tests. */
 import { generateTables } from '../../src/generate.js';
-import { kernelSymbols, type KernelDescription, type Region } from '../../src/kernel.js';
+import { kernelSymbolMap, type KernelDescription, type Region } from '../../src/kernel.js';
 import type { EngineInput, MappedRange, PagingMode } from '../../verify/model.js';
 import { specFromSymbols } from '../../verify/spec.js';
 
@@ -40,8 +40,7 @@ export const UNICORN_LAYOUTS = {
 
 export type UnicornLayoutName = keyof typeof UNICORN_LAYOUTS;
 
-export const symbolsOf = (kernel: KernelDescription): Map<string, bigint> =>
-  new Map(kernelSymbols(kernel).map((s) => [s.name, s.value] as const));
+export const symbolsOf = kernelSymbolMap;
 
 /** The generator's tables for the kernel and the spec's translation: what the verifier hands an engine. */
 export function engineInput(kernel: KernelDescription): EngineInput {

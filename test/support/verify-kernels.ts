@@ -1,9 +1,8 @@
 /** Kernels for the verifier's tests: their symbols, and the project generator's tables for them. */
 import { generateTables, type GeneratedTables } from '../../src/generate.js';
-import { kernelSymbols, type KernelDescription } from '../../src/kernel.js';
+import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
 
-export const symbolsOf = (kernel: KernelDescription): Map<string, bigint> =>
-  new Map(kernelSymbols(kernel).map((s) => [s.name, s.value] as const));
+export const symbolsOf = kernelSymbolMap;
 
 export const generate = (kernel: KernelDescription, compat = false): GeneratedTables =>
   generateTables(symbolsOf(kernel), { compat });
