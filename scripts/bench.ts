@@ -5,6 +5,8 @@ const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   gen: async () => (await import('./bench/gen.js')).default,
   verify: async () => (await import('./bench/verify.js')).default,
   qemu: async () => (await import('./bench/qemu.js')).default,
+  unicorn: async () => (await import('./bench/unicorn.js')).default,
+  fuzz: async () => (await import('./bench/fuzz.js')).default,
 };
 
 function formatRow(row: BenchRow): string {
