@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateTables } from '../src/generate.js';
-import { kernelSymbolMap, type KernelDescription } from '../src/kernel.js';
+import { elfClassOf, kernelSymbolMap, kernelSymbols, type KernelDescription } from '../src/kernel.js';
 import { InputError } from '../src/errors.js';
 import { GOLDEN_LAYOUTS } from './support/golden-layouts.js';
 import { readGolden } from './support/golden.js';
 import { scratchDir, writeKernel, x86pt } from './support/cli.js';
+import { linkKernel } from './support/gnu.js';
 
 const symbolsOf = kernelSymbolMap;
 const generate = (kernel: KernelDescription, compat = false) => generateTables(symbolsOf(kernel), { compat });
@@ -174,6 +175,16 @@ describe('x86pt gen', () => {
     expect(result.stderr).toContain(`${bad}: RAM`);
     expect(readFileSync(out, 'utf8')).toBe('previous');
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('reads kernels linked by GNU ld (--defsym) like a Zephyr build, high-half values included', async () => {
+    for (const name of ['32bit-dual-perms', 'pae-dual-across-1gib', 'ia32e-high-half']) {
+      const layout = GOLDEN_LAYOUTS[name]!;
+      const elf = await linkKernel(elfClassOf(layout.mode), kernelSymbols(layout), dir);
+      const out = join(dir, `${name}-ld.bin`);
+      expect((await x86pt(['gen', '--compat', '-k', elf, '-o', out])).exitCode).toBe(0);
+      expect(Buffer.from(readFileSync(out)).equals(Buffer.from(readGolden(name)))).toBe(true);
+    }
   });
 
   it('names a missing kernel file, exit 2', async () => {
