@@ -504,6 +504,211 @@ build_idt64:
         ret
 
 /* ---------------------------------------------------------------------------
+ * What both paging paths do alike, written once. Each macro takes the path's
+ * width W (32 for 32-bit and PAE paging, 64 for IA-32e mode), which picks that
+ * path's RESUME_ATW, PROBE_DONEW and RING3_W macros and its routines (putcW,
+ * probe_pageW, ...), and the registers it works in at that width. Counts stay
+ * 32-bit (%ecx) in both.
+ */
+
+/* Finds out how user access is checked (ring 3 if it can run here, else SMAP) and reports it. */
+        .macro CHOOSE_USER_CHECK w, ax, bp
+        testl $F_SMAP, C_FLAGS(\bp)
+        jnz .Lsmap\@
+        RESUME_AT\w .Lring3_tried\@     /* can ring 3 run here? */
+        RING3_\w user_return_now\w
+.Lring3_tried\@:
+        PROBE_DONE\w
+        cmpl $0, C_FAULTED(\bp)
+        je .Lreport\@
+        mov %cr4, \ax
+        or $CR4_SMAP, \ax
+        mov \ax, %cr4
+.Lsmap\@:
+        movl $1, C_SMAP(\bp)
+        stac
+.Lreport\@:
+        mov $'u', %al
+        call putc\w
+        call space\w
+        mov $'c', %al
+        cmpl $0, C_SMAP(\bp)
+        je .Lreported\@
+        mov $'s', %al
+.Lreported\@:
+        call putc\w
+        call newline\w
+        .endm
+
+/* Probes every page of the case's probe runs (16 bytes each, around the context pages' slots). */
+        .macro PROBE_RUNS w, cx, si, di, bp
+        mov C_RUNS(\bp), %edi
+        mov C_NRUNS(\bp), %ecx
+.Lrun\@:
+        test %ecx, %ecx
+        jz .Lruns_done\@
+        push \cx
+        mov (\di), \si
+        mov 8(\di), %ecx
+.Lpage\@:
+        test %ecx, %ecx
+        jz .Lrun_done\@
+        push \cx
+        push \di
+        call probe_page\w
+        pop \di
+        pop \cx
+        add $0x1000, \si
+        dec %ecx
+        jmp .Lpage\@
+.Lrun_done\@:
+        pop \cx
+        add $16, \di
+        test $0xfff, %edi
+        jnz .Lnext_run\@
+        add $SLOT_BYTES, \di
+.Lnext_run\@:
+        dec %ecx
+        jmp .Lrun\@
+.Lruns_done\@:
+        call flush\w
+        .endm
+
+/* Halts until the host's NMI when the case asks for it, then reports the case done. */
+        .macro PAUSE_FOR_HOST w, bp
+        testl $F_PAUSE, C_FLAGS(\bp)
+        jz .Lresumed\@
+        RESUME_AT\w .Lresumed\@
+        mov $'m', %al
+        call putc\w
+        call newline\w
+.Lhalt\@:
+        hlt
+        jmp .Lhalt\@
+.Lresumed\@:
+        PROBE_DONE\w
+        mov $'d', %al
+        call putc\w
+        call newline\w
+        .endm
+
+/* Write probe of the page at SI: writes back what is there; O_WRITE unless that faults. */
+        .macro PROBE_WRITE w, cx, si, bp
+        RESUME_AT\w .Ldone\@
+        mov (\si), \cx
+        mov \cx, (\si)
+.Ldone\@:
+        PROBE_DONE\w
+        cmpl $0, C_FAULTED(\bp)
+        jne .Lfaulted\@
+        orl $O_WRITE, C_OBS_FLAGS(\bp)
+.Lfaulted\@:
+        .endm
+
+/* User probe of the page at SI: a read from ring 3, or a supervisor read under SMAP; sets O_USER. */
+        .macro PROBE_USER w, ax, cx, si, bp
+        RESUME_AT\w .Ldone\@
+        cmpl $0, C_SMAP(\bp)
+        jne .Lsupervisor\@
+        RING3_\w user_read\w
+.Lsupervisor\@:
+        clac
+        mov (\si), \cx
+.Ldone\@:
+        PROBE_DONE\w
+        mov C_FAULTED(\bp), %eax        /* user: ring 3 got through, or SMAP stopped the supervisor */
+        cmpl $0, C_SMAP(\bp)
+        je .Lring3\@
+        stac
+        xor $1, %eax
+.Lring3\@:
+        test %eax, %eax
+        jnz .Lnot_user\@
+        orl $O_USER, C_OBS_FLAGS(\bp)
+.Lnot_user\@:
+        .endm
+
+/* Execute probe of the signed page at SI: calls the `ret` in its signature slot; O_EXEC unless that faults. */
+        .macro PROBE_EXEC w, cx, si, bp
+        RESUME_AT\w .Ldone\@
+        lea 8(\si), \cx
+        call *\cx
+.Ldone\@:
+        PROBE_DONE\w
+        cmpl $0, C_FAULTED(\bp)
+        jne .Lfaulted\@
+        orl $O_EXEC, C_OBS_FLAGS(\bp)
+.Lfaulted\@:
+        .endm
+
+/* Exception entries trapW_VEC for every vector without a handler of its own: push a 0 error code where the CPU pushes none. */
+        .macro TRAP_ENTRIES w
+        .irp vec, 0,1,3,4,5,6,7,8,9,10,11,12,13,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+trap\w\()_\vec:
+        .if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
+        .else
+        push $0
+        .endif
+        push $\vec
+        jmp trap\w
+        .endr
+        .endm
+
+/* The debug console: putcW (al), spaceW, newlineW, puthexW (AX, DIGITS hex digits); all keep every register. */
+        .macro CONSOLE_ROUTINES w, ax, cx, dx, digits
+putc\w:
+        out %al, $PORT_DEBUGCON
+        ret
+space\w:
+        push \ax
+        mov $' ', %al
+        out %al, $PORT_DEBUGCON
+        pop \ax
+        ret
+newline\w:
+        push \ax
+        mov $'\n', %al
+        out %al, $PORT_DEBUGCON
+        pop \ax
+        ret
+puthex\w:
+        push \cx
+        push \dx
+        push \ax
+        mov \ax, \dx
+        mov $\digits, %ecx
+1:      rol $4, \dx
+        mov %dl, %al
+        and $0xf, %al
+        add $'0', %al
+        cmp $'9', %al
+        jbe 2f
+        add $('a' - '9' - 1), %al
+2:      out %al, $PORT_DEBUGCON
+        loop 1b
+        pop \ax
+        pop \dx
+        pop \cx
+        ret
+        .endm
+
+/* The IDT's handlers by vector, as offsets in the image (the gates are built at run time). */
+        .macro IDT_OFFSETS w
+        .irp vec, 0,1
+        .word trap\w\()_\vec - image_start
+        .endr
+        .word nmi\w - image_start
+        .irp vec, 3,4,5,6,7,8,9,10,11,12,13
+        .word trap\w\()_\vec - image_start
+        .endr
+        .word page_fault\w - image_start
+        .irp vec, 15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+        .word trap\w\()_\vec - image_start
+        .endr
+        .word user_return\w - image_start
+        .endm
+
+/* ---------------------------------------------------------------------------
  * 32-bit and PAE paging, running at the dual alias (or identity).
  */
         .macro RESUME_AT32 label
@@ -545,67 +750,9 @@ main32:
         mov $SEL_USER_DATA, %eax        /* data segments usable at CPL 3 as well */
         mov %eax, %ds
         mov %eax, %es
-
-        testl $F_SMAP, C_FLAGS(%ebp)
-        jnz 3f
-        RESUME_AT32 2f                  /* can ring 3 run here? */
-        RING3_32 user_return_now32
-2:      PROBE_DONE32
-        cmpl $0, C_FAULTED(%ebp)
-        je 4f
-        mov %cr4, %eax
-        or $CR4_SMAP, %eax
-        mov %eax, %cr4
-3:      movl $1, C_SMAP(%ebp)
-        stac
-4:      mov $'u', %al
-        call putc32
-        call space32
-        mov $'c', %al
-        cmpl $0, C_SMAP(%ebp)
-        je 5f
-        mov $'s', %al
-5:      call putc32
-        call newline32
-
-        mov C_RUNS(%ebp), %edi
-        mov C_NRUNS(%ebp), %ecx
-6:      test %ecx, %ecx
-        jz 9f
-        push %ecx
-        mov (%edi), %esi
-        mov 8(%edi), %ecx
-7:      test %ecx, %ecx
-        jz 8f
-        push %ecx
-        push %edi
-        call probe_page32
-        pop %edi
-        pop %ecx
-        add $0x1000, %esi
-        dec %ecx
-        jmp 7b
-8:      pop %ecx
-        add $16, %edi
-        test $0xfff, %edi
-        jnz 10f
-        add $SLOT_BYTES, %edi
-10:     dec %ecx
-        jmp 6b
-9:      call flush32
-
-        testl $F_PAUSE, C_FLAGS(%ebp)
-        jz 12f
-        RESUME_AT32 12f
-        mov $'m', %al
-        call putc32
-        call newline32
-11:     hlt
-        jmp 11b
-12:     PROBE_DONE32
-        mov $'d', %al
-        call putc32
-        call newline32
+        CHOOSE_USER_CHECK 32, %eax, %ebp
+        PROBE_RUNS 32, %ecx, %esi, %edi, %ebp
+        PAUSE_FOR_HOST 32, %ebp
         mov C_IDBASE(%ebp), %eax        /* back to the identity mapping to turn paging off */
         add $(leave32 - image_start), %eax
         jmp *%eax
@@ -632,44 +779,15 @@ probe_page32:
 2:      mov %eax, C_OBS_VALUE(%ebp)
         mov %edx, C_OBS_VALUE + 4(%ebp)
         movl $O_READ, C_OBS_FLAGS(%ebp)
-
-        RESUME_AT32 3f
-        mov (%esi), %ecx
-        mov %ecx, (%esi)
-3:      PROBE_DONE32
-        cmpl $0, C_FAULTED(%ebp)
-        jne 4f
-        orl $O_WRITE, C_OBS_FLAGS(%ebp)
-
-4:      RESUME_AT32 5f
-        cmpl $0, C_SMAP(%ebp)
-        jne 6f
-        RING3_32 user_read32
-6:      clac
-        mov (%esi), %ecx
-5:      PROBE_DONE32
-        mov C_FAULTED(%ebp), %eax       /* user: ring 3 got through, or SMAP stopped the supervisor */
-        cmpl $0, C_SMAP(%ebp)
-        je 7f
-        stac
-        xor $1, %eax
-7:      test %eax, %eax
-        jnz 8f
-        orl $O_USER, C_OBS_FLAGS(%ebp)
-
-8:      mov C_OBS_VALUE + 4(%ebp), %eax
+        PROBE_WRITE 32, %ecx, %esi, %ebp
+        PROBE_USER 32, %eax, %ecx, %esi, %ebp
+        mov C_OBS_VALUE + 4(%ebp), %eax /* a signature was read: the page's `ret` can be called */
         shr $16, %eax
         cmp $SIG_TAG, %eax
-        jne 10f
+        jne 3f
         orl $O_SIGNED, C_OBS_FLAGS(%ebp)
-        RESUME_AT32 9f
-        lea 8(%esi), %ecx
-        call *%ecx
-9:      PROBE_DONE32
-        cmpl $0, C_FAULTED(%ebp)
-        jne 10f
-        orl $O_EXEC, C_OBS_FLAGS(%ebp)
-10:     mov C_OBS_FLAGS(%ebp), %ecx
+        PROBE_EXEC 32, %ecx, %esi, %ebp
+3:      mov C_OBS_FLAGS(%ebp), %ecx
         mov C_OBS_VALUE(%ebp), %eax
         mov C_OBS_VALUE + 4(%ebp), %edx
         /* fall through */
@@ -783,18 +901,7 @@ nmi32:
 1:      pop %eax
         iret
 
-        .macro TRAP32 vec
-trap32_\vec:
-        .if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
-        .else
-        pushl $0
-        .endif
-        pushl $\vec
-        jmp trap32
-        .endm
-        .irp vec, 0,1,3,4,5,6,7,8,9,10,11,12,13,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-        TRAP32 \vec
-        .endr
+        TRAP_ENTRIES 32
 
 /* Any other exception: report it and stop ([esp] vector, error code, eip). */
 trap32:
@@ -817,54 +924,10 @@ trap32:
 1:      hlt
         jmp 1b
 
-putc32:
-        out %al, $PORT_DEBUGCON
-        ret
-space32:
-        push %eax
-        mov $' ', %al
-        out %al, $PORT_DEBUGCON
-        pop %eax
-        ret
-newline32:
-        push %eax
-        mov $'\n', %al
-        out %al, $PORT_DEBUGCON
-        pop %eax
-        ret
-puthex32:
-        push %ecx
-        push %edx
-        push %eax
-        mov %eax, %edx
-        mov $8, %ecx
-1:      rol $4, %edx
-        mov %dl, %al
-        and $0xf, %al
-        add $'0', %al
-        cmp $'9', %al
-        jbe 2f
-        add $('a' - '9' - 1), %al
-2:      out %al, $PORT_DEBUGCON
-        loop 1b
-        pop %eax
-        pop %edx
-        pop %ecx
-        ret
+        CONSOLE_ROUTINES 32, %eax, %ecx, %edx, 8
 
 idt32_offsets:
-        .irp vec, 0,1
-        .word trap32_\vec - image_start
-        .endr
-        .word nmi32 - image_start
-        .irp vec, 3,4,5,6,7,8,9,10,11,12,13
-        .word trap32_\vec - image_start
-        .endr
-        .word page_fault32 - image_start
-        .irp vec, 15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-        .word trap32_\vec - image_start
-        .endr
-        .word user_return32 - image_start
+        IDT_OFFSETS 32
 
 /* ---------------------------------------------------------------------------
  * IA-32e mode.
@@ -911,67 +974,9 @@ main64:
         pop %rax
         call puthex64
         call newline64
-
-        testl $F_SMAP, C_FLAGS(%rbp)
-        jnz 3f
-        RESUME_AT64 2f
-        RING3_64 user_return_now64
-2:      PROBE_DONE64
-        cmpl $0, C_FAULTED(%rbp)
-        je 4f
-        mov %cr4, %rax
-        or $CR4_SMAP, %rax
-        mov %rax, %cr4
-3:      movl $1, C_SMAP(%rbp)
-        stac
-4:      mov $'u', %al
-        call putc64
-        call space64
-        mov $'c', %al
-        cmpl $0, C_SMAP(%rbp)
-        je 5f
-        mov $'s', %al
-5:      call putc64
-        call newline64
-
-        movl C_RUNS(%rbp), %edi
-        movl C_NRUNS(%rbp), %ecx
-6:      test %ecx, %ecx
-        jz 9f
-        push %rcx
-        mov (%rdi), %rsi
-        movl 8(%rdi), %ecx
-7:      test %ecx, %ecx
-        jz 8f
-        push %rcx
-        push %rdi
-        call probe_page64
-        pop %rdi
-        pop %rcx
-        add $0x1000, %rsi
-        dec %ecx
-        jmp 7b
-8:      pop %rcx
-        add $16, %rdi
-        test $0xfff, %edi
-        jnz 10f
-        add $SLOT_BYTES, %rdi
-10:     dec %ecx
-        jmp 6b
-9:      call flush64
-
-        testl $F_PAUSE, C_FLAGS(%rbp)
-        jz 12f
-        RESUME_AT64 12f
-        mov $'m', %al
-        call putc64
-        call newline64
-11:     hlt
-        jmp 11b
-12:     PROBE_DONE64
-        mov $'d', %al
-        call putc64
-        call newline64
+        CHOOSE_USER_CHECK 64, %rax, %rbp
+        PROBE_RUNS 64, %rcx, %rsi, %rdi, %rbp
+        PAUSE_FOR_HOST 64, %rbp
         movl C_IDBASE(%rbp), %eax       /* back to the identity mapping, then to 32-bit code */
         add $(leave64 - image_start), %rax
         jmp *%rax
@@ -1009,44 +1014,15 @@ probe_page64:
         jmp record64
 2:      mov %rdx, C_OBS_VALUE(%rbp)
         movl $O_READ, C_OBS_FLAGS(%rbp)
-
-        RESUME_AT64 3f
-        mov (%rsi), %rcx
-        mov %rcx, (%rsi)
-3:      PROBE_DONE64
-        cmpl $0, C_FAULTED(%rbp)
-        jne 4f
-        orl $O_WRITE, C_OBS_FLAGS(%rbp)
-
-4:      RESUME_AT64 5f
-        cmpl $0, C_SMAP(%rbp)
-        jne 6f
-        RING3_64 user_read64
-6:      clac
-        mov (%rsi), %rcx
-5:      PROBE_DONE64
-        movl C_FAULTED(%rbp), %eax
-        cmpl $0, C_SMAP(%rbp)
-        je 7f
-        stac
-        xor $1, %eax
-7:      test %eax, %eax
-        jnz 8f
-        orl $O_USER, C_OBS_FLAGS(%rbp)
-
-8:      mov C_OBS_VALUE(%rbp), %rax
+        PROBE_WRITE 64, %rcx, %rsi, %rbp
+        PROBE_USER 64, %rax, %rcx, %rsi, %rbp
+        mov C_OBS_VALUE(%rbp), %rax     /* a signature was read: the page's `ret` can be called */
         shr $48, %rax
         cmp $SIG_TAG, %eax
-        jne 10f
+        jne 3f
         orl $O_SIGNED, C_OBS_FLAGS(%rbp)
-        RESUME_AT64 9f
-        lea 8(%rsi), %rcx
-        call *%rcx
-9:      PROBE_DONE64
-        cmpl $0, C_FAULTED(%rbp)
-        jne 10f
-        orl $O_EXEC, C_OBS_FLAGS(%rbp)
-10:     movl C_OBS_FLAGS(%rbp), %ecx
+        PROBE_EXEC 64, %rcx, %rsi, %rbp
+3:      movl C_OBS_FLAGS(%rbp), %ecx
         mov C_OBS_VALUE(%rbp), %rdx
         /* fall through */
 
@@ -1139,18 +1115,7 @@ nmi64:
 1:      pop %rax
         iretq
 
-        .macro TRAP64 vec
-trap64_\vec:
-        .if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
-        .else
-        pushq $0
-        .endif
-        pushq $\vec
-        jmp trap64
-        .endm
-        .irp vec, 0,1,3,4,5,6,7,8,9,10,11,12,13,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-        TRAP64 \vec
-        .endr
+        TRAP_ENTRIES 64
 
 trap64:
         mov $'x', %al
@@ -1172,54 +1137,10 @@ trap64:
 1:      hlt
         jmp 1b
 
-putc64:
-        out %al, $PORT_DEBUGCON
-        ret
-space64:
-        push %rax
-        mov $' ', %al
-        out %al, $PORT_DEBUGCON
-        pop %rax
-        ret
-newline64:
-        push %rax
-        mov $'\n', %al
-        out %al, $PORT_DEBUGCON
-        pop %rax
-        ret
-puthex64:
-        push %rcx
-        push %rdx
-        push %rax
-        mov %rax, %rdx
-        mov $16, %ecx
-1:      rol $4, %rdx
-        mov %dl, %al
-        and $0xf, %al
-        add $'0', %al
-        cmp $'9', %al
-        jbe 2f
-        add $('a' - '9' - 1), %al
-2:      out %al, $PORT_DEBUGCON
-        loop 1b
-        pop %rax
-        pop %rdx
-        pop %rcx
-        ret
+        CONSOLE_ROUTINES 64, %rax, %rcx, %rdx, 16
 
 idt64_offsets:
-        .irp vec, 0,1
-        .word trap64_\vec - image_start
-        .endr
-        .word nmi64 - image_start
-        .irp vec, 3,4,5,6,7,8,9,10,11,12,13
-        .word trap64_\vec - image_start
-        .endr
-        .word page_fault64 - image_start
-        .irp vec, 15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-        .word trap64_\vec - image_start
-        .endr
-        .word user_return64 - image_start
+        IDT_OFFSETS 64
 
         .balign 16
 image_end:

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { InputError } from '../src/errors.js';
 import { ELF64_LAYOUT, SHT_DYNSYM, SHT_SUNW_LDYNSYM, SHT_SYMTAB, layoutOf } from '../src/elf/format.js';
 import { parseElf, readElf } from '../src/elf/reader.js';
 import { writeElf, type ElfSymbolDef } from '../src/elf/writer.js';
-import { scratchDir } from './support/cli.js';
+import { scratchDir, writeScratch } from './support/cli.js';
 import { linkKernel, readelfSymbolTables } from './support/gnu.js';
 import { pyelftoolsView, referenceSymbolMap } from './support/elf-pyelftools.js';
 import {
@@ -19,12 +19,6 @@ const CLASSES = [32, 64] as const;
 /** What the reference's dict holds for these definitions: the null symbol, then each name's last value. */
 function lastWins(symbols: readonly ElfSymbolDef[]): Map<string, bigint> {
   return new Map([['', 0n] as const, ...symbols.map((s) => [s.name, s.value] as const)]);
-}
-
-function saved(name: string, bytes: Uint8Array): string {
-  const path = join(dir, name);
-  writeFileSync(path, bytes);
-  return path;
 }
 
 /** Runs `body`, which must throw; returns the error. */
@@ -74,7 +68,7 @@ describe.each(CLASSES)('round trips through writeElf, ELF%i', (elfClass) => {
 
   it('keeps the last value of a name defined twice, as the reference\'s dict does', async () => {
     const symbols = [{ name: 'A', value: 1n }, { name: 'B', value: 2n }, { name: 'A', value: 3n }];
-    const path = saved(`dup${elfClass}.elf`, writeElf({ elfClass, symbols }));
+    const path = writeScratch(dir, `dup${elfClass}.elf`, writeElf({ elfClass, symbols }));
     const ours = readElf(path).symbols;
     expect(ours.get('A')).toBe(3n);
     expect(ours).toEqual(referenceSymbolMap(await pyelftoolsView(path)));
@@ -150,7 +144,7 @@ describe('which symbol table is read', () => {
       [1 /* SHT_PROGBITS */, SHT_DYNSYM, ['', 'first', 'second', 'third']], // not a symbol table: skipped
     ];
     for (const [first, second, names] of cases) {
-      const path = saved(`order-${elfClass}-${first}-${second}.elf`, twoTables(elfClass, first, second, 2));
+      const path = writeScratch(dir, `order-${elfClass}-${first}-${second}.elf`, twoTables(elfClass, first, second, 2));
       const ours = readElf(path).symbols;
       expect([...ours.keys()]).toEqual(names);
       expect(ours).toEqual(referenceSymbolMap(await pyelftoolsView(path)));
@@ -166,7 +160,7 @@ describe('symbol names', () => {
     const bytes = image.slice();
     bytes[start + 1] = 0xff; // "xyz" -> "\xffyz"
     bytes.set([0xef, 0xbb, 0xbf], start + 5); // "bom" -> a UTF-8 byte order mark
-    const path = saved('names.elf', bytes);
+    const path = writeScratch(dir, 'names.elf', bytes);
     const ours = readElf(path).symbols;
     expect([...ours.keys()]).toEqual(['', '\ufffdyz', '\ufeff', 'ok_ü']);
     expect(ours).toEqual(referenceSymbolMap(await pyelftoolsView(path)));
@@ -273,7 +267,7 @@ describe('names overlapping in the string table', () => {
 describe('readElf', () => {
   it('reads the file it names', () => {
     const bytes = writeElf({ elfClass: 64, symbols: EXTREMES[64] });
-    const path = saved('file.elf', bytes);
+    const path = writeScratch(dir, 'file.elf', bytes);
     expect(readElf(path)).toEqual(parseElf(readFileSync(path), path));
     expect(readElf(path).symbols).toEqual(lastWins(EXTREMES[64]));
   });
@@ -281,8 +275,8 @@ describe('readElf', () => {
   it('names the file in every refusal', () => {
     const sub = join(dir, 'a-directory');
     mkdirSync(sub, { recursive: true });
-    const notElf = saved('notes.txt', new TextEncoder().encode('hello\n'));
-    const empty = saved('empty.elf', new Uint8Array(0));
+    const notElf = writeScratch(dir, 'notes.txt', new TextEncoder().encode('hello\n'));
+    const empty = writeScratch(dir, 'empty.elf', new Uint8Array(0));
     const cases: [string, RegExp][] = [
       [join(dir, 'missing.elf'), /: no such file$/],
       [join(notElf, 'below-a-file.elf'), /: a component of the path is not a directory$/],

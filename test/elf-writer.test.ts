@@ -1,9 +1,7 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { writeElf, type ElfSymbolDef } from '../src/elf/writer.js';
-import { scratchDir } from './support/cli.js';
+import { scratchDir, writeScratch } from './support/cli.js';
 import { readelfHeaders, readelfSymbolTables } from './support/gnu.js';
 import { pyelftoolsView } from './support/elf-pyelftools.js';
 
@@ -34,11 +32,8 @@ const EXPECTED = {
   64: { machineText: 'Advanced Micro Devices X86-64', entsize: 0x18, align: 8, pyMachine: 'EM_X86_64' },
 } as const;
 
-function writeImage(name: string, elfClass: 32 | 64, symbols: readonly ElfSymbolDef[]): string {
-  const path = join(dir, name);
-  writeFileSync(path, writeElf({ elfClass, symbols }));
-  return path;
-}
+const writeImage = (name: string, elfClass: 32 | 64, symbols: readonly ElfSymbolDef[]): string =>
+  writeScratch(dir, name, writeElf({ elfClass, symbols }));
 
 interface ReadelfSection { index: number; name: string; type: string; entsize: number; link: number; info: number; align: number }
 
@@ -107,9 +102,7 @@ describe.each([32, 64] as const)('writeElf ELF%i', (elfClass) => {
 
   it('writes a repeated name twice, in order, sharing one string', async () => {
     const image = writeElf({ elfClass, symbols: [{ name: 'twice', value: 1n }, { name: 'other', value: 2n }, { name: 'twice', value: 3n }] });
-    const path = join(dir, `dup${elfClass}.elf`);
-    writeFileSync(path, image);
-    const [table] = await readelfSymbolTables(path);
+    const [table] = await readelfSymbolTables(writeScratch(dir, `dup${elfClass}.elf`, image));
     expect(table!.symbols.slice(1).map((s) => [s.name, s.value])).toEqual([['twice', 1n], ['other', 2n], ['twice', 3n]]);
     const strtab = new TextDecoder().decode(image);
     expect(strtab.split('twice\0').length - 1).toBe(1);

@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { generateTables } from '../src/generate.js';
-import { scratchDir, writeKernel, x86pt } from './support/cli.js';
-import { engineInput, entriesPointingAt, QEMU_LAYOUTS, symbolsOf, withEntryBit } from './support/qemu-layouts.js';
+import { scratchDir, writeKernelAndTables, x86pt } from './support/cli.js';
+import { engineInput, withEntryBit } from './support/engine-layouts.js';
+import { entriesPointingAt, QEMU_LAYOUTS } from './support/qemu-layouts.js';
+import { generate } from './support/verify-kernels.js';
 
 const dir = scratchDir('x86pt-qemu-cli-');
 
-function files(name: string, tables: Uint8Array, kernel = QEMU_LAYOUTS[name]!): { elf: string; bin: string } {
-  const elf = writeKernel(dir, name, kernel);
-  const bin = join(dir, `${name}.bin`);
-  writeFileSync(bin, tables);
-  return { elf, bin };
-}
+const files = (name: string, tables: Uint8Array, kernel = QEMU_LAYOUTS[name]!) => writeKernelAndTables(dir, name, kernel, tables);
 
 describe('x86pt verify --engine qemu', () => {
   it('passes generated high-half tables and names QEMU and its version', async () => {
@@ -42,7 +36,7 @@ describe('x86pt verify --engine qemu', () => {
 
   it("runs the reference's PAE bytes (QEMU ignores PDPTE reserved bits) and still fails them on the walker's violations", async () => {
     const name = 'pae-identity-perms';
-    const compat = generateTables(symbolsOf(QEMU_LAYOUTS[name]!), { compat: true }).bytes;
+    const compat = generate(QEMU_LAYOUTS[name]!, true).bytes;
     const { elf, bin } = files(`${name}-compat`, compat, QEMU_LAYOUTS[name]);
     const run = await x86pt(['verify', '--engine', 'qemu', '-k', elf, bin, '--json']);
     expect(run.exitCode).toBe(1);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mmuTranslations } from '../qemu/mmu-dump.js';
 import { planCase } from '../qemu/case-plan.js';
 import { buildProbeStub, homeFootprint, imageLoadedAt } from '../qemu/stub-build.js';
-import { engineInput, QEMU_LAYOUTS } from './support/qemu-layouts.js';
+import { engineInput } from './support/engine-layouts.js';
+import { QEMU_LAYOUTS } from './support/qemu-layouts.js';
 
 const PAGE = 4096n;
 

@@ -6,10 +6,10 @@ import { mappedBytes } from '../verify/ranges.js';
 import { createQemuEngine, type QemuEngine, type QemuReport } from '../verify/engines/qemu.js';
 import { planCase } from '../qemu/case-plan.js';
 import { runPlans } from '../qemu/harness.js';
-import { aliasesOf, engineInput, entriesPointingAt, QEMU_64MIB_LAYOUT, QEMU_LAYOUTS, withEntryBit } from './support/qemu-layouts.js';
+import { engineInput, HIGH_HALF, IA32E_64MIB_LAYOUT, withEntryBit } from './support/engine-layouts.js';
+import { aliasesOf, entriesPointingAt, QEMU_LAYOUTS } from './support/qemu-layouts.js';
 
 const PAGE = 4096n;
-const HIGH_HALF = 0xffff800000000000n;
 const LAYOUT_NAMES = Object.keys(QEMU_LAYOUTS);
 const INPUTS: Readonly<Record<string, EngineInput>> = Object.fromEntries(LAYOUT_NAMES.map((n) => [n, engineInput(QEMU_LAYOUTS[n]!)]));
 
@@ -85,7 +85,7 @@ describe('the QEMU engine on generated tables', () => {
   });
 
   it('verifies a 64 MiB layout page by page in one boot', async () => {
-    const input = engineInput(QEMU_64MIB_LAYOUT);
+    const input = engineInput(IA32E_64MIB_LAYOUT);
     const report = await engine.run(input);
     expect(report.guestFailure).toBeNull();
     expect(compareRanges(input.expected, report.actual, report.coverage)).toEqual([]);
@@ -192,7 +192,7 @@ function directoryEntryAbove(input: EngineInput, phys: bigint): number {
 
 describe('a non-leaf mutant', () => {
   it("XD in a page-directory entry: the guest's execute probes see it, QEMU's monitor cannot", async () => {
-    const input = engineInput(QEMU_64MIB_LAYOUT);
+    const input = engineInput(IA32E_64MIB_LAYOUT);
     const text = 0x1000000n; // _image_text: exactly the 2 MiB one directory entry covers
     const report = await engine.run(withEntryBit(input, directoryEntryAbove(input, text + 0x4000n), XD_BIT));
     expect(report.guestFailure).toBeNull();

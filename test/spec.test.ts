@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { specFromSymbols, tablePlacement, pagingModeOf, type RefusalRule } from '../verify/spec.js';
-import type { MappedRange } from '../verify/model.js';
 import type { KernelDescription } from '../src/kernel.js';
 import { InputError } from '../src/errors.js';
 import { generateTables } from '../src/generate.js';
 import { symbolsOf } from './support/verify-kernels.js';
-
-const range = (virt: bigint, phys: bigint, size: bigint, perms: string): MappedRange => ({
-  virt, phys, size, writable: perms.includes('w'), user: perms.includes('u'), executable: perms.includes('x'),
-});
+import { range } from './support/verify-ranges.js';
 
 const validSpec = (kernel: KernelDescription) => {
   const spec = specFromSymbols(symbolsOf(kernel));

@@ -3,17 +3,14 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { UNICORN_EXPECTED_VERSION } from '../verify/unicorn/library.js';
-import { CLI, scratchDir, writeKernel, x86pt } from './support/cli.js';
-import { UNICORN_LAYOUTS, engineInput, leafEntryOffset, withEntryBit, type UnicornLayoutName } from './support/unicorn-layouts.js';
+import { CLI, scratchDir, writeKernelAndTables, x86pt } from './support/cli.js';
+import { engineInput, withEntryBit } from './support/engine-layouts.js';
+import { UNICORN_LAYOUTS, leafEntryOffset, type UnicornLayoutName } from './support/unicorn-layouts.js';
 
 const dir = scratchDir('x86pt-unicorn-cli-');
 
-function files(name: UnicornLayoutName, tables: Uint8Array, suffix = ''): { elf: string; bin: string } {
-  const elf = writeKernel(dir, `${name}${suffix}`, UNICORN_LAYOUTS[name]);
-  const bin = join(dir, `${name}${suffix}.bin`);
-  writeFileSync(bin, tables);
-  return { elf, bin };
-}
+const files = (name: UnicornLayoutName, tables: Uint8Array, suffix = '') =>
+  writeKernelAndTables(dir, `${name}${suffix}`, UNICORN_LAYOUTS[name], tables);
 
 describe('x86pt verify --engine unicorn', () => {
   it('passes generated high-half tables and names Unicorn and its version', async () => {

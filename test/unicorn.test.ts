@@ -11,17 +11,8 @@ import type { Engine, EngineInput, EngineReport, MappedRange, VirtSpan } from '.
 import { UNICORN_EXPECTED_VERSION } from '../verify/unicorn/library.js';
 import { probeTables } from '../verify/unicorn/prober.js';
 import { walkTables } from '../verify/walker.js';
-import {
-  HIGH_HALF,
-  UNICORN_LAYOUTS,
-  engineInput,
-  leafEntryOffset,
-  readEntry,
-  translationAt,
-  withEntry,
-  withEntryBit,
-  type UnicornLayoutName,
-} from './support/unicorn-layouts.js';
+import { HIGH_HALF, engineInput, readEntry, withEntryBit } from './support/engine-layouts.js';
+import { UNICORN_LAYOUTS, leafEntryOffset, translationAt, withEntry, type UnicornLayoutName } from './support/unicorn-layouts.js';
 
 let engine: Engine;
 beforeAll(async () => {

@@ -3,13 +3,11 @@ import fc from 'fast-check';
 import { compareRanges, mismatchKind, type Mismatch } from '../verify/compare.js';
 import type { MappedRange } from '../verify/model.js';
 import type { Translation } from '../verify/ranges.js';
+import { range as rangeWith, translation } from './support/verify-ranges.js';
 
-const range = (virt: bigint, phys: bigint, size: bigint, perms = 'w'): MappedRange => ({
-  virt, phys, size, writable: perms.includes('w'), user: perms.includes('u'), executable: perms.includes('x'),
-});
-const at = (phys: bigint, perms = 'w'): Translation => ({
-  phys, writable: perms.includes('w'), user: perms.includes('u'), executable: perms.includes('x'),
-});
+/** Read-write supervisor data unless the letters say otherwise. */
+const range = (virt: bigint, phys: bigint, size: bigint, perms = 'w'): MappedRange => rangeWith(virt, phys, size, perms);
+const at = (phys: bigint, perms = 'w'): Translation => translation(phys, perms);
 
 describe('compareRanges', () => {
   const expected = [range(0x1000n, 0x101000n, 0x8000n)];

@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createWalker, walkTables, tableBlockProblem, type WalkOptions } from '../verify/walker.js';
-import type { MappedRange, PagingMode } from '../verify/model.js';
+import type { PagingMode } from '../verify/model.js';
 import { InputError } from '../src/errors.js';
 import { naiveMerge, naiveWalk } from './support/verify-naive-walk.js';
 import { P, PS, RW, TableBlockBuilder, US, XD } from './support/verify-tables.js';
-
-const range = (virt: bigint, phys: bigint, size: bigint, perms: string): MappedRange => ({
-  virt, phys, size, writable: perms.includes('w'), user: perms.includes('u'), executable: perms.includes('x'),
-});
+import { range } from './support/verify-ranges.js';
 
 describe('known answers: 32-bit paging', () => {
   const t = new TableBlockBuilder('32bit', 0x10000n, 2);

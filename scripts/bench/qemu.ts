@@ -4,6 +4,7 @@
  * small layouts of all three modes, the way a fuzzer would call it.
  */
 import type { BenchSection } from './report.js';
+import { IA32E_64MIB_LAYOUT } from './engine-layouts.js';
 import { generateTables } from '../../src/generate.js';
 import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
 import { checkTables } from '../../verify/check.js';
@@ -13,15 +14,6 @@ import { specFromSymbols } from '../../verify/spec.js';
 import { createQemuEngine } from '../../verify/engines/qemu.js';
 
 const MiB = 0x100000n;
-
-
-const LAYOUT_64MIB: KernelDescription = {
-  mode: 'ia32e', sramBase: 16n * MiB, sramSizeKiB: 64n * 1024n, pagetablesStart: 79n * MiB, regionPermissions: true,
-  regions: {
-    _image_text: { start: 16n * MiB, size: 2n * MiB }, _image_rodata: { start: 18n * MiB, size: MiB },
-    _locore: { start: 19n * MiB, size: 0x1000n }, _lorodata: { start: 19n * MiB + 0x1000n, size: 0x1000n },
-  },
-};
 
 /** Small layouts spread over modes, bases, sizes, dual windows and permissions, from a fixed seed. */
 function smallLayouts(count: number): EngineInput[] {
@@ -59,7 +51,7 @@ function smallLayouts(count: number): EngineInput[] {
 
 const section: BenchSection = async (report) => {
   const engine = await createQemuEngine();
-  const symbols = kernelSymbolMap(LAYOUT_64MIB);
+  const symbols = kernelSymbolMap(IA32E_64MIB_LAYOUT);
   const tables = generateTables(symbols).bytes;
   await checkTables({ symbols, tables, engine }); // warm-up: builds the stub once
   const times: number[] = [];

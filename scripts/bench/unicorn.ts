@@ -4,25 +4,15 @@
  * each range), and page probes per second on layouts of all three modes.
  */
 import type { BenchSection } from './report.js';
+import { engineInput, IA32E_64MIB_LAYOUT } from './engine-layouts.js';
 import { generateTables } from '../../src/generate.js';
 import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
 import { checkTables } from '../../verify/check.js';
-import type { EngineInput } from '../../verify/model.js';
-import { specFromSymbols } from '../../verify/spec.js';
 import { createUnicornEngine } from '../../verify/engines/unicorn.js';
 import { probeTables } from '../../verify/unicorn/prober.js';
 
 const MiB = 0x100000n;
 const HIGH_HALF = 0xffff800000000000n;
-
-
-const LAYOUT_64MIB: KernelDescription = {
-  mode: 'ia32e', sramBase: 16n * MiB, sramSizeKiB: 64n * 1024n, pagetablesStart: 79n * MiB, regionPermissions: true,
-  regions: {
-    _image_text: { start: 16n * MiB, size: 2n * MiB }, _image_rodata: { start: 18n * MiB, size: MiB },
-    _locore: { start: 19n * MiB, size: 0x1000n }, _lorodata: { start: 19n * MiB + 0x1000n, size: 0x1000n },
-  },
-};
 
 /** 16 MiB layouts per mode, with permissions (every data page faults on execute and at CPL 3) and without. */
 const RATE_LAYOUTS: Readonly<Record<string, KernelDescription>> = {
@@ -48,16 +38,9 @@ const SMALL_LAYOUT: KernelDescription = {
 };
 const SMALL_CHECKS = 1000;
 
-function inputOf(kernel: KernelDescription): EngineInput {
-  const symbols = kernelSymbolMap(kernel);
-  const spec = specFromSymbols(symbols);
-  if (!spec.valid) throw new Error(`bench layout refused: ${spec.reasons.join('; ')}`);
-  return { mode: spec.mode, tables: generateTables(symbols).bytes, tablesPhys: spec.tablesPhys, expected: spec.expected };
-}
-
 const section: BenchSection = async (report) => {
   const engine = await createUnicornEngine();
-  const symbols = kernelSymbolMap(LAYOUT_64MIB);
+  const symbols = kernelSymbolMap(IA32E_64MIB_LAYOUT);
   const tables = generateTables(symbols).bytes;
   // The first run also finds the error code's place in Unicorn's state (once per process); time it apart.
   const cold = performance.now();
@@ -74,7 +57,7 @@ const section: BenchSection = async (report) => {
   let pages = 0;
   let elapsed = 0;
   for (const [name, kernel] of Object.entries(RATE_LAYOUTS)) {
-    const input = inputOf(kernel);
+    const input = engineInput(kernel);
     const t = performance.now();
     const probed = probeTables(input);
     const s = (performance.now() - t) / 1000;
@@ -87,7 +70,7 @@ const section: BenchSection = async (report) => {
   report({ section: 'unicorn', name: 'page probes per second (read, write, exec, user)', value: rate, unit: 'pages/s', target: '>= 20000', ok: rate >= 20_000 });
 
   // Many small checks in one process, as a fuzzer makes them: the emulator is reused, so memory stays flat.
-  const small = inputOf(SMALL_LAYOUT);
+  const small = engineInput(SMALL_LAYOUT);
   await engine.run(small);
   const rssBefore = process.memoryUsage().rss;
   const batchStart = performance.now();

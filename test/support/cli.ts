@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { kernelElf, type KernelDescription } from '../../src/kernel.js';
 
 /** The built CLI, as `npx x86pt` runs it. */
@@ -28,9 +28,27 @@ export function scratchDir(prefix = 'x86pt-test-'): string {
   return dir;
 }
 
-/** Writes the kernel's ELF into `dir` and returns its path. */
-export function writeKernel(dir: string, name: string, kernel: KernelDescription): string {
-  const path = join(dir, `${name}.elf`);
-  writeFileSync(path, kernelElf(kernel));
+/** Writes `data` to the file `name` in `dir` and returns its path. */
+export function writeScratch(dir: string, name: string, data: Uint8Array | string): string {
+  const path = join(dir, name);
+  writeFileSync(path, data);
   return path;
+}
+
+/** Writes the kernel's ELF into `dir` and returns its path. */
+export const writeKernel = (dir: string, name: string, kernel: KernelDescription): string =>
+  writeScratch(dir, `${name}.elf`, kernelElf(kernel));
+
+/** Writes NAME.elf for the kernel and NAME.bin holding `tables` into `dir`; returns both paths. */
+export function writeKernelAndTables(dir: string, name: string, kernel: KernelDescription, tables: Uint8Array): { elf: string; bin: string } {
+  const elf = writeKernel(dir, name, kernel);
+  return { elf, bin: writeScratch(dir, `${name}.bin`, tables) };
+}
+
+/** The run was refused as bad input: exit 2, nothing on stdout, the problem on stderr, no stack trace. */
+export function expectBadInput(run: CliResult, problem: RegExp): void {
+  expect(run.exitCode).toBe(2);
+  expect(run.stdout).toBe('');
+  expect(run.stderr).toMatch(problem);
+  expect(run.stderr).not.toMatch(/\n\s+at /);
 }

@@ -1,9 +1,7 @@
 /** Files for the dump/verify/diff command tests: a kernel ELF and its generated tables, side by side. */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { execa } from 'execa';
 import type { KernelDescription } from '../../src/kernel.js';
-import { writeKernel } from './cli.js';
+import { writeKernelAndTables } from './cli.js';
 import { generate } from './verify-kernels.js';
 
 export interface KernelFiles {
@@ -16,12 +14,10 @@ export interface KernelFiles {
 /** Writes NAME.elf and NAME.bin (the generator's tables, optionally --compat, optionally altered) into `dir`. */
 export function writeKernelFiles(dir: string, name: string, kernel: KernelDescription,
   options: { compat?: boolean; alter?: (bytes: Uint8Array) => Uint8Array } = {}): KernelFiles {
-  const elf = writeKernel(dir, name, kernel);
   const generated = generate(kernel, options.compat ?? false);
   const bytes = options.alter ? options.alter(generated.bytes) : generated.bytes;
-  const tables = join(dir, `${name}.bin`);
-  writeFileSync(tables, bytes);
-  return { elf, tables, bytes, tablesPhys: generated.tablesPhys };
+  const { elf, bin } = writeKernelAndTables(dir, name, kernel, bytes);
+  return { elf, tables: bin, bytes, tablesPhys: generated.tablesPhys };
 }
 
 /** Parses an XML file with Python's minidom: throws unless it is well-formed. Returns the root element's attributes. */

@@ -1,0 +1,10 @@
+/** Translations as the verifier's tests write them: permissions as letters, w writable, u user, x executable. */
+import type { Access, MappedRange } from '../../verify/model.js';
+import type { Translation } from '../../verify/ranges.js';
+
+const access = (perms: string): Access =>
+  ({ writable: perms.includes('w'), user: perms.includes('u'), executable: perms.includes('x') });
+
+export const range = (virt: bigint, phys: bigint, size: bigint, perms: string): MappedRange => ({ virt, phys, size, ...access(perms) });
+
+export const translation = (phys: bigint, perms: string): Translation => ({ phys, ...access(perms) });
