@@ -258,6 +258,15 @@ describe('the unicorn engine on mutated leaf entries', () => {
     await expect(engine.run(huge)).rejects.toThrow(/needs 2\d{3} MiB, more than its limit of 1024 MiB/);
   });
 
+  it('refuses physical memory beyond its CPU\'s 40-bit MAXPHYADDR instead of reporting it unmapped', async () => {
+    const input = inputOf('ia32e-identity');
+    const flash = { virt: 1n << 40n, phys: 1n << 40n, size: 0x10000n, writable: false, user: false, executable: true };
+    await expect(engine.run({ ...input, expected: [...input.expected, flash] })).rejects.toThrow(/MAXPHYADDR of 40 bits; .* up to 0x10000010000, beyond 0x10000000000/);
+    const below = { ...flash, virt: (1n << 40n) - 0x10000n, phys: (1n << 40n) - 0x10000n };
+    const report = await engine.run({ ...input, expected: [...input.expected, below] });
+    expect(compareRanges([...input.expected, below], report.actual, report.coverage).filter((m) => m.virt >= below.virt && m.virt < below.virt + below.size)).toEqual([{ virt: below.virt, size: below.size, expected: translationAt([below], below.virt), actual: null }]);
+  });
+
   it('refuses, naming the reason, a layout with no page its routine could run from', async () => {
     const input = inputOf('pae-identity-perms');
     const noExec = { ...input, expected: input.expected.map((r) => ({ ...r, executable: false })) };

@@ -67,6 +67,9 @@ export function isTablePage(plan: MemoryPlan, ppn: number): boolean {
  */
 export const MAX_EMULATED_RAM = 1n << 30n;
 
+/** Unicorn emulates a CPU with MAXPHYADDR 40: frame bits above are reserved there, and such pages would read as absent. */
+export const EMULATED_PHYS_LIMIT = 1n << 40n;
+
 /** The RAM blocks covering every physical page the expected ranges map, and the table block. */
 export function planMemory(input: EngineInput): MemoryPlan {
   const firstTablePage = pageNumber(input.tablesPhys);
@@ -87,6 +90,13 @@ export function planMemory(input: EngineInput): MemoryPlan {
     } else {
       regions.push(s);
     }
+  }
+  const last = regions[regions.length - 1];
+  if (last && BigInt(last.ppn + last.count) << PAGE_SHIFT > EMULATED_PHYS_LIMIT) {
+    throw new InputError(
+      `the unicorn engine's CPU has a MAXPHYADDR of 40 bits; this layout uses physical memory up to ` +
+        `0x${(BigInt(last.ppn + last.count) << PAGE_SHIFT).toString(16)}, beyond 0x${EMULATED_PHYS_LIMIT.toString(16)} (use --engine walker)`,
+    );
   }
   const bytes = BigInt(regions.reduce((n, r) => n + r.count, 0)) << PAGE_SHIFT;
   if (bytes > MAX_EMULATED_RAM) {
