@@ -18,18 +18,26 @@ interface LevelWords {
   readonly level: Level;
   readonly address: EntryWords;
   readonly allowed: EntryWords;
+  /** What this level's entries carry when they point at a lower table. */
+  readonly intermediate: EntryWords;
   readonly wordsPerEntry: 1 | 2;
   /** Virtual bytes one entry covers, as a number (at most 512 GiB). */
   readonly span: number;
 }
 
-const levelWords = (level: Level, compat: boolean): LevelWords => ({
-  level,
-  address: split(level.addressMask),
-  allowed: split(compat ? level.referenceAllowedFlags ?? level.allowedFlags : level.allowedFlags),
-  wordsPerEntry: level.entryBytes === 8 ? 2 : 1,
-  span: 2 ** level.shift,
-});
+function levelWords(level: Level, compat: boolean): LevelWords {
+  const allowed = split(compat ? level.referenceAllowedFlags ?? level.allowedFlags : level.allowedFlags);
+  return {
+    level,
+    address: split(level.addressMask),
+    allowed,
+    intermediate: maskWords(split(INTERMEDIATE_FLAGS), allowed),
+    wordsPerEntry: level.entryBytes === 8 ? 2 : 1,
+    span: 2 ** level.shift,
+  };
+}
+
+const maskWords = (value: EntryWords, mask: EntryWords): EntryWords => ({ low: value.low & mask.low, high: value.high & mask.high });
 
 /**
  * A set of page tables under construction. Tables sit back to back from a
@@ -82,20 +90,22 @@ export class PageTables {
   /** Maps the pages [start, end) to themselves with the given leaf flags, creating tables as needed. */
   mapIdentity(start: number, end: number, flags: PageFlags): void {
     const leaf = this.levels[this.levels.length - 1]!;
-    const entryFlags = this.entryFlags(leaf, flags);
     const tableSpan = leaf.span * leaf.level.entries;
+    // First every leaf table's path, in address order (the order the tables are created
+    // in), then every entry in one loop, which the JIT compiles once and early.
+    const runs: number[] = [];
     for (let chunk = start; chunk < end; ) {
-      // One leaf table at a time: walk (and create) its path once, then fill its run of entries.
       const chunkEnd = Math.min(end, (Math.floor(chunk / tableSpan) + 1) * tableSpan);
-      this.fillLeaf(this.leafTableFor(chunk, true)!, chunk, chunkEnd, entryFlags);
+      runs.push(this.leafTableFor(chunk, true)! + this.entryIndex(leaf, chunk) * leaf.wordsPerEntry, chunk, chunkEnd);
       chunk = chunkEnd;
     }
+    this.fillLeaves(runs, this.entryFlags(leaf, flags));
   }
 
   /** Points top-level entries [virtIndex, virtIndex + count) at the same tables as [physIndex, ...). */
   linkTopLevel(virtIndex: number, physIndex: number, count: number): void {
     const top = this.levels[0]!;
-    const entryFlags = this.entryFlags(top, INTERMEDIATE_FLAGS);
+    const entryFlags = top.intermediate;
     for (let i = 0; i < count; i++) {
       const from = (physIndex + i) * top.wordsPerEntry;
       const to = (virtIndex + i) * top.wordsPerEntry;
@@ -133,8 +143,7 @@ export class PageTables {
   }
 
   private entryFlags(level: LevelWords, flags: PageFlags): EntryWords {
-    const words = split(flags);
-    return { low: words.low & level.allowed.low, high: words.high & level.allowed.high };
+    return maskWords(split(flags), level.allowed);
   }
 
   private entryIndex(level: LevelWords, virt: number): number {
@@ -151,7 +160,7 @@ export class PageTables {
       if ((words[at]! & 1) === 0) {
         if (!create) return undefined;
         const phys = this.allocate(this.levels[depth + 1]!.level);
-        const entryFlags = this.entryFlags(level, INTERMEDIATE_FLAGS);
+        const entryFlags = level.intermediate;
         words[at] = ((phys % TWO_32) & level.address.low) | entryFlags.low;
         if (level.wordsPerEntry === 2) words[at + 1] = (Math.floor(phys / TWO_32) & level.address.high) | entryFlags.high;
       }
@@ -170,22 +179,27 @@ export class PageTables {
     return phys;
   }
 
-  private fillLeaf(table: number, from: number, to: number, flags: EntryWords): void {
+  /** Fills runs of leaf entries: (first word, first address, end address) triples. */
+  private fillLeaves(runs: readonly number[], flags: EntryWords): void {
     const leaf = this.levels[this.levels.length - 1]!;
     const store = this.store;
     const step = leaf.wordsPerEntry;
-    const end = table + this.entryIndex(leaf, to - TABLE_BYTES) * step + step;
-    // A leaf table never straddles a 4 GiB boundary: the high word is constant, and
-    // the low word just steps by a page (modulo 2^32, as the Uint32Array stores it).
-    const high = (Math.floor(from / TWO_32) & leaf.address.high) | flags.high;
-    let low = ((from % TWO_32) & leaf.address.low) | flags.low;
-    if (step === 2) {
-      for (let at = table + this.entryIndex(leaf, from) * 2; at < end; at += 2, low += TABLE_BYTES) {
-        store[at] = low;
-        store[at + 1] = high;
+    for (let r = 0; r < runs.length; r += 3) {
+      const from = runs[r + 1]!;
+      const end = runs[r]! + ((runs[r + 2]! - from) / TABLE_BYTES) * step;
+      // A leaf table never straddles a 4 GiB boundary: the high word is constant, and
+      // the low word just steps by a page. It is kept an int32 (`| 0`) so the JIT's
+      // integer code never overflows; the Uint32Array stores the same 32 bits.
+      const high = (Math.floor(from / TWO_32) & leaf.address.high) | flags.high;
+      let low = ((from % TWO_32) & leaf.address.low) | flags.low;
+      if (step === 2) {
+        for (let at = runs[r]!; at < end; at += 2, low = (low + TABLE_BYTES) | 0) {
+          store[at] = low;
+          store[at + 1] = high;
+        }
+      } else {
+        for (let at = runs[r]!; at < end; at++, low = (low + TABLE_BYTES) | 0) store[at] = low;
       }
-    } else {
-      for (let at = table + this.entryIndex(leaf, from); at < end; at++, low += TABLE_BYTES) store[at] = low;
     }
   }
 }

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -54,12 +54,12 @@ describe('x86pt verify --engine unicorn', () => {
     // The same CLI bundle in a package root that has no .local/python.
     const root = join(dir, 'bare-package');
     mkdirSync(join(root, 'dist'), { recursive: true });
+    cpSync(dirname(CLI), join(root, 'dist', 'bin'), { recursive: true });
     writeFileSync(join(root, 'package.json'), '{"name": "x86pt", "type": "module"}');
-    copyFileSync(CLI, join(root, 'dist', 'x86pt.mjs'));
-    symlinkSync(join(dirname(CLI), '..', 'node_modules'), join(root, 'node_modules'));
+    symlinkSync(join(dirname(CLI), '..', '..', 'node_modules'), join(root, 'node_modules'));
     const name = 'ia32e-identity';
     const { elf, bin } = files(name, engineInput(UNICORN_LAYOUTS[name]).tables);
-    const run = await execa('node', [join(root, 'dist', 'x86pt.mjs'), 'verify', '--engine', 'unicorn', '-k', elf, bin], { reject: false });
+    const run = await execa('node', [join(root, 'dist', 'bin', 'x86pt.mjs'), 'verify', '--engine', 'unicorn', '-k', elf, bin], { reject: false });
     expect(run.exitCode).toBe(2);
     expect(run.stdout).toBe('');
     const lines = run.stderr.trim().split('\n');

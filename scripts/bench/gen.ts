@@ -38,9 +38,10 @@ async function peakAboveBaselineMiB(mode: PagingModeName, sizeMiB: bigint): Prom
   return { peak, output: runs[0]!.outputBytes / 2 ** 20 };
 }
 
-/** The reference generator, when this checkout sits beside it; X86PT_REFERENCE names another copy. */
+/** The reference generator: X86PT_REFERENCE names a copy of gen_mmu.py, or ZEPHYR_BASE a Zephyr tree holding one. */
 function findReference(): string | undefined {
-  const candidates = [process.env.X86PT_REFERENCE, join(root, '..', 'shared', 'reference', 'gen_mmu.py')];
+  const zephyr = process.env.ZEPHYR_BASE && join(process.env.ZEPHYR_BASE, 'arch', 'x86', 'gen_mmu.py');
+  const candidates = [process.env.X86PT_REFERENCE, zephyr || undefined];
   return candidates.find((path): path is string => path !== undefined && existsSync(path));
 }
 
@@ -73,7 +74,7 @@ const section: BenchSection = async (report) => {
   try {
     const kernel = join(work, 'ia32e-4g.elf');
     writeFileSync(kernel, kernelElf(benchKernel('ia32e', 4096n)));
-    const cli = join(root, 'dist', 'x86pt.mjs');
+    const cli = join(root, 'dist', 'bin', 'x86pt.mjs');
     const ours = await wholeProcessMs('node', [cli, 'gen', '-k', kernel, '-o', join(work, 'ours.bin')]);
     report({ section: 'gen', name: 'ia32e 4 GiB: x86pt gen, whole process', value: ours, unit: 'ms' });
     const reference = findReference();
@@ -81,7 +82,7 @@ const section: BenchSection = async (report) => {
     const env = { PYTHONPATH: join(root, '.local', 'python') };
     const usable = reference !== undefined && (await execa(python, ['-c', 'import elftools, distutils'], { env, reject: false })).exitCode === 0;
     if (!usable) {
-      process.stdout.write('gen      reference generator skipped: gen_mmu.py or python3 with pyelftools not found (set X86PT_REFERENCE)\n');
+      process.stdout.write('gen      reference generator skipped: gen_mmu.py or python3 with pyelftools not found (set X86PT_REFERENCE or ZEPHYR_BASE)\n');
       return;
     }
     const theirs = await wholeProcessMs(python, [reference, '-k', kernel, '-o', join(work, 'ref.bin')], env);

@@ -1,25 +1,36 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { EXIT_BAD_INPUT, EXIT_OK } from '../errors.js';
-import { registerGen } from './gen.js';
-import { registerDemo } from './demo.js';
-import { registerVerifyCommands } from '../../verify/cli.js';
-import { registerFuzzCommand } from '../../verify/fuzz/cli.js';
 
 /** Subcommand words; anything else starting with '-' is the reference's bare form. */
 const PASS_THROUGH = new Set(['-h', '--help', '-V', '--version']);
 
-export function buildProgram(): Command {
+type Registrar = (program: Command) => void;
+
+/**
+ * Each command's code, loaded on demand: `x86pt gen` in a build loads the
+ * generator and not the fuzzer, the emulators or their libraries.
+ */
+const COMMANDS: Record<string, () => Promise<Registrar>> = {
+  gen: async () => (await import('./gen.js')).registerGen,
+  demo: async () => (await import('./demo.js')).registerDemo,
+  dump: async () => (await import('../../verify/cli.js')).registerVerifyCommands,
+  verify: async () => (await import('../../verify/cli.js')).registerVerifyCommands,
+  diff: async () => (await import('../../verify/cli.js')).registerVerifyCommands,
+  fuzz: async () => (await import('../../verify/fuzz/cli.js')).registerFuzzCommand,
+};
+
+/** The program with the commands `word` needs: just its own, or all of them (for help and errors). */
+export async function buildProgram(word: string | undefined): Promise<Command> {
   const program = new Command('x86pt')
     .description('Build x86 early-boot page tables from a kernel ELF, and prove them right')
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(run with --help for usage)');
-  registerGen(program);
-  registerDemo(program);
-  registerVerifyCommands(program);
-  registerFuzzCommand(program);
+  const loaders = word !== undefined && COMMANDS[word] ? [COMMANDS[word]] : Object.values(COMMANDS);
+  const registrars = new Set(await Promise.all(loaders.map((load) => load())));
+  for (const register of registrars) register(program);
   for (const sub of program.commands) sub.exitOverride();
   return program;
 }
@@ -30,7 +41,7 @@ export async function main(argv: string[]): Promise<void> {
   // so a build system can swap x86pt in for the script unchanged.
   if (args.length > 0 && args[0]!.startsWith('-') && !PASS_THROUGH.has(args[0]!)) args.unshift('gen');
   try {
-    await buildProgram().parseAsync(args, { from: 'user' });
+    await (await buildProgram(args[0])).parseAsync(args, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       const benign = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';

@@ -9,7 +9,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { InputError } from '../../src/errors.js';
+import { EXIT_BAD_INPUT, InputError } from '../../src/errors.js';
 import { parseElf } from '../../src/elf/reader.js';
 import { generateTables } from '../../src/generate.js';
 
@@ -39,9 +39,6 @@ export interface TableGenerator {
   generate(elf: Uint8Array): Promise<GeneratorOutcome>;
 }
 
-/** Exit status of x86pt for a refused layout. */
-const IN_PROCESS_REFUSAL_EXIT = 2;
-
 /** x86pt's generator, called directly: the ELF is parsed by the project's reader, as `gen` does. */
 export function inProcessGenerator(options: { compat?: boolean } = {}): TableGenerator {
   const compat = options.compat ?? false;
@@ -53,7 +50,7 @@ export function inProcessGenerator(options: { compat?: boolean } = {}): TableGen
         const tables = generateTables(symbols, { compat });
         return { kind: 'tables', bytes: tables.bytes, tableCount: tables.tableCount, topLevelPhys: tables.topLevelPhys };
       } catch (err) {
-        if (err instanceof InputError) return { kind: 'refused', exitCode: IN_PROCESS_REFUSAL_EXIT, message: err.message, leftovers: [] };
+        if (err instanceof InputError) return { kind: 'refused', exitCode: EXIT_BAD_INPUT, message: err.message, leftovers: [] };
         return { kind: 'crashed', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
       }
     },
