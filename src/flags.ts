@@ -18,7 +18,6 @@ export function flags(...parts: PageFlags[]): PageFlags {
   return parts.reduce((all, part) => all | part, 0n) as PageFlags;
 }
 
-export const maskFlags = (value: PageFlags, allowed: PageFlags): PageFlags => (value & allowed) as PageFlags;
 
 /** Flags as the SDM abbreviates them, e.g. 'P RW XD'. */
 export function describeFlags(value: PageFlags): string {

@@ -99,7 +99,6 @@ export const MODES: Readonly<Record<PagingModeName, PagingMode>> = {
 export const PAGING_MODE_NAMES: readonly PagingModeName[] = ['32bit', 'pae', 'ia32e'];
 
 export const topLevel = (mode: PagingMode): Level => mode.levels[0]!;
-export const leafLevel = (mode: PagingMode): Level => mode.levels[mode.levels.length - 1]!;
 
 /** How much virtual memory one top-level entry covers. */
 export const topLevelScope = (mode: PagingMode): bigint => 1n << BigInt(topLevel(mode).shift);

@@ -18,7 +18,7 @@ interface Sample {
 const KiB = 1024n;
 
 /** One kernel per mode, each showing a different part of the job. */
-export const DEMO_SAMPLES: readonly Sample[] = [
+const DEMO_SAMPLES: readonly Sample[] = [
   {
     name: '32bit-identity',
     title: '32-bit paging: 16 MiB identity-mapped from address 0, page 0 left unmapped, no region permissions',
