@@ -54,12 +54,13 @@ describe('x86pt verify --engine unicorn', () => {
     // The same CLI bundle in a package root that has no .local/python.
     const root = join(dir, 'bare-package');
     mkdirSync(join(root, 'dist'), { recursive: true });
-    cpSync(dirname(CLI), join(root, 'dist', 'bin'), { recursive: true });
+    cpSync(CLI, join(root, 'dist', 'x86pt.mjs'));
+    cpSync(join(dirname(CLI), 'chunks'), join(root, 'dist', 'chunks'), { recursive: true });
     writeFileSync(join(root, 'package.json'), '{"name": "x86pt", "type": "module"}');
-    symlinkSync(join(dirname(CLI), '..', '..', 'node_modules'), join(root, 'node_modules'));
+    symlinkSync(join(dirname(CLI), '..', 'node_modules'), join(root, 'node_modules'));
     const name = 'ia32e-identity';
     const { elf, bin } = files(name, engineInput(UNICORN_LAYOUTS[name]).tables);
-    const run = await execa('node', [join(root, 'dist', 'bin', 'x86pt.mjs'), 'verify', '--engine', 'unicorn', '-k', elf, bin], { reject: false });
+    const run = await execa('node', [join(root, 'dist', 'x86pt.mjs'), 'verify', '--engine', 'unicorn', '-k', elf, bin], { reject: false });
     expect(run.exitCode).toBe(2);
     expect(run.stdout).toBe('');
     const lines = run.stderr.trim().split('\n');

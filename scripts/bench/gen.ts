@@ -74,7 +74,7 @@ const section: BenchSection = async (report) => {
   try {
     const kernel = join(work, 'ia32e-4g.elf');
     writeFileSync(kernel, kernelElf(benchKernel('ia32e', 4096n)));
-    const cli = join(root, 'dist', 'bin', 'x86pt.mjs');
+    const cli = join(root, 'dist', 'x86pt.mjs');
     const ours = await wholeProcessMs('node', [cli, 'gen', '-k', kernel, '-o', join(work, 'ours.bin')]);
     report({ section: 'gen', name: 'ia32e 4 GiB: x86pt gen, whole process', value: ours, unit: 'ms' });
     const reference = findReference();

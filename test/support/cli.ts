@@ -7,7 +7,7 @@ import { afterAll, expect } from 'vitest';
 import { kernelElf, type KernelDescription } from '../../src/kernel.js';
 
 /** The built CLI, as `npx x86pt` runs it. */
-export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bin', 'x86pt.mjs');
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'x86pt.mjs');
 
 export interface CliResult {
   readonly exitCode: number | undefined;
