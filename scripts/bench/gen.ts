@@ -77,6 +77,10 @@ const section: BenchSection = async (report) => {
     const cli = join(root, 'dist', 'x86pt.mjs');
     const ours = await wholeProcessMs('node', [cli, 'gen', '-k', kernel, '-o', join(work, 'ours.bin')]);
     report({ section: 'gen', name: 'ia32e 4 GiB: x86pt gen, whole process', value: ours, unit: 'ms' });
+    // What Node itself costs before any of x86pt runs; NODE_EXTRA_CA_CERTS, when set, adds to it.
+    const empty = join(work, 'empty.mjs');
+    writeFileSync(empty, '');
+    report({ section: 'gen', name: 'of which Node start-up (an empty module)', value: await wholeProcessMs('node', [empty]), unit: 'ms' });
     const reference = findReference();
     const python = process.env.PYTHON ?? 'python3';
     const env = { PYTHONPATH: join(root, '.local', 'python') };
