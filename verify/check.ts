@@ -9,7 +9,7 @@ import type { Engine, MappedRange, PagingMode, Violation, VirtSpan } from './mod
 import { compareRanges, type Mismatch } from './compare.js';
 import { specFromSymbols, type RefusalRule } from './spec.js';
 import { tableBlockProblem, walkTables, type WalkOptions } from './walker.js';
-import { createWalkerEngine } from './engines/walker.js';
+import { createWalkerEngine, isWalkerUnder } from './engines/walker.js';
 
 export interface CheckInput {
   /** The kernel's symbols (what readElf returns). */
@@ -59,13 +59,15 @@ export async function checkTables(input: CheckInput): Promise<VerifyResult> {
   if (problem) throw new InputError(problem);
 
   const block = { mode: spec.mode, tables: input.tables, tablesPhys: spec.tablesPhys };
-  const engine = input.engine ?? (await createWalkerEngine(input.walkOptions));
+  const walkOptions = input.walkOptions ?? {};
+  const engine = input.engine ?? (await createWalkerEngine(walkOptions));
   const report = await engine.run({ ...block, expected: spec.expected });
-  const walked = walkTables(block, input.walkOptions);
+  // The walker engine's report already holds the architectural checks: walk once, not twice.
+  const walkedViolations = isWalkerUnder(engine, walkOptions) ? [] : walkTables(block, walkOptions).violations;
 
   const violations: Violation[] = [];
   const seen = new Set<string>();
-  for (const v of [...walked.violations, ...report.violations]) {
+  for (const v of [...walkedViolations, ...report.violations]) {
     const key = violationKey(v);
     if (!seen.has(key)) {
       seen.add(key);
