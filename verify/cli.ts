@@ -2,9 +2,8 @@
 import { Option, type Command } from 'commander';
 import { EXIT_FAILED, EXIT_OK, InputError } from '../src/errors.js';
 import { runAction } from '../src/cli/command.js';
-import { PAGING_MODES, type Engine, type PagingMode } from './model.js';
+import { PAGING_MODES, type PagingMode } from './model.js';
 import { ENGINE_NAMES, loadEngine } from './engines/index.js';
-import { createWalkerEngine } from './engines/walker.js';
 import { checkTables } from './check.js';
 import { diffTables } from './diff.js';
 import { readKernelSymbols, readTables, writeFileAtomic } from './files.js';
@@ -143,7 +142,7 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const symbols = readKernelSymbols(flags.kernel);
       const mode = pagingModeOf(symbols);
       const tables = readTables(tablesFile, mode);
-      const engine: Engine = flags.engine === 'walker' ? await createWalkerEngine(options) : await loadEngine(flags.engine);
+      const engine = await loadEngine(flags.engine, options);
       const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
       if (flags.junit !== undefined) writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
