@@ -62,7 +62,7 @@ export class PageTables {
    * @param compat write the reference generator's flags where they differ from what the hardware allows
    */
   constructor(
-    readonly mode: PagingMode,
+    mode: PagingMode,
     tablesPhys: bigint,
     private readonly capacity: number,
     compat: boolean,
@@ -112,14 +112,6 @@ export class PageTables {
       this.top[to] = (this.top[from]! & top.address.low) | entryFlags.low;
       if (top.wordsPerEntry === 2) this.top[to + 1] = (this.top[from + 1]! & top.address.high) | entryFlags.high;
     }
-  }
-
-  /** Whether the page at `virt` (reduced to the index range) has a present leaf entry. */
-  isMapped(virt: number): boolean {
-    const table = this.leafTableFor(virt, false);
-    if (table === undefined) return false;
-    const leaf = this.levels[this.levels.length - 1]!;
-    return (this.store[table + this.entryIndex(leaf, virt) * leaf.wordsPerEntry]! & 1) !== 0;
   }
 
   /** Replaces the flags of the leaf entries of pages [virt, virt + pages * 4 KiB), keeping their addresses. */
