@@ -6,20 +6,20 @@
 // Kernel ELFs.
 export { readElf, parseElf, type ElfSymbols } from './elf/reader.js';
 export { writeElf, type ElfImage, type ElfSymbolDef } from './elf/writer.js';
-export { kernelElf, kernelSymbols, type KernelDescription, type PagingModeName, type Region, type RegionName } from './kernel.js';
+export { kernelElf, kernelSymbols, type KernelDescription, type PagingModeName, type Region, type RegionName } from './elf/kernel.js';
 
 // The generator.
-export { generateTables, buildTables, type GenerateOptions, type GeneratedTables } from './generate.js';
-export { layoutFromSymbols, type Layout } from './layout.js';
-export { MODES, type PagingMode, type Level } from './modes.js';
-export type { PhysAddr, VirtAddr } from './addr.js';
-export type { PageFlags } from './flags.js';
-export { InputError, EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT } from './errors.js';
+export { generateTables, buildTables, type GenerateOptions, type GeneratedTables } from './gen/generate.js';
+export { layoutFromSymbols, type Layout } from './gen/layout.js';
+export { MODES, type PagingMode, type Level } from './gen/modes.js';
+export type { PhysAddr, VirtAddr } from './core/addr.js';
+export type { PageFlags } from './gen/flags.js';
+export { InputError, EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT } from './core/errors.js';
 
 // The verifier: independent of the generator.
-export { checkTables, RefusedLayoutError, type CheckInput, type VerifyResult } from '../verify/check.js';
-export { specFromSymbols, type Spec } from '../verify/spec.js';
-export { createWalker, walkTables, type PageWalker, type WalkOptions, type WalkResult } from '../verify/walker.js';
-export { compareRanges, type Mismatch } from '../verify/compare.js';
-export { loadEngine, ENGINE_NAMES } from '../verify/engines/index.js';
-export type { Engine, EngineInput, EngineReport, MappedRange, Violation, VirtSpan } from '../verify/model.js';
+export { checkTables, RefusedLayoutError, type CheckInput, type VerifyResult } from './verify/check.js';
+export { specFromSymbols, type Spec } from './verify/spec.js';
+export { createWalker, walkTables, type PageWalker, type WalkResult } from './verify/walker.js';
+export { compareRanges, type Mismatch } from './verify/compare.js';
+export { loadEngine, ENGINE_NAMES } from './engines/index.js';
+export type { Engine, EngineInput, EngineReport, MappedRange, Violation, VirtSpan, WalkOptions } from './verify/model.js';

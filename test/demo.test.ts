@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { readElf } from '../src/elf/reader.js';
-import { generateTables } from '../src/generate.js';
+import { generateTables } from '../src/gen/generate.js';
 import { CLI, scratchDir, x86pt } from './support/cli.js';
 
 describe('x86pt demo', () => {

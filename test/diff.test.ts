@@ -4,7 +4,7 @@ import { writeKernelFiles } from './support/verify-cli.js';
 import { SMALL_LAYOUTS } from './support/verify-kernels.js';
 import { naiveWalk } from './support/verify-naive-walk.js';
 import { flipBit } from './support/verify-tables.js';
-import type { KernelDescription } from '../src/kernel.js';
+import type { KernelDescription } from '../src/elf/kernel.js';
 
 const dir = scratchDir('x86pt-diff-');
 

@@ -5,7 +5,7 @@ import { expectBadInput, scratchDir, x86pt } from './support/cli.js';
 import { writeKernelFiles } from './support/verify-cli.js';
 import { GOLDEN_LAYOUTS } from './support/golden-layouts.js';
 import { SMALL_LAYOUTS, symbolsOf } from './support/verify-kernels.js';
-import { specFromSymbols } from '../verify/spec.js';
+import { specFromSymbols } from '../src/verify/spec.js';
 
 const dir = scratchDir('x86pt-dump-');
 const hex = (v: bigint) => `0x${v.toString(16)}`;

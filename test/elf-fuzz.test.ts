@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
 import { SHT_DYNSYM } from '../src/elf/format.js';
 import { parseElf } from '../src/elf/reader.js';
 import { writeElf, type ElfSymbolDef } from '../src/elf/writer.js';

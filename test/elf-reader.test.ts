@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
 import { ELF64_LAYOUT, SHT_DYNSYM, SHT_SUNW_LDYNSYM, SHT_SYMTAB, layoutOf } from '../src/elf/format.js';
 import { parseElf, readElf } from '../src/elf/reader.js';
 import { writeElf, type ElfSymbolDef } from '../src/elf/writer.js';

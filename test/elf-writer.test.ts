@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../src/errors.js';
+import { InputError } from '../src/core/errors.js';
 import { writeElf, type ElfSymbolDef } from '../src/elf/writer.js';
 import { scratchDir, writeScratch } from './support/cli.js';
 import { readelfHeaders, readelfSymbolTables } from './support/gnu.js';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateTables } from '../src/generate.js';
-import { elfClassOf, kernelSymbolMap, kernelSymbols, type KernelDescription } from '../src/kernel.js';
-import { InputError } from '../src/errors.js';
+import { generateTables } from '../src/gen/generate.js';
+import { elfClassOf, kernelSymbolMap, kernelSymbols, type KernelDescription } from '../src/elf/kernel.js';
+import { InputError } from '../src/core/errors.js';
 import { GOLDEN_LAYOUTS } from './support/golden-layouts.js';
 import { readGolden } from './support/golden.js';
 import { scratchDir, writeKernel, x86pt } from './support/cli.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { mmuTranslations } from '../qemu/mmu-dump.js';
-import { planCase } from '../qemu/case-plan.js';
-import { buildProbeStub, homeFootprint, imageLoadedAt } from '../qemu/stub-build.js';
+import { mmuTranslations } from '../src/engines/qemu/mmu-dump.js';
+import { planCase } from '../src/engines/qemu/case-plan.js';
+import { buildProbeStub, homeFootprint, imageLoadedAt } from '../src/engines/qemu/stub-build.js';
 import { engineInput } from './support/engine-layouts.js';
 import { QEMU_LAYOUTS } from './support/qemu-layouts.js';
 

@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../src/errors.js';
-import type { EngineInput, MappedRange } from '../verify/model.js';
-import { compareRanges, mismatchKind, type Mismatch } from '../verify/compare.js';
-import { mappedBytes } from '../verify/ranges.js';
-import { createQemuEngine, type QemuEngine, type QemuReport } from '../verify/engines/qemu.js';
-import { planCase } from '../qemu/case-plan.js';
-import { runPlans } from '../qemu/harness.js';
+import { InputError } from '../src/core/errors.js';
+import type { EngineInput, MappedRange } from '../src/verify/model.js';
+import { compareRanges, mismatchKind, type Mismatch } from '../src/verify/compare.js';
+import { mappedBytes } from '../src/verify/ranges.js';
+import { createQemuEngine, type QemuEngine, type QemuReport } from '../src/engines/qemu/engine.js';
+import { planCase } from '../src/engines/qemu/case-plan.js';
+import { runPlans } from '../src/engines/qemu/harness.js';
 import { engineInput, HIGH_HALF, IA32E_64MIB_LAYOUT, withEntryBit } from './support/engine-layouts.js';
 import { aliasesOf, entriesPointingAt, QEMU_LAYOUTS } from './support/qemu-layouts.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { specFromSymbols, tablePlacement, pagingModeOf, type RefusalRule } from '../verify/spec.js';
-import type { KernelDescription } from '../src/kernel.js';
-import { InputError } from '../src/errors.js';
-import { generateTables } from '../src/generate.js';
+import { specFromSymbols, tablePlacement, pagingModeOf, type RefusalRule } from '../src/verify/spec.js';
+import type { KernelDescription } from '../src/elf/kernel.js';
+import { InputError } from '../src/core/errors.js';
+import { generateTables } from '../src/gen/generate.js';
 import { symbolsOf } from './support/verify-kernels.js';
 import { range } from './support/verify-ranges.js';
 

@@ -2,7 +2,7 @@ import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { UNICORN_EXPECTED_VERSION } from '../verify/unicorn/library.js';
+import { UNICORN_EXPECTED_VERSION } from '../src/engines/unicorn/library.js';
 import { CLI, scratchDir, writeKernelAndTables, x86pt } from './support/cli.js';
 import { engineInput, withEntryBit } from './support/engine-layouts.js';
 import { UNICORN_LAYOUTS, leafEntryOffset, type UnicornLayoutName } from './support/unicorn-layouts.js';

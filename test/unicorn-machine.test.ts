@@ -8,14 +8,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError } from '../src/errors.js';
-import { Unicorn, unicornVersion } from '../verify/unicorn/binding.js';
-import { UC_CPU_X86_BROADWELL, UC_PROT_READ, X86_REG } from '../verify/unicorn/constants.js';
-import { errorCodeAt, errorCodeLocation } from '../verify/unicorn/fault-code.js';
-import { harnessLayout } from '../verify/unicorn/harness.js';
-import { packageRoot, packageRootFrom, unicornLibraryPath, UNICORN_EXPECTED_VERSION } from '../verify/unicorn/library.js';
-import { probeRoutines } from '../verify/unicorn/routines.js';
-import { CR0_PG, CR0_WP, CR4_PAE, EFER_NXE, MSR_EFER, PF_FETCH, PF_PRESENT, PF_WRITE, VECTOR_PAGE_FAULT } from '../verify/unicorn/x86.js';
+import { InputError } from '../src/core/errors.js';
+import { Unicorn, unicornVersion } from '../src/engines/unicorn/binding.js';
+import { UC_CPU_X86_BROADWELL, UC_PROT_READ, X86_REG } from '../src/engines/unicorn/constants.js';
+import { errorCodeAt, errorCodeLocation } from '../src/engines/unicorn/fault-code.js';
+import { harnessLayout } from '../src/engines/unicorn/harness.js';
+import { unicornLibraryPath, UNICORN_EXPECTED_VERSION } from '../src/engines/unicorn/library.js';
+import { packageRoot, packageRootFrom } from '../src/core/package-root.js';
+import { probeRoutines } from '../src/engines/unicorn/routines.js';
+import { CR0_PG, CR0_WP, CR4_PAE, EFER_NXE, MSR_EFER, PF_FETCH, PF_PRESENT, PF_WRITE, VECTOR_PAGE_FAULT } from '../src/engines/unicorn/x86.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'x86pt-unicorn-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -24,7 +25,7 @@ describe('the Unicorn library', () => {
   it('is found from the package root, wherever the code runs from', () => {
     const root = packageRoot();
     expect(readFileSync(join(root, 'package.json'), 'utf8')).toContain('"name": "x86pt"');
-    expect(packageRootFrom(join(root, 'dist', 'verify', 'unicorn'))).toBe(root);
+    expect(packageRootFrom(join(root, 'dist', 'src', 'engines', 'unicorn'))).toBe(root);
     expect(unicornLibraryPath()).toBe(join(root, '.local', 'python', 'unicorn', 'lib', 'libunicorn.so.2'));
   });
 

@@ -4,13 +4,13 @@
  * change where they are not.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../src/errors.js';
-import { compareRanges } from '../verify/compare.js';
-import { createUnicornEngine } from '../verify/engines/unicorn.js';
-import type { Engine, EngineInput, EngineReport, MappedRange, VirtSpan } from '../verify/model.js';
-import { UNICORN_EXPECTED_VERSION } from '../verify/unicorn/library.js';
-import { probeTables } from '../verify/unicorn/prober.js';
-import { walkTables } from '../verify/walker.js';
+import { InputError } from '../src/core/errors.js';
+import { compareRanges } from '../src/verify/compare.js';
+import { createUnicornEngine } from '../src/engines/unicorn/engine.js';
+import type { Engine, EngineInput, EngineReport, MappedRange, VirtSpan } from '../src/verify/model.js';
+import { UNICORN_EXPECTED_VERSION } from '../src/engines/unicorn/library.js';
+import { probeTables } from '../src/engines/unicorn/prober.js';
+import { walkTables } from '../src/verify/walker.js';
 import { HIGH_HALF, engineInput, readEntry, withEntryBit } from './support/engine-layouts.js';
 import { UNICORN_LAYOUTS, leafEntryOffset, translationAt, withEntry, type UnicornLayoutName } from './support/unicorn-layouts.js';
 

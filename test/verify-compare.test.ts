@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compareRanges, mismatchKind, type Mismatch } from '../verify/compare.js';
-import type { MappedRange } from '../verify/model.js';
-import type { Translation } from '../verify/ranges.js';
+import { compareRanges, mismatchKind, type Mismatch } from '../src/verify/compare.js';
+import type { MappedRange } from '../src/verify/model.js';
+import type { Translation } from '../src/verify/ranges.js';
 import { range as rangeWith, translation } from './support/verify-ranges.js';
 
 /** Read-write supervisor data unless the letters say otherwise. */

@@ -4,7 +4,7 @@
  * make verify fail with a mismatch on exactly the pages that entry maps.
  */
 import { describe, expect, it } from 'vitest';
-import { checkTables } from '../verify/check.js';
+import { checkTables } from '../src/verify/check.js';
 import { SMALL_LAYOUTS, generate, symbolsOf } from './support/verify-kernels.js';
 import { naiveWalk } from './support/verify-naive-walk.js';
 import { flipBit } from './support/verify-tables.js';

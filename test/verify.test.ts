@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkTables, RefusedLayoutError } from '../verify/check.js';
-import { specFromSymbols } from '../verify/spec.js';
-import { walkTables } from '../verify/walker.js';
-import type { Engine, EngineReport } from '../verify/model.js';
-import { createWalkerEngine } from '../verify/engines/walker.js';
-import { loadEngine } from '../verify/engines/index.js';
-import type { KernelDescription } from '../src/kernel.js';
-import { InputError } from '../src/errors.js';
-import { generateTables } from '../src/generate.js';
+import { checkTables, RefusedLayoutError } from '../src/verify/check.js';
+import { specFromSymbols } from '../src/verify/spec.js';
+import { walkTables } from '../src/verify/walker.js';
+import type { Engine, EngineReport } from '../src/verify/model.js';
+import { createWalkerEngine } from '../src/engines/walker.js';
+import { loadEngine } from '../src/engines/index.js';
+import type { KernelDescription } from '../src/elf/kernel.js';
+import { InputError } from '../src/core/errors.js';
+import { generateTables } from '../src/gen/generate.js';
 import { GOLDEN_LAYOUTS } from './support/golden-layouts.js';
 import { generate, SMALL_LAYOUTS, symbolsOf } from './support/verify-kernels.js';
 

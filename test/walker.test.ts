@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createWalker, walkTables, tableBlockProblem, type WalkOptions } from '../verify/walker.js';
-import type { PagingMode } from '../verify/model.js';
-import { InputError } from '../src/errors.js';
+import { createWalker, walkTables, tableBlockProblem } from '../src/verify/walker.js';
+import type { WalkOptions } from '../src/verify/model.js';
+import type { PagingMode } from '../src/verify/model.js';
+import { InputError } from '../src/core/errors.js';
 import { naiveMerge, naiveWalk } from './support/verify-naive-walk.js';
 import { P, PS, RW, TableBlockBuilder, US, XD } from './support/verify-tables.js';
 import { range } from './support/verify-ranges.js';

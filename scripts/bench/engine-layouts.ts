@@ -2,10 +2,10 @@
  * For the emulator engines' benches (and their tests): the 64 MiB layout
  * each engine checks in full, and what the verifier hands an engine for a layout.
  */
-import { generateTables } from '../../src/generate.js';
-import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
-import type { EngineInput } from '../../verify/model.js';
-import { specFromSymbols } from '../../verify/spec.js';
+import { generateTables } from '../../src/gen/generate.js';
+import { kernelSymbolMap, type KernelDescription } from '../../src/elf/kernel.js';
+import type { EngineInput } from '../../src/verify/model.js';
+import { specFromSymbols } from '../../src/verify/spec.js';
 
 const MiB = 0x100000n;
 

@@ -4,10 +4,10 @@
  * after a warm-up; and per mode for information.
  */
 import type { BenchSection } from './report.js';
-import { runCampaign } from '../../verify/fuzz/campaign.js';
-import { inProcessGenerator } from '../../verify/fuzz/generators.js';
-import { createWalkerEngine } from '../../verify/engines/walker.js';
-import type { PagingMode } from '../../verify/model.js';
+import { runCampaign } from '../../src/fuzz/campaign.js';
+import { inProcessGenerator } from '../../src/fuzz/generators.js';
+import { createWalkerEngine } from '../../src/engines/walker.js';
+import type { PagingMode } from '../../src/verify/model.js';
 
 const SEED = 0x5eed;
 const RUNS = 5000;

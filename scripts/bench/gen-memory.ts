@@ -6,9 +6,9 @@
  * (VmHWM) is exactly what generating added on top of the baseline.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { generateTables } from '../../src/generate.js';
+import { generateTables } from '../../src/gen/generate.js';
 import { benchKernelSymbols } from './layouts.js';
-import type { PagingModeName } from '../../src/kernel.js';
+import type { PagingModeName } from '../../src/elf/kernel.js';
 
 const statusKiB = (field: string): number => {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));

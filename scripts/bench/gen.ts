@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { generateTables } from '../../src/generate.js';
-import { kernelElf, type PagingModeName } from '../../src/kernel.js';
-import { PAGING_MODE_NAMES } from '../../src/modes.js';
+import { generateTables } from '../../src/gen/generate.js';
+import { kernelElf, type PagingModeName } from '../../src/elf/kernel.js';
+import { PAGING_MODE_NAMES } from '../../src/gen/modes.js';
 import type { BenchSection } from './report.js';
 import { benchKernel, benchKernelSymbols } from './layouts.js';
 

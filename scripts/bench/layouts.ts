@@ -1,4 +1,4 @@
-import { kernelSymbolMap, type KernelDescription, type PagingModeName } from '../../src/kernel.js';
+import { kernelSymbolMap, type KernelDescription, type PagingModeName } from '../../src/elf/kernel.js';
 
 /** A fully mapped layout of `sizeMiB` of RAM from physical 0, tables at 1 MiB, every region permission set. */
 export function benchKernel(mode: PagingModeName, sizeMiB: bigint): KernelDescription {

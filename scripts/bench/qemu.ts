@@ -5,13 +5,13 @@
  */
 import type { BenchSection } from './report.js';
 import { IA32E_64MIB_LAYOUT } from './engine-layouts.js';
-import { generateTables } from '../../src/generate.js';
-import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
-import { checkTables } from '../../verify/check.js';
-import { compareRanges } from '../../verify/compare.js';
-import type { EngineInput, PagingMode } from '../../verify/model.js';
-import { specFromSymbols } from '../../verify/spec.js';
-import { createQemuEngine } from '../../verify/engines/qemu.js';
+import { generateTables } from '../../src/gen/generate.js';
+import { kernelSymbolMap, type KernelDescription } from '../../src/elf/kernel.js';
+import { checkTables } from '../../src/verify/check.js';
+import { compareRanges } from '../../src/verify/compare.js';
+import type { EngineInput, PagingMode } from '../../src/verify/model.js';
+import { specFromSymbols } from '../../src/verify/spec.js';
+import { createQemuEngine } from '../../src/engines/qemu/engine.js';
 
 const MiB = 0x100000n;
 

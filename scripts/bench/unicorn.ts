@@ -5,11 +5,11 @@
  */
 import type { BenchSection } from './report.js';
 import { engineInput, IA32E_64MIB_LAYOUT } from './engine-layouts.js';
-import { generateTables } from '../../src/generate.js';
-import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
-import { checkTables } from '../../verify/check.js';
-import { createUnicornEngine } from '../../verify/engines/unicorn.js';
-import { probeTables } from '../../verify/unicorn/prober.js';
+import { generateTables } from '../../src/gen/generate.js';
+import { kernelSymbolMap, type KernelDescription } from '../../src/elf/kernel.js';
+import { checkTables } from '../../src/verify/check.js';
+import { createUnicornEngine } from '../../src/engines/unicorn/engine.js';
+import { probeTables } from '../../src/engines/unicorn/prober.js';
 
 const MiB = 0x100000n;
 const HIGH_HALF = 0xffff800000000000n;

@@ -4,9 +4,9 @@
  * and single-address lookups per second.
  */
 import type { BenchSection } from './report.js';
-import { checkTables } from '../../verify/check.js';
-import { dumpText } from '../../verify/format.js';
-import { createWalker, walkTables } from '../../verify/walker.js';
+import { checkTables } from '../../src/verify/check.js';
+import { dumpText } from '../../src/verify/format.js';
+import { createWalker, walkTables } from '../../src/verify/walker.js';
 
 const GiB = 2 ** 30;
 const RAM_BASE = 4 * GiB;

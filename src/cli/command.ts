@@ -1,4 +1,4 @@
-import { InputError, EXIT_BAD_INPUT } from '../errors.js';
+import { InputError, EXIT_BAD_INPUT } from '../core/errors.js';
 
 /**
  * Wraps a command body: bad input becomes one line on stderr and exit 2,

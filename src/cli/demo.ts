@@ -1,13 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { generateTables } from '../generate.js';
-import { kernelElf, kernelSymbolMap, type KernelDescription } from '../kernel.js';
-import { writeFileAtomic } from '../io.js';
-import { EXIT_FAILED, EXIT_OK } from '../errors.js';
+import { generateTables } from '../gen/generate.js';
+import { kernelElf, kernelSymbolMap, type KernelDescription } from '../elf/kernel.js';
+import { writeFileAtomic } from '../core/io.js';
+import { EXIT_FAILED, EXIT_OK } from '../core/errors.js';
 import { runAction } from './command.js';
-import { checkTables } from '../../verify/check.js';
-import { dumpText, verifyText } from '../../verify/format.js';
+import { checkTables } from '../verify/check.js';
+import { dumpText, verifyText } from '../verify/format.js';
 
 interface Sample {
   readonly name: string;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { readElf } from '../elf/reader.js';
-import { generateTables } from '../generate.js';
-import { writeFileAtomic } from '../io.js';
-import { EXIT_OK, namingSource } from '../errors.js';
+import { generateTables } from '../gen/generate.js';
+import { writeFileAtomic } from '../core/io.js';
+import { EXIT_OK, namingSource } from '../core/errors.js';
 import { runAction } from './command.js';
 
 interface GenOptions {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { EXIT_BAD_INPUT, EXIT_OK } from '../errors.js';
+import { EXIT_BAD_INPUT, EXIT_OK } from '../core/errors.js';
 
 /** Subcommand words; anything else starting with '-' is the reference's bare form. */
 const PASS_THROUGH = new Set(['-h', '--help', '-V', '--version']);
@@ -14,10 +14,10 @@ type Registrar = (program: Command) => void;
 const COMMANDS: Record<string, () => Promise<Registrar>> = {
   gen: async () => (await import('./gen.js')).registerGen,
   demo: async () => (await import('./demo.js')).registerDemo,
-  dump: async () => (await import('../../verify/cli.js')).registerVerifyCommands,
-  verify: async () => (await import('../../verify/cli.js')).registerVerifyCommands,
-  diff: async () => (await import('../../verify/cli.js')).registerVerifyCommands,
-  fuzz: async () => (await import('../../verify/fuzz/cli.js')).registerFuzzCommand,
+  dump: async () => (await import('./verify.js')).registerVerifyCommands,
+  verify: async () => (await import('./verify.js')).registerVerifyCommands,
+  diff: async () => (await import('./verify.js')).registerVerifyCommands,
+  fuzz: async () => (await import('./fuzz.js')).registerFuzzCommand,
 };
 
 /** The program with the commands `word` needs: just its own, or all of them (for help and errors). */

@@ -5,7 +5,7 @@
  * to the file whatever the headers say; anything malformed is one InputError.
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import {
   EI_CLASS, EI_DATA, EI_NIDENT, ELF_MAGIC, ELF32_LAYOUT, ELF64_LAYOUT, ELFCLASS32, ELFCLASS64, ELFDATA2LSB,
   ELFDATA2MSB, SHT_DYNSYM, SHT_STRTAB, SHT_SUNW_LDYNSYM, SHT_SYMTAB,

@@ -6,7 +6,7 @@
  * File layout: ELF header, .symtab, .strtab, .shstrtab, section header table
  * (sections: null, .symtab, .strtab, .shstrtab). No program headers.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../core/errors.js';
 import {
   EI_CLASS, EI_DATA, EI_VERSION, ELF_MAGIC, ELFDATA2LSB, EM_386, EM_X86_64, ET_EXEC, EV_CURRENT, SHN_ABS,
   SHT_STRTAB, SHT_SYMTAB, STB_GLOBAL, STT_NOTYPE,

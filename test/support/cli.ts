@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, expect } from 'vitest';
-import { kernelElf, type KernelDescription } from '../../src/kernel.js';
+import { kernelElf, type KernelDescription } from '../../src/elf/kernel.js';
 
 /** The built CLI, as `npx x86pt` runs it. */
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'x86pt.mjs');

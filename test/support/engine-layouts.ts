@@ -1,6 +1,6 @@
 /** Kernels both emulator engines' tests run, and reading and changing entries of what an engine is handed. */
-import type { KernelDescription, Region } from '../../src/kernel.js';
-import type { EngineInput, PagingMode } from '../../verify/model.js';
+import type { KernelDescription, Region } from '../../src/elf/kernel.js';
+import type { EngineInput, PagingMode } from '../../src/verify/model.js';
 import { flipBit } from './verify-tables.js';
 
 export { engineInput, IA32E_64MIB_LAYOUT } from '../../scripts/bench/engine-layouts.js';

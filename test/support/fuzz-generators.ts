@@ -3,10 +3,10 @@
  * property catches its kind of bug: x86pt's generator, fed altered symbols or
  * with its answer altered.
  */
-import { InputError } from '../../src/errors.js';
+import { InputError } from '../../src/core/errors.js';
 import { parseElf } from '../../src/elf/reader.js';
-import { generateTables } from '../../src/generate.js';
-import type { GeneratorOutcome, TableGenerator } from '../../verify/fuzz/generators.js';
+import { generateTables } from '../../src/gen/generate.js';
+import type { GeneratorOutcome, TableGenerator } from '../../src/fuzz/generators.js';
 
 type Symbols = Map<string, bigint>;
 

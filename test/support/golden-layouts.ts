@@ -1,4 +1,4 @@
-import type { KernelDescription } from '../../src/kernel.js';
+import type { KernelDescription } from '../../src/elf/kernel.js';
 
 /**
  * Layouts the reference generator handles correctly, one per feature. Their

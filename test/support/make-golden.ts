@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { kernelElf } from '../../src/kernel.js';
+import { kernelElf } from '../../src/elf/kernel.js';
 import { GOLDEN_LAYOUTS } from './golden-layouts.js';
 import { GOLDEN_DIR } from './golden.js';
 

@@ -1,6 +1,6 @@
 /** Kernels for the QEMU engine's tests, and finding entries by the frame they point at. */
-import type { KernelDescription } from '../../src/kernel.js';
-import type { EngineInput, MappedRange } from '../../verify/model.js';
+import type { KernelDescription } from '../../src/elf/kernel.js';
+import type { EngineInput, MappedRange } from '../../src/verify/model.js';
 import { ENGINE_LAYOUTS, entryBytes, frameMask, readEntry, region } from './engine-layouts.js';
 
 /** One layout per mode and kind of mapping the engine has to host. */

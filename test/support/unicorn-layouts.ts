@@ -1,6 +1,6 @@
 /** Kernels and table surgery for the Unicorn engine's tests. */
-import type { KernelDescription } from '../../src/kernel.js';
-import type { EngineInput, MappedRange, PagingMode } from '../../verify/model.js';
+import type { KernelDescription } from '../../src/elf/kernel.js';
+import type { EngineInput, MappedRange, PagingMode } from '../../src/verify/model.js';
 import { ENGINE_LAYOUTS, entryBytes, frameMask, readEntry } from './engine-layouts.js';
 
 /** The engines' shared layouts, and a dual window without permission regions. */

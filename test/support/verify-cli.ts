@@ -1,6 +1,6 @@
 /** Files for the dump/verify/diff command tests: a kernel ELF and its generated tables, side by side. */
 import { execa } from 'execa';
-import type { KernelDescription } from '../../src/kernel.js';
+import type { KernelDescription } from '../../src/elf/kernel.js';
 import { writeKernelAndTables } from './cli.js';
 import { generate } from './verify-kernels.js';
 

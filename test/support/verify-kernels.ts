@@ -1,6 +1,6 @@
 /** Kernels for the verifier's tests: their symbols, and the project generator's tables for them. */
-import { generateTables, type GeneratedTables } from '../../src/generate.js';
-import { kernelSymbolMap, type KernelDescription } from '../../src/kernel.js';
+import { generateTables, type GeneratedTables } from '../../src/gen/generate.js';
+import { kernelSymbolMap, type KernelDescription } from '../../src/elf/kernel.js';
 
 export const symbolsOf = kernelSymbolMap;
 

@@ -3,7 +3,7 @@
  * entries, one explicit rule per mode and level written out from the SDM
  * (Vol. 3A, sections 4.3-4.5), no shared tables or masks.
  */
-import type { MappedRange, PagingMode } from '../../verify/model.js';
+import type { MappedRange, PagingMode } from '../../src/verify/model.js';
 
 export interface NaiveOptions {
   readonly maxPhysAddr?: number;

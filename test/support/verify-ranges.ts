@@ -1,6 +1,6 @@
 /** Translations as the verifier's tests write them: permissions as letters, w writable, u user, x executable. */
-import type { Access, MappedRange } from '../../verify/model.js';
-import type { Translation } from '../../verify/ranges.js';
+import type { Access, MappedRange } from '../../src/verify/model.js';
+import type { Translation } from '../../src/verify/ranges.js';
 
 const access = (perms: string): Access =>
   ({ writable: perms.includes('w'), user: perms.includes('u'), executable: perms.includes('x') });

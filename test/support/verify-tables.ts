@@ -1,5 +1,5 @@
 /** Hand-built table blocks for the verifier's tests: write entries by table and index. */
-import type { PagingMode } from '../../verify/model.js';
+import type { PagingMode } from '../../src/verify/model.js';
 
 export class TableBlockBuilder {
   readonly bytes: Uint8Array;

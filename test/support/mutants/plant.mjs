@@ -17,8 +17,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'dist', 'src');
 const load = async (/** @type {string} */ module) => import(pathToFileURL(join(dist, module)).href);
 const { readElf } = await load('elf/reader.js');
-const { generateTables } = await load('generate.js');
-const { InputError } = await load('errors.js');
+const { generateTables } = await load('gen/generate.js');
+const { InputError } = await load('core/errors.js');
 
 const PAGE = 4096n;
 const XD = 1n << 63n;

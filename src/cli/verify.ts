@@ -1,0 +1,227 @@
+/** The `dump`, `verify` and `diff` commands. */
+import { Option, type Command } from 'commander';
+import { EXIT_FAILED, EXIT_OK, InputError } from '../core/errors.js';
+import { runAction } from './command.js';
+import { PAGING_MODES, type PagingMode, type WalkOptions } from '../verify/model.js';
+import { ENGINE_NAMES, loadEngine } from '../engines/index.js';
+import { checkTables } from '../verify/check.js';
+import { diffTables } from '../verify/diff.js';
+import { readKernelSymbols, readTables, writeFileAtomic } from '../verify/files.js';
+import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verifyText, type DiffSide } from '../verify/format.js';
+import { verifyJunit } from '../verify/junit.js';
+import { pagingModeOf, tablePlacement } from '../verify/spec.js';
+import { walkTables } from '../verify/walker.js';
+
+interface WalkerFlags {
+  maxPhysAddr: string;
+  nxe: boolean;
+  pse: boolean;
+}
+
+interface DumpFlags extends WalkerFlags {
+  kernel?: string;
+  mode?: PagingMode;
+  base?: string;
+  format: 'text' | 'json';
+}
+
+interface VerifyFlags extends WalkerFlags {
+  kernel: string;
+  engine: string;
+  json?: boolean;
+  junit?: string;
+}
+
+interface DiffFlags extends WalkerFlags {
+  kernel?: string;
+  oldKernel?: string;
+  newKernel?: string;
+  mode?: PagingMode;
+  base?: string;
+  oldMode?: PagingMode;
+  oldBase?: string;
+  newMode?: PagingMode;
+  newBase?: string;
+  format: 'text' | 'json';
+}
+
+/** Options describing the processor the walker models, shared by every command. */
+function addWalkerOptions(command: Command): Command {
+  return command
+    .option('--max-phys-addr <bits>', 'MAXPHYADDR of the processor modelled (32-52); address bits at or above it are reserved', '52')
+    .option('--no-nxe', 'model IA32_EFER.NXE = 0: XD (bit 63) becomes a reserved bit')
+    .option('--no-pse', 'model CR4.PSE = 0: in 32-bit paging, PS in a PDE is ignored instead of mapping 4 MiB');
+}
+
+function walkOptionsOf(flags: WalkerFlags): WalkOptions {
+  if (!/^\d+$/.test(flags.maxPhysAddr)) throw new InputError(`--max-phys-addr: '${flags.maxPhysAddr}' is not a number of bits`);
+  return { maxPhysAddr: Number(flags.maxPhysAddr), nxe: flags.nxe, pse: flags.pse };
+}
+
+const modeOption = (flags: string, what: string): Option =>
+  new Option(flags, `paging mode ${what} (instead of a kernel)`).choices([...PAGING_MODES]);
+
+const formatOption = (): Option => new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
+
+/** A physical address given on the command line: hex (0x...) or decimal, 4 KiB aligned, below 2^64. */
+function parseBase(text: string, option: string): bigint {
+  let value: bigint;
+  try {
+    if (!/^(0x[0-9a-f]+|\d+)$/i.test(text.trim())) throw new SyntaxError();
+    value = BigInt(text.trim());
+  } catch {
+    throw new InputError(`${option}: '${text}' is not an address (use hex 0x... or decimal)`);
+  }
+  if (value >= 1n << 64n) throw new InputError(`${option}: ${text} does not fit in 64 bits`);
+  if (value % 4096n !== 0n) throw new InputError(`${option}: ${text} is not 4 KiB aligned (tables start on a page)`);
+  return value;
+}
+
+/** Where a table block sits, from its kernel or from --mode/--base. */
+function placement(kernel: string | undefined, mode: PagingMode | undefined, base: string | undefined, names: { kernel: string; mode: string; base: string }) {
+  if (kernel !== undefined) {
+    if (mode !== undefined || base !== undefined) throw new InputError(`give either ${names.kernel} or ${names.mode} with ${names.base}, not both`);
+    return tablePlacement(readKernelSymbols(kernel), kernel);
+  }
+  if (mode === undefined || base === undefined) throw new InputError(`give ${names.kernel} KERNEL.elf, or both ${names.mode} and ${names.base}`);
+  return { mode, tablesPhys: parseBase(base, names.base) };
+}
+
+function registerDump(program: Command): void {
+  const command = program
+    .command('dump')
+    .description('print what a table block translates: maximal ranges by virtual address, aliases, architectural violations')
+    .argument('<tables>', 'the table block, as `gen` writes it (top-level table last)')
+    .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for: gives the mode and the tables\' physical address')
+    .addOption(modeOption('--mode <mode>', 'of the tables'))
+    .option('--base <addr>', 'physical address of the first byte of the tables (hex 0x... or decimal), with --mode')
+    .addOption(formatOption());
+  addWalkerOptions(command)
+    .addHelpText('after', `
+Text lists one range a line: virtual span, 4 KiB pages, physical start, permissions
+(r, w, x; user or kernel), and other virtual spans of the same memory. JSON:
+{"mode", "ranges": [{"virt", "phys", "size", "writable", "user", "executable"}],
+"violations": [{"level", "path", "entryAddr", "message"}]}, addresses as hex strings.
+
+Exit status: 0 printed, 2 bad input.`)
+    .action(runAction((tablesFile: string, flags: DumpFlags) => {
+      const options = walkOptionsOf(flags);
+      const { mode, tablesPhys } = placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
+      const tables = readTables(tablesFile, mode);
+      const walked = walkTables({ mode, tables, tablesPhys }, options);
+      const context = {
+        mode, tablesFile, tablesPhys, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys,
+        ranges: walked.ranges, violations: walked.violations,
+      };
+      process.stdout.write(flags.format === 'json' ? dumpJson(context) : dumpText(context));
+      return EXIT_OK;
+    }));
+}
+
+function registerVerify(program: Command): void {
+  const command = program
+    .command('verify')
+    .description('check a table block against what its kernel asks for (the layout policy), plus the SDM\'s architectural rules')
+    .argument('<tables>', 'the table block, as `gen` writes it')
+    .requiredOption('-k, --kernel <elf>', 'the kernel ELF the tables were made for')
+    .addOption(new Option('--engine <name>', 'what observes the translations').choices(ENGINE_NAMES).default('walker'))
+    .option('--json', 'print the result as JSON instead of text')
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)');
+  addWalkerOptions(command)
+    .addHelpText('after', `
+The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
+"version", "mode", "mismatches": [{"virt", "size", "kind", "expected", "actual"}],
+"violations": [...], "layoutProblems": [...]}; a mismatch covers a run of pages
+that differ the same way, "expected"/"actual" describe its first page (null: unmapped).
+
+Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
+(including a kernel whose layout the policy refuses); nothing is written on 2.`)
+    .action(runAction(async (tablesFile: string, flags: VerifyFlags) => {
+      const started = performance.now();
+      const options = walkOptionsOf(flags);
+      const symbols = readKernelSymbols(flags.kernel);
+      const mode = pagingModeOf(symbols);
+      const tables = readTables(tablesFile, mode);
+      const engine = await loadEngine(flags.engine, options);
+      const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
+      const names = { tablesFile, kernelFile: flags.kernel };
+      if (flags.junit !== undefined) writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
+      process.stdout.write(flags.json ? verifyJson(result) : verifyText(result, names));
+      return result.ok ? EXIT_OK : EXIT_FAILED;
+    }));
+}
+
+/** Prefixes the kernel's file name to a refusal of its layout. */
+async function checkTablesNamed<T>(kernel: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof InputError) throw new InputError(`${kernel}: ${err.message}`);
+    throw err;
+  }
+}
+
+function registerDiff(program: Command): void {
+  const command = program
+    .command('diff')
+    .description('show how two table blocks translate differently: ranges added, removed, retargeted or with new permissions')
+    .argument('<old>', 'the table block before the change')
+    .argument('<new>', 'the table block after the change')
+    .option('-k, --kernel <elf>', 'kernel ELF for both sides (mode and tables\' physical address)')
+    .option('--old-kernel <elf>', 'kernel ELF for OLD only')
+    .option('--new-kernel <elf>', 'kernel ELF for NEW only')
+    .addOption(modeOption('--mode <mode>', 'of both sides'))
+    .option('--base <addr>', 'physical address of both blocks\' first byte, with --mode')
+    .addOption(modeOption('--old-mode <mode>', 'of OLD'))
+    .option('--old-base <addr>', 'physical address of OLD\'s first byte')
+    .addOption(modeOption('--new-mode <mode>', 'of NEW'))
+    .option('--new-base <addr>', 'physical address of NEW\'s first byte')
+    .addOption(formatOption());
+  addWalkerOptions(command)
+    .addHelpText('after', `
+Each side needs a kernel, or a mode and a base. --old-*/--new-* options apply to
+one side and win over the shared ones; a side given a kernel of its own takes
+nothing from --mode/--base. Examples:
+  x86pt diff old.bin new.bin -k zephyr.elf
+  x86pt diff old.bin new.bin --old-kernel old.elf --new-kernel new.elf
+  x86pt diff old.bin new.bin --mode pae --old-base 0x300000 --new-base 0x301000
+
+Lines: "+" added, "-" removed, "~" changed (target, permissions or both), and
+architectural violations that appear or disappear.
+
+Exit status: 0 same, 1 different, 2 bad input.`)
+    .action(runAction((oldFile: string, newFile: string, flags: DiffFlags) => {
+      const options = walkOptionsOf(flags);
+      const readSide = (file: string, which: 'old' | 'new'): DiffSide => {
+        const ownKernel = which === 'old' ? flags.oldKernel : flags.newKernel;
+        const ownMode = which === 'old' ? flags.oldMode : flags.newMode;
+        const ownBase = which === 'old' ? flags.oldBase : flags.newBase;
+        const where = ((): { mode: PagingMode; tablesPhys: bigint } => {
+          if (ownKernel !== undefined || ((ownMode ?? ownBase) === undefined && flags.kernel !== undefined)) {
+            const kernel = ownKernel ?? flags.kernel!;
+            if ((ownMode ?? ownBase) !== undefined) throw new InputError(`give either --${which}-kernel or --${which}-mode/--${which}-base, not both`);
+            if (ownKernel === undefined && (flags.mode ?? flags.base) !== undefined) throw new InputError('give either -k or --mode/--base, not both');
+            return tablePlacement(readKernelSymbols(kernel), kernel);
+          }
+          const mode = ownMode ?? flags.mode;
+          const base = ownBase ?? flags.base;
+          if (mode === undefined || base === undefined) {
+            throw new InputError(`${which.toUpperCase()} ${file}: give -k/--${which}-kernel, or --mode/--${which}-mode with --base/--${which}-base`);
+          }
+          return { mode, tablesPhys: parseBase(base, ownBase !== undefined ? `--${which}-base` : '--base') };
+        })();
+        const tables = readTables(file, where.mode);
+        const walked = walkTables({ mode: where.mode, tables, tablesPhys: where.tablesPhys }, options);
+        return { file, mode: where.mode, tablesPhys: where.tablesPhys, ranges: walked.ranges, violations: walked.violations };
+      };
+      const report = diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new'));
+      process.stdout.write(flags.format === 'json' ? diffJson(report) : diffText(report));
+      return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
+    }));
+}
+
+export function registerVerifyCommands(program: Command): void {
+  registerDump(program);
+  registerVerify(program);
+  registerDiff(program);
+}

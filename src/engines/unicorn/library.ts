@@ -1,0 +1,32 @@
+/**
+ * Where Unicorn's shared library lives: the project-local Python folder that
+ * `scripts/setup.sh python` fills from the PyPI wheel. Found from this
+ * module's own location, so it works from the TypeScript sources (vitest),
+ * from dist/ and from the bundled CLI alike.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { InputError } from '../../core/errors.js';
+import { packageRoot } from '../../core/package-root.js';
+
+/** The library's place inside the package root. */
+export const UNICORN_LIBRARY_RELATIVE = join('.local', 'python', 'unicorn', 'lib', 'libunicorn.so.2');
+
+/** The Unicorn release the project installs and was checked against. */
+export const UNICORN_EXPECTED_VERSION = '2.1.4';
+
+/**
+ * The absolute path of libunicorn.so.2, or an InputError naming the command
+ * that installs it. There is no fallback: an emulator check that silently
+ * became a walker check would report something it did not do.
+ */
+export function unicornLibraryPath(root: string = packageRoot()): string {
+  const path = join(root, UNICORN_LIBRARY_RELATIVE);
+  if (!existsSync(path)) {
+    throw new InputError(
+      `the unicorn engine needs Unicorn ${UNICORN_EXPECTED_VERSION}'s library at ${path}, which is missing; ` +
+        `install it with \`npm run setup\` (or \`bash scripts/setup.sh python\`) in ${root}`,
+    );
+  }
+  return path;
+}

@@ -1,0 +1,125 @@
+/**
+ * The emulated machine's physical memory: the table block at its physical
+ * address, and every other page the expected translation reaches carrying a
+ * signature that names the page, so a read through any virtual address
+ * tells which physical page it reached, and a two-byte return stub for the
+ * execute probe.
+ */
+import { InputError } from '../../core/errors.js';
+import type { EngineInput, MappedRange } from '../../verify/model.js';
+import type { Unicorn } from './binding.js';
+import { PAGE_BYTES, PAGE_SHIFT, pageAddress, pageNumber } from './plan.js';
+
+/**
+ * A page's signature: its physical page number under a fixed tag, in the
+ * page's first 8 bytes. The tag keeps it from being mistaken for zeroed
+ * memory or a paging-structure entry; the prober still checks any value
+ * that decodes against the page it names.
+ */
+const SIGNATURE_TAG = 0x5a17c0n;
+const PPN_BITS = 40n;
+const PPN_MASK = (1n << PPN_BITS) - 1n;
+
+export const signatureOf = (ppn: number): bigint => (SIGNATURE_TAG << PPN_BITS) | BigInt(ppn);
+
+/** The physical page number a signature names, or null if the value is no signature. */
+export function pageOfSignature(value: bigint): number | null {
+  return value >> PPN_BITS === SIGNATURE_TAG ? Number(value & PPN_MASK) : null;
+}
+
+/** `jmp rbx` (`jmp ebx` in 32-bit code): the execute probe's way back from a signed page. */
+const RETURN_STUB = [0xff, 0xe3];
+
+/** Where the return stub sits in every signed page (the execute probe jumps there). */
+export const RETURN_STUB_OFFSET = 8;
+
+/** The first bytes of a signed page: its signature, then the return stub. */
+export function signedPageHeader(ppn: number): Uint8Array {
+  const header = new Uint8Array(RETURN_STUB_OFFSET + RETURN_STUB.length);
+  new DataView(header.buffer).setBigUint64(0, signatureOf(ppn), true);
+  header.set(RETURN_STUB, RETURN_STUB_OFFSET);
+  return header;
+}
+
+/** A value no page holds in its first 8 bytes: the read probe's expectation where nothing should be mapped. */
+export const NO_SIGNATURE = (1n << 64n) - 1n;
+
+/** Consecutive physical pages mapped as one block of emulated RAM. */
+export interface MemoryRegion {
+  readonly ppn: number;
+  readonly count: number;
+}
+
+export interface MemoryPlan {
+  readonly regions: readonly MemoryRegion[];
+  /** Physical pages holding (part of) the table block: no signature there. */
+  readonly firstTablePage: number;
+  readonly tablePageCount: number;
+}
+
+export function isTablePage(plan: MemoryPlan, ppn: number): boolean {
+  return ppn >= plan.firstTablePage && ppn < plan.firstTablePage + plan.tablePageCount;
+}
+
+/**
+ * The most emulated RAM a check may need. Every signed page is touched, so
+ * the process holds all of it; beyond this the walker engine is the tool.
+ */
+export const MAX_EMULATED_RAM = 1n << 30n;
+
+/** Unicorn emulates a CPU with MAXPHYADDR 40: frame bits above are reserved there, and such pages would read as absent. */
+export const EMULATED_PHYS_LIMIT = 1n << 40n;
+
+/** The RAM blocks covering every physical page the expected ranges map, and the table block. */
+export function planMemory(input: EngineInput): MemoryPlan {
+  const firstTablePage = pageNumber(input.tablesPhys);
+  const tableEnd = input.tablesPhys + BigInt(input.tables.byteLength);
+  const tablePageCount = pageNumber(tableEnd + BigInt(PAGE_BYTES - 1)) - firstTablePage;
+  const spans = [
+    ...input.expected.map((r: MappedRange) => ({ ppn: pageNumber(r.phys), count: Number(r.size >> PAGE_SHIFT) })),
+    { ppn: firstTablePage, count: tablePageCount },
+  ]
+    .filter((s) => s.count > 0)
+    .sort((a, b) => a.ppn - b.ppn);
+  const regions: MemoryRegion[] = [];
+  for (const s of spans) {
+    const last = regions[regions.length - 1];
+    if (last && s.ppn <= last.ppn + last.count) {
+      const end = Math.max(last.ppn + last.count, s.ppn + s.count);
+      regions[regions.length - 1] = { ppn: last.ppn, count: end - last.ppn };
+    } else {
+      regions.push(s);
+    }
+  }
+  const last = regions[regions.length - 1];
+  if (last && BigInt(last.ppn + last.count) << PAGE_SHIFT > EMULATED_PHYS_LIMIT) {
+    throw new InputError(
+      `the unicorn engine's CPU has a MAXPHYADDR of 40 bits; this layout uses physical memory up to ` +
+        `0x${(BigInt(last.ppn + last.count) << PAGE_SHIFT).toString(16)}, beyond 0x${EMULATED_PHYS_LIMIT.toString(16)} (use --engine walker)`,
+    );
+  }
+  const bytes = BigInt(regions.reduce((n, r) => n + r.count, 0)) << PAGE_SHIFT;
+  if (bytes > MAX_EMULATED_RAM) {
+    throw new InputError(
+      `the unicorn engine backs every page the layout maps with emulated RAM; this layout needs ${bytes >> 20n} MiB, ` +
+        `more than its limit of ${MAX_EMULATED_RAM >> 20n} MiB (use --engine walker)`,
+    );
+  }
+  return { regions, firstTablePage, tablePageCount };
+}
+
+/**
+ * Maps the planned RAM, signs every page that is not a table page, and
+ * places the tables. Each region is added to `mapped` once it is mapped, so
+ * the caller can unmap what exists even if this fails halfway.
+ */
+export function loadMemory(uc: Unicorn, plan: MemoryPlan, input: EngineInput, mapped: MemoryRegion[]): void {
+  for (const region of plan.regions) {
+    uc.mapMemory(pageAddress(region.ppn), BigInt(region.count) << PAGE_SHIFT);
+    mapped.push(region);
+    for (let ppn = region.ppn; ppn < region.ppn + region.count; ppn++) {
+      if (!isTablePage(plan, ppn)) uc.writeMemory(pageAddress(ppn), signedPageHeader(ppn));
+    }
+  }
+  uc.writeMemory(input.tablesPhys, input.tables);
+}

@@ -1,0 +1,231 @@
+/**
+ * A fuzzing campaign: draw layouts from a seed, judge each, stop at the first
+ * finding and shrink it to a minimal counterexample of the same kind.
+ *
+ * Layouts are drawn in chunks (fast-check's run N is the layout at path "N"),
+ * then judged one by one; shrinking and replay go through fast-check with the
+ * failing path, so `--seed S --path P` reproduces any reported case exactly.
+ */
+import fc from 'fast-check';
+import type { Engine, EngineInput, PagingMode } from '../verify/model.js';
+import type { RefusalRule } from '../verify/spec.js';
+import { layoutArbitrary } from './arbitraries.js';
+import type { FuzzLayout } from './layout.js';
+import {
+  engineInputOf, evaluateLayout, judgeCase, prepareCase,
+  type CaseContext, type CaseReport, type Finding, type FindingKind, type Observation,
+} from './properties.js';
+
+export interface CampaignOptions extends CaseContext {
+  readonly modes: readonly PagingMode[];
+  /** Layouts to try (the search stops earlier at a finding). */
+  readonly runs: number;
+  readonly seed: number;
+  /** Replay: judge only the case at this fast-check path (and shrink it if it fails). */
+  readonly path?: string;
+  /** Most cases judged while shrinking; the smallest failing case so far is kept. */
+  readonly shrinkBudget: number;
+  /** Stops the search after the case at hand (Ctrl-C): the result then says so. */
+  readonly stop?: AbortSignal;
+}
+
+/** What the campaign saw, for the summary. */
+export interface CampaignStats {
+  /** Layouts judged in the search (not counting shrinking). */
+  layouts: number;
+  readonly byMode: Record<PagingMode, number>;
+  /** Layouts the spec accepts, and how the generator answered them. */
+  valid: number;
+  /** Layouts the spec refuses, by the rules they break (a layout may break several). */
+  refused: number;
+  readonly refusedByRule: Partial<Record<RefusalRule, number>>;
+  /** How often the generator wrote tables, and refused. */
+  generatorWrote: number;
+  generatorRefused: number;
+  /** Findings of ignored kinds, by kind. */
+  readonly ignoredByKind: Partial<Record<FindingKind, number>>;
+  /** Cases the engine could not host; the walker judged them. */
+  engineFallbacks: number;
+}
+
+export interface Counterexample {
+  /** The fast-check path of the (shrunk) case: replay with the same seed and modes. */
+  readonly path: string;
+  readonly report: CaseReport;
+  readonly finding: Finding;
+  /** The first failing case of the search, before shrinking. */
+  readonly original: { readonly path: string; readonly report: CaseReport };
+  /** Successful shrink steps, and cases judged while shrinking. */
+  readonly shrinks: number;
+  readonly shrinkRuns: number;
+}
+
+export interface CampaignResult {
+  readonly seed: number;
+  readonly stats: CampaignStats;
+  readonly counterexample?: Counterexample;
+  /** Replay only: the case at --path passed. */
+  readonly replayPassed?: boolean;
+  /** The search was stopped before its last layout. */
+  readonly interrupted?: boolean;
+  /** Time spent judging drawn layouts, and in all (shrinking included). */
+  readonly searchMs: number;
+  readonly elapsedMs: number;
+}
+
+export interface CampaignProgress {
+  readonly phase: 'search' | 'shrink';
+  /** Cases judged in this phase, and the phase's bound. */
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface CampaignHooks {
+  onProgress?(progress: CampaignProgress): void;
+}
+
+/** Layouts per fast-check draw; between chunks the event loop gets a turn (progress bars, signals). */
+const CHUNK = 256;
+/** Cases handed to a batch engine at once (QEMU packs several into one boot). */
+const BATCH = 32;
+
+/** An engine that observes many table sets in one go, e.g. QEMU booting once for several. */
+interface BatchEngine extends Engine {
+  runBatch(inputs: readonly EngineInput[]): Promise<readonly Observation[]>;
+}
+
+const isBatchEngine = (engine: Engine): engine is BatchEngine =>
+  typeof (engine as Partial<BatchEngine>).runBatch === 'function';
+
+/**
+ * Judges layouts in order, calling `judged` with each report until it returns
+ * true. A batch engine gets the accepted cases of up to BATCH layouts at a time.
+ */
+async function judgeInOrder(layouts: readonly FuzzLayout[], options: CampaignOptions, judged: (report: CaseReport) => boolean): Promise<void> {
+  const engine = options.engine;
+  if (!isBatchEngine(engine)) {
+    for (const layout of layouts) if (judged(await evaluateLayout(layout, options))) return;
+    return;
+  }
+  for (let at = 0; at < layouts.length; at += BATCH) {
+    const prepared = [];
+    for (const layout of layouts.slice(at, at + BATCH)) prepared.push(await prepareCase(layout, options));
+    const inputs = prepared.map(engineInputOf);
+    const observed = await engine.runBatch(inputs.filter((input): input is EngineInput => input !== null));
+    let next = 0;
+    for (const [i, p] of prepared.entries()) {
+      if (judged(await judgeCase(p, options, inputs[i] ? observed[next++] : undefined))) return;
+    }
+  }
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Layouts `from` .. `from + count - 1` of the seed's sequence, as fast-check numbers its runs. */
+export function drawLayouts(arbitrary: fc.Arbitrary<FuzzLayout>, seed: number, from: number, count: number): FuzzLayout[] {
+  const drawn: FuzzLayout[] = [];
+  fc.check(fc.property(arbitrary, (layout) => {
+    drawn.push(layout);
+  }), { seed, path: String(from), numRuns: count });
+  return drawn;
+}
+
+function emptyStats(): CampaignStats {
+  return {
+    layouts: 0, byMode: { '32bit': 0, pae: 0, ia32e: 0 }, valid: 0, refused: 0, refusedByRule: {},
+    generatorWrote: 0, generatorRefused: 0, ignoredByKind: {}, engineFallbacks: 0,
+  };
+}
+
+function count(stats: CampaignStats, report: CaseReport): void {
+  stats.layouts++;
+  stats.byMode[report.layout.kernel.mode]++;
+  if (report.spec.valid) stats.valid++;
+  else {
+    stats.refused++;
+    for (const rule of new Set(report.spec.rules)) stats.refusedByRule[rule] = (stats.refusedByRule[rule] ?? 0) + 1;
+  }
+  if (report.outcome.kind === 'tables') stats.generatorWrote++;
+  if (report.outcome.kind === 'refused') stats.generatorRefused++;
+  for (const f of report.ignored) stats.ignoredByKind[f.kind] = (stats.ignoredByKind[f.kind] ?? 0) + 1;
+  if (report.engineFallback) stats.engineFallbacks++;
+}
+
+/**
+ * Replays the case at `path` and shrinks it while it keeps failing with a
+ * finding of `kind` (any kind when undefined). Returns null when the replayed
+ * case passes.
+ */
+async function shrink(
+  options: CampaignOptions, arbitrary: fc.Arbitrary<FuzzLayout>, path: string, kind: FindingKind | undefined, hooks: CampaignHooks,
+): Promise<{ path: string; report: CaseReport; finding: Finding; shrinks: number; runs: number } | null> {
+  let runs = 0;
+  let smallest: { report: CaseReport; finding: Finding } | null = null;
+  let wanted = kind;
+  // Only a nondeterminism finding needs the second run while shrinking.
+  const context: CaseContext = { ...options, determinism: options.determinism && (kind === undefined || kind === 'nondeterministic') };
+  const property = fc.asyncProperty(arbitrary, async (layout) => {
+    // Out of budget (or stopped): every further candidate "passes", which ends shrinking with the smallest so far.
+    if (runs > options.shrinkBudget || options.stop?.aborted) return true;
+    runs++;
+    hooks.onProgress?.({ phase: 'shrink', done: runs, total: options.shrinkBudget + 1 });
+    const report = await evaluateLayout(layout, context);
+    const finding = report.findings.find((f) => wanted === undefined || f.kind === wanted);
+    if (!finding) return true;
+    wanted ??= finding.kind;
+    smallest = { report, finding };
+    return false;
+  });
+  const result = await fc.check(property, { seed: options.seed, path, numRuns: 1, endOnFailure: false });
+  const found = smallest as { report: CaseReport; finding: Finding } | null;
+  if (!result.failed || !found || result.counterexamplePath === null) return null;
+  return { path: result.counterexamplePath, ...found, shrinks: result.numShrinks, runs };
+}
+
+/** Runs a campaign (or, with `path`, replays one case). */
+export async function runCampaign(options: CampaignOptions, hooks: CampaignHooks = {}): Promise<CampaignResult> {
+  const started = performance.now();
+  const arbitrary = layoutArbitrary({ modes: options.modes });
+  const stats = emptyStats();
+  let searchMs: number | undefined;
+  const finish = (extra: Partial<CampaignResult> = {}): CampaignResult => {
+    const elapsedMs = performance.now() - started;
+    return { seed: options.seed, stats, searchMs: searchMs ?? elapsedMs, elapsedMs, ...extra };
+  };
+
+  if (options.path !== undefined) {
+    const shrunk = await shrink(options, arbitrary, options.path, undefined, hooks);
+    if (!shrunk) return finish({ replayPassed: true });
+    count(stats, shrunk.report);
+    const original = { path: options.path, report: shrunk.report };
+    return finish({ counterexample: { path: shrunk.path, report: shrunk.report, finding: shrunk.finding, original, shrinks: shrunk.shrinks, shrinkRuns: shrunk.runs } });
+  }
+
+  for (let from = 0; from < options.runs; from += CHUNK) {
+    const layouts = drawLayouts(arbitrary, options.seed, from, Math.min(CHUNK, options.runs - from));
+    let failing: { path: string; report: CaseReport; finding: Finding } | undefined;
+    let index = from;
+    await judgeInOrder(layouts, options, (report) => {
+      count(stats, report);
+      hooks.onProgress?.({ phase: 'search', done: stats.layouts, total: options.runs });
+      const finding = report.findings[0];
+      if (finding) failing = { path: String(index), report, finding };
+      index++;
+      return finding !== undefined || options.stop?.aborted === true;
+    });
+    if (failing) {
+      searchMs = performance.now() - started;
+      const { path, report, finding } = failing;
+      const original = { path, report };
+      const shrunk = await shrink(options, arbitrary, path, finding.kind, hooks);
+      const counterexample: Counterexample = shrunk
+        ? { path: shrunk.path, report: shrunk.report, finding: shrunk.finding, original, shrinks: shrunk.shrinks, shrinkRuns: shrunk.runs }
+        // The failure did not come back on replay (a flaky generator): report it as found.
+        : { path, report, finding, original, shrinks: 0, shrinkRuns: 0 };
+      return finish({ counterexample });
+    }
+    await yieldToEventLoop();
+    if (options.stop?.aborted) return finish({ interrupted: true });
+  }
+  return finish();
+}

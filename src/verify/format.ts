@@ -1,0 +1,242 @@
+/**
+ * Reports for people and for programs: ptdump-like text and JSON (addresses
+ * as hex strings) for `dump`, `verify` and `diff`.
+ */
+import type { MappedRange, PagingMode, Violation } from './model.js';
+import { mismatchKind, type Mismatch } from './compare.js';
+import { describeAccess, mappedBytes, type Translation } from './ranges.js';
+import { PAGING_MODE_LAYOUTS } from './paging-modes.js';
+import type { VerifyResult } from './check.js';
+
+import { formatSize, hex } from '../core/text.js';
+
+export { formatSize, hex };
+
+/** Hex address padded to the width the mode's addresses need (8 digits, 16 in IA-32e virtual space). */
+const padded = (value: bigint, digits: number): string => `0x${value.toString(16).padStart(digits, '0')}`;
+const virtDigits = (mode: PagingMode): number => (PAGING_MODE_LAYOUTS[mode].linearBits === 48 ? 16 : 8);
+
+const pages = (size: bigint): string => `4 KiB x ${size / 4096n}`;
+
+/** Digits for physical addresses: 8, or more when some range reaches past 4 GiB. */
+function physDigits(targets: Iterable<bigint>): number {
+  let digits = 8;
+  for (const t of targets) digits = Math.max(digits, t.toString(16).length);
+  return digits;
+}
+
+export function violationLine(v: Violation): string {
+  const where = v.path.length > 0 ? `${v.level} ${v.path.join('/')}` : v.level;
+  return `${where} at ${hex(v.entryAddr)}: ${v.message}`;
+}
+
+/** Violations as JSON values. */
+export const violationJson = (v: Violation) => ({ level: v.level, path: [...v.path], entryAddr: hex(v.entryAddr), message: v.message });
+
+export const rangeJson = (r: MappedRange) => ({
+  virt: hex(r.virt), phys: hex(r.phys), size: hex(r.size), writable: r.writable, user: r.user, executable: r.executable,
+});
+
+const translationJson = (t: Translation | null) =>
+  t && { phys: hex(t.phys), writable: t.writable, user: t.user, executable: t.executable };
+
+export const mismatchJson = (m: Mismatch) => ({
+  virt: hex(m.virt), size: hex(m.size), kind: mismatchKind(m), expected: translationJson(m.expected), actual: translationJson(m.actual),
+});
+
+/** How many aliases a dump line names before it says "and N more". */
+const ALIASES_SHOWN = 3;
+/** How far the alias scan looks ahead in physical order, so pathological tables cannot make it quadratic. */
+const ALIAS_SCAN = 64;
+
+/**
+ * For each range, the virtual spans of other ranges that map some of the same
+ * physical memory (e.g. the identity and dual-window views of RAM).
+ */
+function findAliases(ranges: readonly MappedRange[]): Map<number, { virt: bigint; end: bigint }[]> {
+  const order = ranges.map((_, i) => i).sort((a, b) => (ranges[a]!.phys < ranges[b]!.phys ? -1 : ranges[a]!.phys > ranges[b]!.phys ? 1 : 0));
+  const aliases = new Map<number, { virt: bigint; end: bigint }[]>();
+  const note = (owner: number, other: MappedRange, physStart: bigint, physEnd: bigint): void => {
+    const list = aliases.get(owner) ?? [];
+    list.push({ virt: other.virt + (physStart - other.phys), end: other.virt + (physEnd - other.phys) });
+    aliases.set(owner, list);
+  };
+  for (let k = 0; k < order.length; k++) {
+    const a = ranges[order[k]!]!;
+    const aEnd = a.phys + a.size;
+    for (let n = k + 1; n < order.length && n <= k + ALIAS_SCAN; n++) {
+      const b = ranges[order[n]!]!;
+      if (b.phys >= aEnd) break;
+      const end = b.phys + b.size < aEnd ? b.phys + b.size : aEnd;
+      note(order[k]!, b, b.phys, end);
+      note(order[n]!, a, b.phys, end);
+    }
+  }
+  for (const list of aliases.values()) list.sort((x, y) => (x.virt < y.virt ? -1 : 1));
+  return aliases;
+}
+
+export interface DumpContext {
+  readonly mode: PagingMode;
+  readonly tablesFile: string;
+  readonly tablesPhys: bigint;
+  readonly tableBytes: number;
+  readonly topTablePhys: bigint;
+  readonly ranges: readonly MappedRange[];
+  readonly violations: readonly Violation[];
+}
+
+/** The translation map, ptdump-style: one maximal range a line, aliases pointed out. */
+export function dumpText(d: DumpContext): string {
+  const layout = PAGING_MODE_LAYOUTS[d.mode];
+  const vd = virtDigits(d.mode);
+  const pd = physDigits(d.ranges.map((r) => r.phys + r.size));
+  const tables = (d.tableBytes - layout.topTableBytes) / 4096 + 1;
+  const lines = [
+    `${d.tablesFile}: ${layout.title}, ${tables} table${tables === 1 ? '' : 's'} at ${hex(d.tablesPhys)}-${hex(d.tablesPhys + BigInt(d.tableBytes))}, top level (CR3) at ${hex(d.topTablePhys)}`,
+  ];
+  const aliases = findAliases(d.ranges);
+  const widest = Math.max(0, ...d.ranges.map((r) => pages(r.size).length));
+  d.ranges.forEach((r, i) => {
+    let line = `${padded(r.virt, vd)}-${padded(r.virt + r.size, vd)}  ${pages(r.size).padEnd(widest)}  -> ${padded(r.phys, pd)}  ${describeAccess(r)}`;
+    const same = aliases.get(i);
+    if (same) {
+      const shown = same.slice(0, ALIASES_SHOWN).map((s) => `${padded(s.virt, vd)}-${padded(s.end, vd)}`);
+      const more = same.length > ALIASES_SHOWN ? ` and ${same.length - ALIASES_SHOWN} more` : '';
+      line += `  (same memory as ${shown.join(', ')}${more})`;
+    }
+    lines.push(line);
+  });
+  lines.push(`${d.ranges.length} range${d.ranges.length === 1 ? '' : 's'}, ${formatSize(mappedBytes(d.ranges))} mapped`);
+  lines.push(...violationSection(d.violations));
+  return `${lines.join('\n')}\n`;
+}
+
+function violationSection(violations: readonly Violation[]): string[] {
+  if (violations.length === 0) return ['no architectural violations'];
+  return [`${violations.length} architectural violation${violations.length === 1 ? '' : 's'}:`, ...violations.map((v) => `  ${violationLine(v)}`)];
+}
+
+export function dumpJson(d: DumpContext): string {
+  return `${JSON.stringify({ mode: d.mode, ranges: d.ranges.map(rangeJson), violations: d.violations.map(violationJson) }, null, 2)}\n`;
+}
+
+/** How many mismatch lines a text report shows before pointing at --json. */
+const MISMATCHES_SHOWN = 40;
+
+const side = (t: Translation | null, pd: number): string => (t ? `-> ${padded(t.phys, pd)} ${describeAccess(t)}` : 'unmapped');
+
+function mismatchLines(mismatches: readonly Mismatch[], mode: PagingMode, headings: [string, string]): string[] {
+  const vd = virtDigits(mode);
+  const pd = physDigits(mismatches.flatMap((m) => [m.expected?.phys ?? 0n, m.actual?.phys ?? 0n]));
+  const shown = mismatches.slice(0, MISMATCHES_SHOWN);
+  const widest = Math.max(0, ...shown.map((m) => pages(m.size).length));
+  const kindWidth = Math.max(0, ...shown.map((m) => mismatchKind(m).length));
+  const sideWidth = Math.max(0, ...shown.map((m) => side(m.expected, pd).length));
+  const lines = shown.map((m) =>
+    `  ${padded(m.virt, vd)}-${padded(m.virt + m.size, vd)}  ${pages(m.size).padEnd(widest)}  ${mismatchKind(m).padEnd(kindWidth)}  `
+    + `${headings[0]} ${side(m.expected, pd).padEnd(sideWidth)}  ${headings[1]} ${side(m.actual, pd)}`);
+  if (mismatches.length > shown.length) lines.push(`  ... and ${mismatches.length - shown.length} more (--json lists them all)`);
+  return lines;
+}
+
+export interface VerifyNames {
+  readonly tablesFile: string;
+  readonly kernelFile: string;
+}
+
+/** The verdict first, then what differs, what is violated and what is the wrong size. */
+export function verifyText(result: VerifyResult, names: VerifyNames): string {
+  const layout = PAGING_MODE_LAYOUTS[result.mode];
+  const how = `${layout.title} at ${hex(result.tablesPhys)}, engine ${result.engine} ${result.version}`;
+  if (result.ok) {
+    return `OK: ${names.tablesFile} does what ${names.kernelFile} asks (${how}): `
+      + `${result.expected.length} range${result.expected.length === 1 ? '' : 's'}, ${formatSize(mappedBytes(result.expected))} mapped, no violations\n`;
+  }
+  const counts = [
+    `${result.mismatches.length} mismatch${result.mismatches.length === 1 ? '' : 'es'}`,
+    `${result.violations.length} violation${result.violations.length === 1 ? '' : 's'}`,
+    ...(result.layoutProblems.length > 0 ? ['wrong size'] : []),
+  ];
+  const lines = [`FAIL: ${names.tablesFile} does not do what ${names.kernelFile} asks (${how}): ${counts.join(', ')}`];
+  if (result.mismatches.length > 0) {
+    lines.push('mismatches (virtual range, pages, how, expected, actual):');
+    lines.push(...mismatchLines(result.mismatches, result.mode, ['expected', 'actual']));
+  }
+  if (result.violations.length > 0) lines.push(...violationSection(result.violations));
+  for (const problem of result.layoutProblems) lines.push(`size: ${problem}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function verifyJson(result: VerifyResult): string {
+  return `${JSON.stringify({
+    ok: result.ok,
+    engine: result.engine,
+    version: result.version,
+    mode: result.mode,
+    mismatches: result.mismatches.map(mismatchJson),
+    violations: result.violations.map(violationJson),
+    layoutProblems: [...result.layoutProblems],
+  }, null, 2)}\n`;
+}
+
+/** One side of a diff, as read. */
+export interface DiffSide {
+  readonly file: string;
+  readonly mode: PagingMode;
+  readonly tablesPhys: bigint;
+  readonly ranges: readonly MappedRange[];
+  readonly violations: readonly Violation[];
+}
+
+export interface DiffReport {
+  readonly old: DiffSide;
+  readonly new: DiffSide;
+  /** Old against new: `expected` is the old translation, `actual` the new one. */
+  readonly changes: readonly Mismatch[];
+  readonly violationsAdded: readonly Violation[];
+  readonly violationsRemoved: readonly Violation[];
+}
+
+export const diffIsEmpty = (d: DiffReport): boolean =>
+  d.changes.length === 0 && d.violationsAdded.length === 0 && d.violationsRemoved.length === 0;
+
+const changeKind = (m: Mismatch): 'added' | 'removed' | 'changed' => (!m.expected ? 'added' : !m.actual ? 'removed' : 'changed');
+
+export function diffText(d: DiffReport): string {
+  const describe = (s: DiffSide): string => `${s.file} (${PAGING_MODE_LAYOUTS[s.mode].title} at ${hex(s.tablesPhys)})`;
+  const head = `${describe(d.old)} -> ${describe(d.new)}`;
+  if (diffIsEmpty(d)) return `${head}: same translation, same violations\n`;
+  const counts = { added: 0, removed: 0, changed: 0 };
+  for (const m of d.changes) counts[changeKind(m)]++;
+  const summary = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+  if (d.violationsAdded.length + d.violationsRemoved.length > 0) summary.push('violations differ');
+  const lines = [`${head}: ${summary.join(', ')}`];
+  const mode = PAGING_MODE_LAYOUTS[d.old.mode].linearBits >= PAGING_MODE_LAYOUTS[d.new.mode].linearBits ? d.old.mode : d.new.mode;
+  const vd = virtDigits(mode);
+  const pd = physDigits(d.changes.flatMap((m) => [m.expected?.phys ?? 0n, m.actual?.phys ?? 0n]));
+  const widest = Math.max(0, ...d.changes.map((m) => pages(m.size).length));
+  for (const m of d.changes) {
+    const span = `${padded(m.virt, vd)}-${padded(m.virt + m.size, vd)}  ${pages(m.size).padEnd(widest)}`;
+    const kind = changeKind(m);
+    if (kind === 'added') lines.push(`+ ${span}  ${side(m.actual, pd)}`);
+    else if (kind === 'removed') lines.push(`- ${span}  ${side(m.expected, pd)}`);
+    else lines.push(`~ ${span}  ${side(m.expected, pd)}  =>  ${side(m.actual, pd)}  (${mismatchKind(m)})`);
+  }
+  for (const v of d.violationsAdded) lines.push(`+ violation: ${violationLine(v)}`);
+  for (const v of d.violationsRemoved) lines.push(`- violation: ${violationLine(v)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function diffJson(d: DiffReport): string {
+  const sideJson = (s: DiffSide) => ({ file: s.file, mode: s.mode, tablesPhys: hex(s.tablesPhys) });
+  return `${JSON.stringify({
+    same: diffIsEmpty(d),
+    old: sideJson(d.old),
+    new: sideJson(d.new),
+    changes: d.changes.map((m) => ({
+      kind: changeKind(m), virt: hex(m.virt), size: hex(m.size), old: translationJson(m.expected), new: translationJson(m.actual),
+    })),
+    violations: { added: d.violationsAdded.map(violationJson), removed: d.violationsRemoved.map(violationJson) },
+  }, null, 2)}\n`;
+}

@@ -1,0 +1,91 @@
+/**
+ * The verifier's own vocabulary. Nothing here comes from the generator: the
+ * verifier describes translations the way the Intel SDM does, so that a bug
+ * in the generator's model cannot hide itself in the check.
+ */
+
+/** The three paging modes of Intel SDM Vol. 3A, chapter 4. */
+export type PagingMode = '32bit' | 'pae' | 'ia32e';
+export const PAGING_MODES: readonly PagingMode[] = ['32bit', 'pae', 'ia32e'];
+
+/** Effective permissions of a translation, combined across all levels. */
+export interface Access {
+  readonly writable: boolean;
+  readonly user: boolean;
+  readonly executable: boolean;
+}
+
+/**
+ * A maximal run of consecutive virtual pages mapped to contiguous physical
+ * memory with equal effective permissions. `virt` is canonical in IA-32e
+ * (e.g. 0xffff800000100000n); all addresses are exact 64-bit bigints.
+ */
+export interface MappedRange extends Access {
+  readonly virt: bigint;
+  readonly phys: bigint;
+  readonly size: bigint;
+}
+
+/** A span of virtual addresses, [virt, virt + size). */
+export interface VirtSpan {
+  readonly virt: bigint;
+  readonly size: bigint;
+}
+
+/**
+ * An architectural problem in the table bytes: something the MMU would
+ * reject or treat differently from what the bytes seem to say.
+ */
+export interface Violation {
+  /** Level name as the SDM calls it: 'PML4E', 'PDPTE', 'PDE', 'PTE'. */
+  readonly level: string;
+  /** Entry indices from the top level down to this entry. */
+  readonly path: readonly number[];
+  /** Physical address of the offending entry. */
+  readonly entryAddr: bigint;
+  /** What is wrong and what the hardware would do. */
+  readonly message: string;
+}
+
+/** The processor the walker models, as far as it changes how entries are read. */
+export interface WalkOptions {
+  /** MAXPHYADDR, 32..52; address bits at or above it are reserved. Default 52. */
+  readonly maxPhysAddr?: number;
+  /** IA32_EFER.NXE (PAE and IA-32e): bit 63 is XD when on, reserved when off. Default true. */
+  readonly nxe?: boolean;
+  /** CR4.PSE (32-bit paging): PS in a PDE maps a 4 MiB page when on, is ignored when off. Default true. */
+  readonly pse?: boolean;
+}
+
+/** What an engine is given: the tables as they would sit in memory, and what they should do. */
+export interface EngineInput {
+  readonly mode: PagingMode;
+  readonly tables: Uint8Array;
+  /** Physical address of the first byte of `tables`. */
+  readonly tablesPhys: bigint;
+  /** The spec's translation, sorted by virtual address. */
+  readonly expected: readonly MappedRange[];
+}
+
+/** What an engine observed. */
+export interface EngineReport {
+  readonly engine: string;
+  readonly version: string;
+  /** Translations observed, as maximal ranges sorted by virtual address. */
+  readonly actual: readonly MappedRange[];
+  /**
+   * Virtual spans the engine examined. 'all' for an engine that sees the whole
+   * address space (the walker); probing engines list what they probed, and
+   * only there are expected and actual compared.
+   */
+  readonly coverage: readonly VirtSpan[] | 'all';
+  readonly violations: readonly Violation[];
+}
+
+/** A way of finding out what the tables really do. */
+export interface Engine {
+  readonly name: string;
+  /** Set when the engine is the SDM walker: its report then already holds the architectural checks under these settings. */
+  readonly walkOptions?: WalkOptions;
+  run(input: EngineInput): Promise<EngineReport>;
+}

@@ -1,0 +1,466 @@
+/**
+ * An independent page walker: resolves linear addresses through a block of
+ * paging structures the way the MMU does (Intel SDM Vol. 3A, chapter 4), for
+ * all three modes with one loop driven by the mode records in paging-modes.ts.
+ *
+ * Hot paths use numbers, never bigint: a page number (address >> 12) fits a
+ * double exactly for every 64-bit address, and entries are read as 32-bit
+ * words from a typed array.
+ */
+import { InputError } from '../core/errors.js';
+import type { EngineReport, MappedRange, PagingMode, Violation, WalkOptions } from './model.js';
+import type { Translation } from './ranges.js';
+import { PAGING_MODE_LAYOUTS, type EntryName, type PagingLevel, type PagingModeLayout } from './paging-modes.js';
+
+/** Processor settings that change how entries are read. */
+
+/** A block of paging structures as it sits in physical memory. */
+export interface TableBlock {
+  readonly mode: PagingMode;
+  readonly tables: Uint8Array;
+  /** Physical address of the block's first byte; the top-level table is its last page (last 32 bytes in PAE). */
+  readonly tablesPhys: bigint;
+}
+
+/** What the walk of a whole block found. */
+export interface WalkResult {
+  readonly mode: PagingMode;
+  /** Physical address of the top-level table (what CR3 would hold). */
+  readonly topTablePhys: bigint;
+  /** Every translation, as maximal ranges sorted by virtual address. */
+  readonly ranges: MappedRange[];
+  readonly violations: Violation[];
+  /** Number of 4 KiB pages mapped. */
+  readonly mappedPages: number;
+}
+
+/** Packed access bits of `PageWalker.translatePage`. */
+export const ACCESS_WRITABLE = 1;
+export const ACCESS_USER = 2;
+export const ACCESS_EXECUTABLE = 4;
+const ACCESS_ALL = ACCESS_WRITABLE | ACCESS_USER | ACCESS_EXECUTABLE;
+
+/** A walker bound to one block, for whole-block walks and single-address lookups. */
+export interface PageWalker {
+  readonly mode: PagingMode;
+  readonly topTablePhys: bigint;
+  /**
+   * Fast path: the translation of virtual page number `vpn` (linear address
+   * >> 12, canonical in IA-32e), packed as `ppn * 8 + access bits`
+   * (ACCESS_WRITABLE | ACCESS_USER | ACCESS_EXECUTABLE), or -1 when the page
+   * is not mapped (not present, reserved bit, pointer outside the block, or
+   * non-canonical).
+   */
+  translatePage(vpn: number): number;
+  /** The translation of one linear address, or null. */
+  lookup(virt: bigint): Translation | null;
+  /** Walk everything the block maps. */
+  walk(): WalkResult;
+}
+
+const TWO_32 = 2 ** 32;
+const PAGE_SHIFT = 12;
+
+/** Per-level facts compiled for the current options into plain numbers. */
+interface CompiledLevel {
+  readonly entry: EntryName;
+  readonly entries: number;
+  /** 4 KiB pages one entry controls, and the divisor that turns a page number into this level's index. */
+  readonly pagesPerEntry: number;
+  /** Reserved bits of a present entry, low and high word. */
+  readonly reservedLo: number;
+  readonly reservedHi: number;
+  /** Whether PS = 1 maps a page here, and the extra reserved bits then. */
+  readonly psMapsPage: boolean;
+  readonly largeReservedLo: number;
+  readonly largeReservedHi: number;
+  /** Address bits of the low word for a large page (bits shift..31). */
+  readonly largeAddressLo: number;
+  /** PSE-36 high-address field: shift, mask and page-number multiplier; mask 0 when absent. */
+  readonly highFieldShift: number;
+  readonly highFieldMask: number;
+  readonly highFieldPages: number;
+  /** Address bits of the high word (below MAXPHYADDR). */
+  readonly addressHi: number;
+  readonly controlsAccess: boolean;
+  /** Whether bit 63 acts as XD here with the options given. */
+  readonly executeDisable: boolean;
+  readonly source: PagingLevel;
+}
+
+function bitMasks(bits: Iterable<number>): [lo: number, hi: number] {
+  let lo = 0;
+  let hi = 0;
+  for (const bit of bits) {
+    if (bit < 32) lo |= 1 << bit;
+    else hi |= 1 << (bit - 32);
+  }
+  return [lo >>> 0, hi >>> 0];
+}
+
+function checkOptions(options: WalkOptions): Required<WalkOptions> {
+  const maxPhysAddr = options.maxPhysAddr ?? 52;
+  if (!Number.isInteger(maxPhysAddr) || maxPhysAddr < 32 || maxPhysAddr > 52) {
+    throw new InputError(`MAXPHYADDR must be an integer from 32 to 52, not ${maxPhysAddr}`);
+  }
+  return { maxPhysAddr, nxe: options.nxe ?? true, pse: options.pse ?? true };
+}
+
+function compileLevel(layout: PagingModeLayout, level: PagingLevel, options: Required<WalkOptions>): CompiledLevel {
+  const m = options.maxPhysAddr;
+  const reserved = new Set(level.reservedBits);
+  for (let bit = Math.max(m, PAGE_SHIFT); bit <= level.addressTopBit; bit++) reserved.add(bit);
+  const xdActive = level.executeDisable && options.nxe;
+  if (layout.entryBytes === 8 && !xdActive) reserved.add(63);
+  const [reservedLo, reservedHi] = bitMasks(reserved);
+
+  const rule = level.largePage;
+  const psMapsPage = rule !== null && (rule.requires !== 'pse' || options.pse);
+  const largeReserved = new Set(rule?.reservedBits ?? []);
+  const field = rule?.highAddressField;
+  if (field) {
+    for (let k = 0; k < field.width; k++) if (field.addressBit + k >= m) largeReserved.add(field.lowBit + k);
+  }
+  const [largeReservedLo, largeReservedHi] = bitMasks(largeReserved);
+  const addressHiBits = Math.max(0, Math.min(level.addressTopBit + 1, m) - 32);
+
+  return {
+    entry: level.entry,
+    entries: level.entries,
+    pagesPerEntry: 2 ** (level.shift - PAGE_SHIFT),
+    reservedLo,
+    reservedHi,
+    psMapsPage,
+    largeReservedLo,
+    largeReservedHi,
+    largeAddressLo: level.shift >= 32 ? 0 : (~((1 << level.shift) - 1)) >>> 0,
+    highFieldShift: field?.lowBit ?? 0,
+    highFieldMask: field ? (1 << field.width) - 1 : 0,
+    highFieldPages: field ? 2 ** (field.addressBit - PAGE_SHIFT) : 0,
+    addressHi: addressHiBits >= 32 ? 0xffffffff : (2 ** addressHiBits - 1),
+    controlsAccess: level.controlsAccess,
+    executeDisable: xdActive,
+    source: level,
+  };
+}
+
+/** Why a block of this many bytes cannot be a table block of the mode, or null when it can. */
+export function tableBlockProblem(mode: PagingMode, byteLength: number): string | null {
+  const top = PAGING_MODE_LAYOUTS[mode].topTableBytes;
+  if (byteLength < top) return `${byteLength} bytes is too small for ${mode} tables (the top-level table alone is ${top} bytes)`;
+  if ((byteLength - top) % 4096 !== 0) {
+    const shape = top === 4096 ? 'a multiple of 4096 bytes' : `4096 * n + ${top} bytes (tables, then the ${top}-byte top-level table)`;
+    return `${byteLength} bytes is not a whole number of ${mode} tables (expected ${shape})`;
+  }
+  return null;
+}
+
+function littleEndianWords(bytes: Uint8Array): Uint32Array {
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  const words = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.byteLength >>> 2);
+  if (new Uint8Array(new Uint32Array([1]).buffer)[0] === 1) return words;
+  const view = new DataView(aligned.buffer, aligned.byteOffset, aligned.byteLength);
+  return Uint32Array.from({ length: words.length }, (_, i) => view.getUint32(i * 4, true));
+}
+
+const hex = (value: bigint | number): string => `0x${value.toString(16)}`;
+
+/** Bit list as text: '1-2, 5-8, 63'. */
+function describeBits(lo: number, hi: number): string {
+  const bits: number[] = [];
+  for (let b = 0; b < 64; b++) if (((b < 32 ? lo >>> b : hi >>> (b - 32)) & 1) !== 0) bits.push(b);
+  const parts: string[] = [];
+  for (let i = 0; i < bits.length; ) {
+    let j = i;
+    while (j + 1 < bits.length && bits[j + 1] === bits[j]! + 1) j++;
+    parts.push(i === j ? `${bits[i]}` : `${bits[i]}-${bits[j]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+/** Added to the page number of an upper-half IA-32e entry (index 256 and up) to sign-extend it: 2^52 - 2^36 pages. */
+const CANONICAL_HIGH_PAGES = 2 ** 52 - 2 ** 36;
+
+export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): PageWalker {
+  const options = checkOptions(walkOptions);
+  const layout = PAGING_MODE_LAYOUTS[block.mode];
+  const problem = tableBlockProblem(block.mode, block.tables.byteLength);
+  if (problem) throw new InputError(problem);
+  if (block.tablesPhys < 0n || block.tablesPhys % 4096n !== 0n || block.tablesPhys >= 1n << 64n) {
+    throw new InputError(`tables base ${hex(block.tablesPhys)} is not a 4 KiB aligned 64-bit physical address`);
+  }
+  const levels = layout.levels.map((level) => compileLevel(layout, level, options));
+  const words = littleEndianWords(block.tables);
+  const stride = layout.entryBytes >>> 2;
+  const wide = stride === 2;
+  const byteLength = block.tables.byteLength;
+  const topOffset = byteLength - layout.topTableBytes;
+  const basePhys = Number(block.tablesPhys); // exact: 4 KiB aligned and, for any table we follow, < 2^52
+  const topTablePhys = block.tablesPhys + BigInt(topOffset);
+  const depth = levels.length;
+  const canonical = layout.linearBits === 48;
+  const topEntries = levels[0]!.entries;
+  const linearPages = 2 ** (layout.linearBits - PAGE_SHIFT);
+
+  /** Word offset of the table an entry points to, or -1 when it lies outside the block. */
+  const childTable = (lo: number, hi: number, level: CompiledLevel): number => {
+    const addr = (hi & level.addressHi) * TWO_32 + ((lo & 0xfffff000) >>> 0);
+    const offset = addr - basePhys;
+    return offset >= 0 && offset + 4096 <= byteLength ? offset >>> 2 : -1;
+  };
+
+  /** Page number a leaf maps at `vpn` (within its page). */
+  const leafPage = (lo: number, hi: number, level: CompiledLevel, large: boolean, vpn: number): number => {
+    const high = (hi & level.addressHi) * 2 ** 20;
+    if (!large) return high + (lo >>> PAGE_SHIFT);
+    const field = level.highFieldMask === 0 ? 0 : ((lo >>> level.highFieldShift) & level.highFieldMask) * level.highFieldPages;
+    return high + field + ((lo & level.largeAddressLo) >>> PAGE_SHIFT) + (vpn % level.pagesPerEntry);
+  };
+
+  // The lookup fast path reads per-level facts from one flat array, FACTS numbers per level:
+  // index shift and high-half shift (index = (low >>> shift | high << (32 - shift)) & mask, the high
+  // half used only where the index reaches past bit 31); bits that leave the fast path (reserved
+  // bits, and PS where it maps a page) in the low and high word; low-word bits an entry cannot
+  // take away (R/W and U/S where they do not count); XD where it counts; high-word address bits.
+  const FACTS = 9;
+  const facts = new Int32Array(depth * FACTS);
+  levels.forEach((level, l) => {
+    const shift = Math.log2(level.pagesPerEntry);
+    facts.set([
+      shift, 32 - shift, shift === 0 ? 0 : -1, level.entries - 1,
+      level.reservedLo | (level.psMapsPage ? 0x80 : 0), level.reservedHi | 0,
+      level.controlsAccess ? 0 : 6, level.executeDisable ? 0x80000000 | 0 : 0, level.addressHi | 0,
+    ], l * FACTS);
+  });
+  const lastFacts = (depth - 1) * FACTS;
+  const firstWord = topOffset >>> 2;
+  const lastTableStart = byteLength - 4096;
+  const lowHalfPages = linearPages / 2;
+  const highHalfStart = canonical ? 2 ** 52 - lowHalfPages : lowHalfPages;
+  const pagesEnd = canonical ? 2 ** 52 : linearPages;
+
+  /** The packed translation from the bits gathered on the way down. */
+  const packed = (frame: number, allowLo: number, xdHi: number): number =>
+    frame * 8 + (((allowLo >>> 1) & 3) | (xdHi === 0 ? ACCESS_EXECUTABLE : 0));
+
+  const translatePage = (vpn: number): number => {
+    // IA-32e: bits 63:47 must all equal bit 47; other modes: 32-bit linear addresses only.
+    if (!(vpn >= 0 && (vpn < lowHalfPages || (vpn >= highHalfStart && vpn < pagesEnd)))) return -1;
+    const vpnLow = vpn >>> 0;
+    const vpnHigh = ((vpn - vpnLow) / 2 ** 32) | 0;
+    let offset = firstWord;
+    let allowLo = -1; // R/W and U/S of every level, ANDed
+    let xdHi = 0; // XD of every level where it counts, ORed
+    for (let f = 0; f <= lastFacts; f += FACTS) {
+      const index = ((vpnLow >>> facts[f]!) | ((vpnHigh << facts[f + 1]!) & facts[f + 2]!)) & facts[f + 3]!;
+      const w = offset + index * stride;
+      const lo = words[w]!;
+      if ((lo & 1) === 0) return -1;
+      const hi = wide ? words[w + 1]! : 0;
+      allowLo &= lo | facts[f + 6]!;
+      xdHi |= hi & facts[f + 7]!;
+      if (((lo & facts[f + 4]!) | (hi & facts[f + 5]!)) !== 0) {
+        const level = levels[f / FACTS]!;
+        if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0) return -1;
+        // PS: a large page.
+        if ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0) return -1;
+        return packed(leafPage(lo, hi, level, true, vpn), allowLo, xdHi);
+      }
+      const frame = (hi & facts[f + 8]!) * 2 ** 20 + (lo >>> PAGE_SHIFT);
+      if (f === lastFacts) return packed(frame, allowLo, xdHi);
+      const child = frame * 4096 - basePhys;
+      if (!(child >= 0 && child <= lastTableStart)) return -1;
+      offset = child >>> 2;
+    }
+    return -1;
+  };
+
+  const lookup = (virt: bigint): Translation | null => {
+    if (virt < 0n || virt >= 1n << 64n) return null;
+    const packed = translatePage(Number(virt >> 12n));
+    if (packed < 0) return null;
+    return {
+      phys: BigInt(Math.floor(packed / 8)) * 4096n + (virt & 0xfffn),
+      writable: (packed & ACCESS_WRITABLE) !== 0,
+      user: (packed & ACCESS_USER) !== 0,
+      executable: (packed & ACCESS_EXECUTABLE) !== 0,
+    };
+  };
+
+  const walk = (): WalkResult => {
+    const runs = new RangeBuilder();
+    const violations: Violation[] = [];
+    const flagged = new Set<number>();
+    const path = new Array<number>(depth).fill(0);
+
+    const report = (l: number, wordIndex: number, message: string): void => {
+      const entryOffset = wordIndex * 4;
+      if (flagged.has(entryOffset)) return; // a table reached twice (dual mapping) is reported once
+      flagged.add(entryOffset);
+      violations.push({
+        level: levels[l]!.entry,
+        path: path.slice(0, l + 1),
+        entryAddr: block.tablesPhys + BigInt(entryOffset),
+        message,
+      });
+    };
+
+    const reservedMessage = (l: number, lo: number, hi: number, large: boolean): string => {
+      const level = levels[l]!;
+      const notes: string[] = [];
+      const setLo = lo & (level.reservedLo | (large ? level.largeReservedLo : 0));
+      const setHi = hi & (level.reservedHi | (large ? level.largeReservedHi : 0));
+      if (level.entry === 'PML4E' && (setLo & 0x80) !== 0) notes.push('PS is reserved in a PML4E');
+      if (level.source.reservedBits.includes(1) && (setLo & 6) !== 0) notes.push(`R/W and U/S are reserved in a ${layout.title.replace(/ paging$/, '')} ${level.entry}`);
+      if ((setHi & 0x80000000) !== 0 && level.source.executeDisable && !options.nxe) notes.push('XD with IA32_EFER.NXE = 0');
+      if (large && ((setLo & level.largeReservedLo) !== 0 || (setHi & level.largeReservedHi) !== 0)) {
+        notes.push(`reserved in a ${level.entry} that maps a ${level.pagesPerEntry >= 2 ** 18 ? `${level.pagesPerEntry / 2 ** 18} GiB` : `${level.pagesPerEntry / 256} MiB`} page`);
+      }
+      const addressBits = describeAddressBits(level, lo, hi, options.maxPhysAddr);
+      if (addressBits) notes.push(`address ${addressBits} at or above MAXPHYADDR = ${options.maxPhysAddr}`);
+      const consequence = level.source.onReserved === 'gp-on-cr3-load'
+        ? 'MOV to CR3 raises #GP(0) (PDPTEs are checked when CR3 is loaded), so these tables cannot be installed'
+        : 'every access through this entry raises #PF with RSVD = 1 (it translates nothing)';
+      const detail = notes.length > 0 ? ` (${notes.join('; ')})` : '';
+      const bits = describeBits(setLo, setHi);
+      return `reserved ${/[-,]/.test(bits) ? 'bits' : 'bit'} ${bits} set${detail}: ${consequence}`;
+    };
+
+    const visit = (l: number, tableWord: number, vpnBase: number, accessAbove: number): void => {
+      const level = levels[l]!;
+      const count = l === 0 ? topEntries : level.entries;
+      const last = l === depth - 1;
+      const per = level.pagesPerEntry;
+      for (let i = 0; i < count; i++) {
+        const w = tableWord + i * stride;
+        const lo = words[w]!;
+        if ((lo & 1) === 0) continue;
+        const hi = wide ? words[w + 1]! : 0;
+        path[l] = i;
+        const large = level.psMapsPage && (lo & 0x80) !== 0;
+        if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0
+          || (large && ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0))) {
+          report(l, w, reservedMessage(l, lo, hi, large));
+          continue;
+        }
+        let access = accessAbove;
+        if (level.controlsAccess) {
+          if ((lo & 2) === 0) access &= ~ACCESS_WRITABLE;
+          if ((lo & 4) === 0) access &= ~ACCESS_USER;
+        }
+        if (level.executeDisable && (hi & 0x80000000) !== 0) access &= ~ACCESS_EXECUTABLE;
+        let vpn = vpnBase + i * per;
+        if (l === 0 && canonical && i >= topEntries / 2) vpn += CANONICAL_HIGH_PAGES;
+        if (large) {
+          runs.add(vpn, leafPage(lo, hi, level, true, 0), per, access);
+        } else if (last) {
+          runs.add(vpn, (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT), 1, access);
+        } else {
+          const child = childTable(lo, hi, level);
+          if (child < 0) {
+            const target = (hi & level.addressHi) * TWO_32 + ((lo & 0xfffff000) >>> 0);
+            report(l, w, `points to a table at ${hex(target)} outside the tables given `
+              + `[${hex(block.tablesPhys)}, ${hex(block.tablesPhys + BigInt(byteLength))}): the MMU would read whatever memory is there as ${levels[l + 1]!.entry}s`);
+            continue;
+          }
+          visit(l + 1, child, vpn, access);
+        }
+      }
+    };
+
+    const cr3Limit = layout.cr3Limit ?? 1n << BigInt(options.maxPhysAddr);
+    if (topTablePhys + BigInt(layout.topTableBytes) > cr3Limit) {
+      violations.push({
+        level: 'CR3',
+        path: [],
+        entryAddr: topTablePhys,
+        message: `the top-level table at ${hex(topTablePhys)} lies beyond ${hex(cr3Limit)}, which CR3 cannot address in ${layout.title}: the tables cannot be installed`,
+      });
+    }
+    visit(0, topOffset >>> 2, 0, ACCESS_ALL);
+    return { mode: block.mode, topTablePhys, ranges: runs.ranges(), violations, mappedPages: runs.pages };
+  };
+
+  return { mode: block.mode, topTablePhys, translatePage, lookup, walk };
+}
+
+/** Which address bits of an entry lie at or above MAXPHYADDR, as text ('bits 52-55'), or ''. */
+function describeAddressBits(level: CompiledLevel, lo: number, hi: number, maxPhysAddr: number): string {
+  const bits: number[] = [];
+  for (let b = Math.max(maxPhysAddr, PAGE_SHIFT); b <= level.source.addressTopBit; b++) {
+    if (((b < 32 ? lo >>> b : hi >>> (b - 32)) & 1) !== 0) bits.push(b);
+  }
+  const field = level.source.largePage?.highAddressField;
+  if (field && level.psMapsPage && (lo & 0x80) !== 0) {
+    for (let k = 0; k < field.width; k++) {
+      if (field.addressBit + k >= maxPhysAddr && ((lo >>> (field.lowBit + k)) & 1) !== 0) bits.push(field.addressBit + k);
+    }
+  }
+  if (bits.length === 0) return '';
+  return bits.length === 1 ? `bit ${bits[0]}` : `bits ${bits[0]}-${bits[bits.length - 1]}`;
+}
+
+/** Accumulates translations into maximal runs, in numbers; converts to bigint ranges once. */
+class RangeBuilder {
+  private readonly starts: number[] = [];
+  private readonly frames: number[] = [];
+  private readonly lengths: number[] = [];
+  private readonly accesses: number[] = [];
+  private vpn = -1;
+  private ppn = 0;
+  private length = 0;
+  private access = 0;
+  pages = 0;
+
+  add(vpn: number, ppn: number, pages: number, access: number): void {
+    this.pages += pages;
+    if (access === this.access && vpn === this.vpn + this.length && ppn === this.ppn + this.length && this.vpn >= 0) {
+      this.length += pages;
+      return;
+    }
+    this.flush();
+    this.vpn = vpn;
+    this.ppn = ppn;
+    this.length = pages;
+    this.access = access;
+  }
+
+  private flush(): void {
+    if (this.vpn < 0) return;
+    this.starts.push(this.vpn);
+    this.frames.push(this.ppn);
+    this.lengths.push(this.length);
+    this.accesses.push(this.access);
+  }
+
+  ranges(): MappedRange[] {
+    this.flush();
+    this.vpn = -1;
+    return this.starts.map((vpn, i) => {
+      const access = this.accesses[i]!;
+      return {
+        virt: BigInt(vpn) << 12n,
+        phys: BigInt(this.frames[i]!) << 12n,
+        size: BigInt(this.lengths[i]!) << 12n,
+        writable: (access & ACCESS_WRITABLE) !== 0,
+        user: (access & ACCESS_USER) !== 0,
+        executable: (access & ACCESS_EXECUTABLE) !== 0,
+      };
+    });
+  }
+}
+
+/** Walk a whole block: every translation as maximal ranges, and every violation. */
+export function walkTables(block: TableBlock, options: WalkOptions = {}): WalkResult {
+  return createWalker(block, options).walk();
+}
+
+/** Bumped whenever the walker's reading of the SDM changes, so reports say which model produced them. */
+export const WALKER_VERSION = '1.0';
+
+/** The walker's observation of a block, in the form every engine reports. */
+export function walkerReport(block: TableBlock, options: WalkOptions = {}): EngineReport {
+  const result = walkTables(block, options);
+  return { engine: 'walker', version: WALKER_VERSION, actual: result.ranges, coverage: 'all', violations: result.violations };
+}
