@@ -3,7 +3,7 @@
  * them, as data: one record per level of the hierarchy. The walker and the
  * spec read these records; neither has mode-specific code paths.
  */
-import type { PagingMode } from './model.js';
+import type { PagingMode, VirtSpan } from './model.js';
 
 /** Entry names as the SDM uses them. */
 export type EntryName = 'PML4E' | 'PDPTE' | 'PDE' | 'PTE';
@@ -143,3 +143,65 @@ export const PAGING_MODE_LAYOUTS: Readonly<Record<PagingMode, PagingModeLayout>>
 
 /** The region one top-level entry controls: 4 MiB, 1 GiB or 512 GiB. */
 export const topLevelScope = (mode: PagingMode): bigint => 1n << BigInt(PAGING_MODE_LAYOUTS[mode].levels[0]!.shift);
+
+/*
+ * Facts every verifier-side user derives from the records above: the spec,
+ * the walker, the fuzzer's arbitraries and the emulator engines read these
+ * instead of re-deriving them.
+ */
+
+const TWO_47 = 1n << 47n;
+const TWO_64 = 1n << 64n;
+
+/** Bytes of a non-top table: one page in every mode. */
+export const TABLE_BYTES = 4096;
+
+/** The linear addresses a mode can form: [0, 4 GiB), or IA-32e's two canonical halves. */
+export function linearSpans(mode: PagingMode): readonly VirtSpan[] {
+  return PAGING_MODE_LAYOUTS[mode].linearBits === 32
+    ? [{ virt: 0n, size: FOUR_GIB }]
+    : [{ virt: 0n, size: TWO_47 }, { virt: TWO_64 - TWO_47, size: TWO_47 }];
+}
+
+/** Whether the mode can form the linear address `virt` (canonical in IA-32e). */
+export function isLinearAddress(mode: PagingMode, virt: bigint): boolean {
+  return linearSpans(mode).some((s) => virt >= s.virt && virt < s.virt + s.size);
+}
+
+/**
+ * End of the addresses an identity mapping can cover: a virtual address equal
+ * to its physical one must be formable, so 4 GiB, or 2^47 (the lower
+ * canonical half) in IA-32e.
+ */
+export function identityEnd(mode: PagingMode): bigint {
+  return linearSpans(mode)[0]!.size;
+}
+
+/** The linear address `index`'s top-level entry starts at, canonical in IA-32e. */
+export function topEntryVirt(mode: PagingMode, index: number): bigint {
+  const layout = PAGING_MODE_LAYOUTS[mode];
+  const virt = BigInt(index) << BigInt(layout.levels[0]!.shift);
+  return layout.linearBits === 48 && virt >= TWO_47 ? virt | (TWO_64 - (1n << 48n)) : virt;
+}
+
+/** Physical address of the top-level table (what CR3 holds): the block's last page, or its last 32 bytes in PAE. */
+export function topTablePhys(mode: PagingMode, tablesPhys: bigint, blockBytes: number | bigint): bigint {
+  return tablesPhys + BigInt(blockBytes) - BigInt(PAGING_MODE_LAYOUTS[mode].topTableBytes);
+}
+
+/** Bytes of a block of `tables` tables, the top-level one last. */
+export function blockBytes(mode: PagingMode, tables: number | bigint): bigint {
+  return (BigInt(tables) - 1n) * BigInt(TABLE_BYTES) + BigInt(PAGING_MODE_LAYOUTS[mode].topTableBytes);
+}
+
+/** Highest physical address + 1 the top-level table may end at: CR3's reach, or MAXPHYADDR's. */
+export function cr3Limit(mode: PagingMode, maxPhysAddr = 52): bigint {
+  return PAGING_MODE_LAYOUTS[mode].cr3Limit ?? 1n << BigInt(maxPhysAddr);
+}
+
+/** Reserved bits of a present entry at level `depth` (0 = top), as a mask of the entry's low 32 bits (address bits aside). */
+export function reservedLowMask(mode: PagingMode, depth: number): number {
+  let mask = 0;
+  for (const bit of PAGING_MODE_LAYOUTS[mode].levels[depth]!.reservedBits) if (bit < 32) mask |= 1 << bit;
+  return mask >>> 0;
+}
