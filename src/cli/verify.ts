@@ -11,6 +11,10 @@ import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verify
 import { verifyJunit } from '../verify/junit.js';
 import { pagingModeOf, tablePlacement } from '../verify/spec.js';
 import { walkTables } from '../verify/walker.js';
+import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
+import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
+import { kernelRegions, layoutSymbolChanges, symbolChangeLine } from '../verify/regions.js';
+import { DENIABLE, withWxJson, writableExecutable, wxText, type Deniable } from '../verify/wx.js';
 
 interface WalkerFlags {
   maxPhysAddr: string;
@@ -23,6 +27,7 @@ interface DumpFlags extends WalkerFlags {
   mode?: PagingMode;
   base?: string;
   format: 'text' | 'json';
+  html?: string;
 }
 
 interface VerifyFlags extends WalkerFlags {
@@ -30,6 +35,9 @@ interface VerifyFlags extends WalkerFlags {
   engine: string;
   json?: boolean;
   junit?: string;
+  format?: 'text' | 'json' | 'markdown';
+  html?: string;
+  deny?: Deniable;
 }
 
 interface DiffFlags extends WalkerFlags {
@@ -42,7 +50,8 @@ interface DiffFlags extends WalkerFlags {
   oldBase?: string;
   newMode?: PagingMode;
   newBase?: string;
-  format: 'text' | 'json';
+  format: 'text' | 'json' | 'markdown';
+  html?: string;
 }
 
 /** Options describing the processor the walker models, shared by every command. */
@@ -95,7 +104,8 @@ function registerDump(program: Command): void {
     .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for: gives the mode and the tables\' physical address')
     .addOption(modeOption('--mode <mode>', 'of the tables'))
     .option('--base <addr>', 'physical address of the first byte of the tables (hex 0x... or decimal), with --mode')
-    .addOption(formatOption());
+    .addOption(formatOption())
+    .addOption(htmlOption());
   addWalkerOptions(command)
     .addHelpText('after', `
 Text lists one range a line: virtual span, 4 KiB pages, physical start, permissions
@@ -113,7 +123,12 @@ Exit status: 0 printed, 2 bad input.`)
         mode, tablesFile, tablesPhys, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys,
         ranges: walked.ranges, violations: walked.violations,
       };
-      process.stdout.write(flags.format === 'json' ? dumpJson(context) : dumpText(context));
+      const wx = writableExecutable(walked.ranges);
+      if (flags.html !== undefined) {
+        const kernel = flags.kernel !== undefined ? kernelRegions(readKernelSymbols(flags.kernel)) : null;
+        writeFileAtomic(flags.html, dumpHtml({ ...context, kernel, wx }));
+      }
+      process.stdout.write(flags.format === 'json' ? withWxJson(dumpJson(context), wx) : dumpText(context) + wxText(wx, mode, false));
       return EXIT_OK;
     }));
 }
@@ -126,7 +141,10 @@ function registerVerify(program: Command): void {
     .requiredOption('-k, --kernel <elf>', 'the kernel ELF the tables were made for')
     .addOption(new Option('--engine <name>', 'what observes the translations').choices(ENGINE_NAMES).default('walker'))
     .option('--json', 'print the result as JSON instead of text')
-    .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)');
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
+    .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
+    .addOption(htmlOption())
+    .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]));
   addWalkerOptions(command)
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
@@ -145,9 +163,18 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const engine = await loadEngine(flags.engine, options);
       const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
+      const format = verifyFormat(flags);
       if (flags.junit !== undefined) writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
-      process.stdout.write(flags.json ? verifyJson(result) : verifyText(result, names));
-      return result.ok ? EXIT_OK : EXIT_FAILED;
+      const deny = flags.deny !== undefined ? [flags.deny] : [];
+      const wx = writableExecutable(result.actual);
+      const kernel = kernelRegions(symbols);
+      if (flags.html !== undefined) {
+        writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
+      }
+      process.stdout.write(format === 'json' ? withWxJson(verifyJson(result), wx, deny)
+        : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny })
+          : verifyText(result, names) + wxText(wx, result.mode, deny.includes('wx')));
+      return result.ok && !(deny.includes('wx') && wx.length > 0) ? EXIT_OK : EXIT_FAILED;
     }));
 }
 
@@ -176,7 +203,8 @@ function registerDiff(program: Command): void {
     .option('--old-base <addr>', 'physical address of OLD\'s first byte')
     .addOption(modeOption('--new-mode <mode>', 'of NEW'))
     .option('--new-base <addr>', 'physical address of NEW\'s first byte')
-    .addOption(formatOption());
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
+    .addOption(htmlOption());
   addWalkerOptions(command)
     .addHelpText('after', `
 Each side needs a kernel, or a mode and a base. --old-*/--new-* options apply to
@@ -215,6 +243,24 @@ Exit status: 0 same, 1 different, 2 bad input.`)
         return { file, mode: where.mode, tablesPhys: where.tablesPhys, ranges: walked.ranges, violations: walked.violations };
       };
       const report = diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new'));
+      if (flags.format === 'markdown' || flags.html !== undefined) {
+        const { oldKernel, newKernel, symbolChanges } = diffKernels(flags);
+        if (flags.html !== undefined) {
+          writeFileAtomic(flags.html, diffHtml({
+            ...report,
+            old: { ...report.old, kernel: oldKernel && kernelRegions(oldKernel) },
+            new: { ...report.new, kernel: newKernel && kernelRegions(newKernel) },
+            symbolChanges: symbolChanges && symbolChanges.map(symbolChangeLine),
+            wx: writableExecutable(report.new.ranges),
+          }));
+        }
+        if (flags.format === 'markdown') {
+          process.stdout.write(diffMarkdown({
+            report, oldKernel: oldKernel && kernelRegions(oldKernel), newKernel: newKernel && kernelRegions(newKernel), symbolChanges,
+          }));
+          return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
+        }
+      }
       process.stdout.write(flags.format === 'json' ? diffJson(report) : diffText(report));
       return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
     }));
@@ -224,4 +270,29 @@ export function registerVerifyCommands(program: Command): void {
   registerDump(program);
   registerVerify(program);
   registerDiff(program);
+}
+
+/* Reports: Markdown, the HTML map and the W+X audit. */
+
+const htmlOption = (): Option => new Option('--html <file>', 'also write the address-space map as one self-contained HTML file (atomically)');
+
+/** --format, with --json as its shorthand. */
+function verifyFormat(flags: VerifyFlags): 'text' | 'json' | 'markdown' {
+  if (flags.json && flags.format !== undefined && flags.format !== 'json') throw new InputError(`give either --json or --format ${flags.format}, not both`);
+  return flags.json ? 'json' : flags.format ?? 'text';
+}
+
+/** Each side's kernel symbols (the kernel readSide took its placement from), and the layout symbols that differ when both have one. */
+function diffKernels(flags: DiffFlags) {
+  const kernelOf = (which: 'old' | 'new'): string | undefined => {
+    const own = which === 'old' ? flags.oldKernel : flags.newKernel;
+    const ownPlace = which === 'old' ? flags.oldMode ?? flags.oldBase : flags.newMode ?? flags.newBase;
+    return own ?? (ownPlace === undefined ? flags.kernel : undefined);
+  };
+  const oldFile = kernelOf('old');
+  const newFile = kernelOf('new');
+  const oldKernel = oldFile !== undefined ? readKernelSymbols(oldFile) : null;
+  const newKernel = newFile !== undefined ? readKernelSymbols(newFile) : null;
+  const symbolChanges = oldKernel && newKernel ? layoutSymbolChanges(oldKernel, newKernel) : null;
+  return { oldKernel, newKernel, symbolChanges };
 }
