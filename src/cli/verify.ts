@@ -293,6 +293,8 @@ function diffKernels(flags: DiffFlags) {
   const newFile = kernelOf('new');
   const oldKernel = oldFile !== undefined ? readKernelSymbols(oldFile) : null;
   const newKernel = newFile !== undefined ? readKernelSymbols(newFile) : null;
-  const symbolChanges = oldKernel && newKernel ? layoutSymbolChanges(oldKernel, newKernel) : null;
+  // Only two kernels can differ: one -k for both sides has nothing to compare.
+  const twoKernels = flags.oldKernel !== undefined || flags.newKernel !== undefined;
+  const symbolChanges = oldKernel && newKernel && twoKernels ? layoutSymbolChanges(oldKernel, newKernel) : null;
   return { oldKernel, newKernel, symbolChanges };
 }
