@@ -177,14 +177,13 @@ const spaceDigits = (columns: readonly MapColumn[]): number =>
   columns.some((c) => PAGING_MODE_LAYOUTS[c.mode].linearBits === 48) ? 16 : 8;
 
 const pagesText = (size: bigint): string => `${size / PAGE} page${size === PAGE ? '' : 's'}`;
+/** A size in the largest unit it reaches: exact when it is a whole number of them, else to a tenth ('≈3.0 GiB'). */
 const sizeText = (size: bigint): string => {
-  const exact = formatSize(size);
-  if (!exact.endsWith('bytes')) return exact;
-  // Not a whole unit: the nearest one, marked approximate.
   for (const [unit, name] of [[1n << 40n, 'TiB'], [1n << 30n, 'GiB'], [1n << 20n, 'MiB'], [1n << 10n, 'KiB']] as const) {
-    if (size >= unit) return `≈${(Number(size) / Number(unit)).toFixed(1)} ${name}`;
+    if (size < unit) continue;
+    return size % unit === 0n ? `${size / unit} ${name}` : `≈${(Number(size) / Number(unit)).toFixed(1)} ${name}`;
   }
-  return exact;
+  return `${size} bytes`;
 };
 
 interface Details {
