@@ -100,6 +100,15 @@ describe('the address-space map (HTML)', () => {
     expect(rects(html, 'window').map((r) => r['data-window'])).toEqual(['identity', 'dual window']);
   });
 
+  it('dump --html with --mode/--base: no kernel, so windows from the offsets alone and no regions', async () => {
+    const out = join(dir, 'no-kernel.html');
+    expect((await x86pt(['dump', dual.tables, '--mode', 'pae', '--base', `0x${dual.tablesPhys.toString(16)}`, '--html', out])).exitCode).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    expect(rects(html, 'range')).toHaveLength(6);
+    expect(rects(html, 'region')).toEqual([]);
+    expect(rects(html, 'window').map((r) => r['data-window'])).toEqual(['identity', 'offset 0xc0000000']);
+  });
+
   it('verify --html: both sides, a mark per mismatch, the violations; diff --html: a mark per change', async () => {
     const compat = writeKernelFiles(dir, 'pae-compat', SMALL_LAYOUTS['pae-dual-perms']!, { compat: true });
     const out = join(dir, 'verify.html');

@@ -294,7 +294,7 @@ export function mapHtml(page: MapPage): string {
   }
   for (const p of points) {
     svg.push(`<line class="tick" x1="${AXIS_W - 4}" x2="${AXIS_W + 4}" y1="${Y(p)}" y2="${Y(p)}"/>`);
-    svg.push(`<text class="addr" x="${AXIS_W - 6}" y="${Y(p) + 3}">${addr(p === 1n << 64n ? p - 1n : p)}</text>`);
+    svg.push(`<text class="addr" x="${AXIS_W - 6}" y="${Y(p) + 3}">${addr(p)}</text>`);
   }
 
   // Bands behind the columns, so the eye finds a change where a column is empty; ranges a mark touches get an outline.
