@@ -13,7 +13,9 @@ import { pagingModeOf, tablePlacement } from '../verify/spec.js';
 import { walkTables } from '../verify/walker.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
 import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
-import { kernelRegions, layoutSymbolChanges, symbolChangeLine } from '../verify/regions.js';
+import { kernelRegions, layoutSymbolChanges, symbolChangeLine, type KernelRegions, type SymbolChange } from '../verify/regions.js';
+import type { VerifyResult } from '../verify/check.js';
+import type { DiffReport, DumpContext, VerifyNames } from '../verify/format.js';
 import { DENIABLE, withWxJson, writableExecutable, wxText, type Deniable } from '../verify/wx.js';
 
 interface WalkerFlags {
@@ -123,12 +125,7 @@ Exit status: 0 printed, 2 bad input.`)
         mode, tablesFile, tablesPhys, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys,
         ranges: walked.ranges, violations: walked.violations,
       };
-      const wx = writableExecutable(walked.ranges);
-      if (flags.html !== undefined) {
-        const kernel = flags.kernel !== undefined ? kernelRegions(readKernelSymbols(flags.kernel)) : null;
-        writeFileAtomic(flags.html, dumpHtml({ ...context, kernel, wx }));
-      }
-      process.stdout.write(flags.format === 'json' ? withWxJson(dumpJson(context), wx) : dumpText(context) + wxText(wx, mode, false));
+      process.stdout.write(dumpReports(context, flags));
       return EXIT_OK;
     }));
 }
@@ -165,16 +162,9 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const names = { tablesFile, kernelFile: flags.kernel };
       const format = verifyFormat(flags);
       if (flags.junit !== undefined) writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
-      const deny = flags.deny !== undefined ? [flags.deny] : [];
-      const wx = writableExecutable(result.actual);
-      const kernel = kernelRegions(symbols);
-      if (flags.html !== undefined) {
-        writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
-      }
-      process.stdout.write(format === 'json' ? withWxJson(verifyJson(result), wx, deny)
-        : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny })
-          : verifyText(result, names) + wxText(wx, result.mode, deny.includes('wx')));
-      return result.ok && !(deny.includes('wx') && wx.length > 0) ? EXIT_OK : EXIT_FAILED;
+      const report = verifyReports(result, names, symbols, format, flags);
+      process.stdout.write(report.text);
+      return report.ok ? EXIT_OK : EXIT_FAILED;
     }));
 }
 
@@ -243,25 +233,8 @@ Exit status: 0 same, 1 different, 2 bad input.`)
         return { file, mode: where.mode, tablesPhys: where.tablesPhys, ranges: walked.ranges, violations: walked.violations };
       };
       const report = diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new'));
-      if (flags.format === 'markdown' || flags.html !== undefined) {
-        const { oldKernel, newKernel, symbolChanges } = diffKernels(flags);
-        if (flags.html !== undefined) {
-          writeFileAtomic(flags.html, diffHtml({
-            ...report,
-            old: { ...report.old, kernel: oldKernel && kernelRegions(oldKernel) },
-            new: { ...report.new, kernel: newKernel && kernelRegions(newKernel) },
-            symbolChanges: symbolChanges && symbolChanges.map(symbolChangeLine),
-            wx: writableExecutable(report.new.ranges),
-          }));
-        }
-        if (flags.format === 'markdown') {
-          process.stdout.write(diffMarkdown({
-            report, oldKernel: oldKernel && kernelRegions(oldKernel), newKernel: newKernel && kernelRegions(newKernel), symbolChanges,
-          }));
-          return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
-        }
-      }
-      process.stdout.write(flags.format === 'json' ? diffJson(report) : diffText(report));
+      const markdown = diffReports(report, flags);
+      process.stdout.write(markdown ?? (flags.format === 'json' ? diffJson(report) : diffText(report)));
       return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
     }));
 }
@@ -282,19 +255,60 @@ function verifyFormat(flags: VerifyFlags): 'text' | 'json' | 'markdown' {
   return flags.json ? 'json' : flags.format ?? 'text';
 }
 
-/** Each side's kernel symbols (the kernel readSide took its placement from), and the layout symbols that differ when both have one. */
-function diffKernels(flags: DiffFlags) {
-  const kernelOf = (which: 'old' | 'new'): string | undefined => {
+/** dump's output with the W+X audit; writes --html. */
+function dumpReports(context: DumpContext, flags: DumpFlags): string {
+  const wx = writableExecutable(context.ranges);
+  if (flags.html !== undefined) {
+    const kernel = flags.kernel !== undefined ? kernelRegions(readKernelSymbols(flags.kernel)) : null;
+    writeFileAtomic(flags.html, dumpHtml({ ...context, kernel, wx }));
+  }
+  return flags.format === 'json' ? withWxJson(dumpJson(context), wx) : dumpText(context) + wxText(wx, context.mode, false);
+}
+
+/** verify's output in the chosen format with the W+X audit, and whether it passes once --deny is applied; writes --html. */
+function verifyReports(result: VerifyResult, names: VerifyNames, symbols: ReadonlyMap<string, bigint>,
+  format: 'text' | 'json' | 'markdown', flags: VerifyFlags): { text: string; ok: boolean } {
+  const deny = flags.deny !== undefined ? [flags.deny] : [];
+  const wx = writableExecutable(result.actual);
+  const kernel = kernelRegions(symbols);
+  if (flags.html !== undefined) writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
+  const text = format === 'json' ? withWxJson(verifyJson(result), wx, deny)
+    : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny })
+      : verifyText(result, names) + wxText(wx, result.mode, deny.includes('wx'));
+  return { text, ok: result.ok && !(deny.includes('wx') && wx.length > 0) };
+}
+
+/** Writes diff's --html; returns the Markdown report under --format markdown, else null. */
+function diffReports(report: DiffReport, flags: DiffFlags): string | null {
+  if (flags.format !== 'markdown' && flags.html === undefined) return null;
+  const { oldKernel, newKernel, symbolChanges } = diffKernels(flags);
+  if (flags.html !== undefined) {
+    writeFileAtomic(flags.html, diffHtml({
+      ...report,
+      old: { ...report.old, kernel: oldKernel },
+      new: { ...report.new, kernel: newKernel },
+      symbolChanges: symbolChanges && symbolChanges.map(symbolChangeLine),
+      wx: writableExecutable(report.new.ranges),
+    }));
+  }
+  return flags.format === 'markdown' ? diffMarkdown({ report, oldKernel, newKernel, symbolChanges }) : null;
+}
+
+/** Each side's kernel regions (from the kernel readSide took its placement from), and the layout symbols that differ between two kernels. */
+function diffKernels(flags: DiffFlags): { oldKernel: KernelRegions | null; newKernel: KernelRegions | null; symbolChanges: SymbolChange[] | null } {
+  const kernelOf = (which: 'old' | 'new'): ReadonlyMap<string, bigint> | null => {
     const own = which === 'old' ? flags.oldKernel : flags.newKernel;
     const ownPlace = which === 'old' ? flags.oldMode ?? flags.oldBase : flags.newMode ?? flags.newBase;
-    return own ?? (ownPlace === undefined ? flags.kernel : undefined);
+    const file = own ?? (ownPlace === undefined ? flags.kernel : undefined);
+    return file !== undefined ? readKernelSymbols(file) : null;
   };
-  const oldFile = kernelOf('old');
-  const newFile = kernelOf('new');
-  const oldKernel = oldFile !== undefined ? readKernelSymbols(oldFile) : null;
-  const newKernel = newFile !== undefined ? readKernelSymbols(newFile) : null;
+  const oldSymbols = kernelOf('old');
+  const newSymbols = kernelOf('new');
   // Only two kernels can differ: one -k for both sides has nothing to compare.
   const twoKernels = flags.oldKernel !== undefined || flags.newKernel !== undefined;
-  const symbolChanges = oldKernel && newKernel && twoKernels ? layoutSymbolChanges(oldKernel, newKernel) : null;
-  return { oldKernel, newKernel, symbolChanges };
+  return {
+    oldKernel: oldSymbols && kernelRegions(oldSymbols),
+    newKernel: newSymbols && kernelRegions(newSymbols),
+    symbolChanges: oldSymbols && newSymbols && twoKernels ? layoutSymbolChanges(oldSymbols, newSymbols) : null,
+  };
 }
