@@ -611,6 +611,10 @@ function pageDocument(
   }
   columns.forEach((col, c) => {
     out.push(`<h2>${esc(col.column.title)}: ${col.ranges.length} range${col.ranges.length === 1 ? '' : 's'}, ${esc(formatSize(mappedBytes(col.ranges)))} mapped</h2>`);
+    if (col.ranges.length === 0) {
+      out.push(`<p id="ranges-${c}">No page is mapped.</p>`);
+      return;
+    }
     out.push(`<table class="ranges" id="ranges-${c}"><tr><th>virtual</th><th>size</th><th>physical</th><th>permissions</th><th>region</th><th>window</th></tr>`);
     col.ranges.forEach((r, i) => {
       out.push(`<tr data-key="${col.ids[i]}"><td class="mono">${addr(r.virt)}-${addr(r.virt + r.size)}</td><td>${esc(sizeText(r.size))}</td>`
