@@ -2,10 +2,11 @@
 # Installs what x86pt's engines and tests need beyond npm packages, only when missing:
 #   binutils    GNU as/ld (test kernels, the QEMU stub)
 #   qemu        qemu-system-x86 (the QEMU engine)
+#   chromium    Debian's chromium at /usr/bin/chromium (the HTML report's browser test)
 #   python      Unicorn 2.1 (libunicorn.so.2 from the PyPI wheel) and pyelftools,
 #               pip-installed into .local/python inside the project, never globally
 # As root it installs with apt-get and pip; otherwise it prints the exact command and fails.
-# Usage: scripts/setup.sh [all|binutils|qemu|python]...   (default: all)
+# Usage: scripts/setup.sh [all|binutils|qemu|chromium|python]...   (default: all)
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,6 +40,11 @@ ensure_qemu() {
   apt_install qemu-system-x86
 }
 
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  apt_install chromium
+}
+
 python_ready() {
   [ -f "$local_python/unicorn/lib/libunicorn.so.2" ] &&
     [ -f "$local_python/.unicorn-$unicorn_version" ] &&
@@ -69,10 +75,11 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(all)
 for target in "${targets[@]}"; do
   case "$target" in
-    all) ensure_binutils; ensure_qemu; ensure_python ;;
+    all) ensure_binutils; ensure_qemu; ensure_chromium; ensure_python ;;
     binutils) ensure_binutils ;;
     qemu) ensure_qemu ;;
+    chromium) ensure_chromium ;;
     python|unicorn) ensure_python ;;
-    *) say "unknown target '$target' (all, binutils, qemu, python)"; exit 2 ;;
+    *) say "unknown target '$target' (all, binutils, qemu, chromium, python)"; exit 2 ;;
   esac
 done

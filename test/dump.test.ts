@@ -25,7 +25,13 @@ describe('x86pt dump', () => {
       '0xc0100000-0xc0128000  4 KiB x 40    -> 0x00100000  r-x user  (same memory as 0x00100000-0x00128000)',
       '0xc0128000-0xc0900000  4 KiB x 2008  -> 0x00128000  rwx kernel  (same memory as 0x00128000-0x00900000)',
     ]);
-    expect(lines.slice(5)).toEqual(['4 ranges, 16 MiB mapped', 'no architectural violations']);
+    expect(lines.slice(5)).toEqual([
+      '4 ranges, 16 MiB mapped', 'no architectural violations',
+      // The W+X audit: 32-bit paging cannot make RAM non-executable.
+      'W+X: 2 ranges (4016 pages) writable and executable (32-bit paging has no execute-disable bit):',
+      '  0x00128000-0x00900000  -> 0x00128000  rwx kernel',
+      '  0xc0128000-0xc0900000  -> 0x00128000  rwx kernel',
+    ]);
   });
 
   it('JSON: the ranges the spec expects, addresses as hex strings, canonical in IA-32e', async () => {
@@ -39,6 +45,7 @@ describe('x86pt dump', () => {
       mode: 'ia32e',
       ranges: spec.expected.map((r) => ({ virt: hex(r.virt), phys: hex(r.phys), size: hex(r.size), writable: r.writable, user: r.user, executable: r.executable })),
       violations: [],
+      wx: [],
     });
     expect(stdout).toContain('"virt": "0xffff800000100000"');
   });

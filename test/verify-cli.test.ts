@@ -26,13 +26,13 @@ describe('x86pt verify', () => {
     const { exitCode, stdout, stderr } = await x86pt(['verify', '-k', good.elf, good.tables]);
     expect(stderr).toBe('');
     expect(exitCode).toBe(0);
-    expect(stdout).toMatch(/^OK: .*ia32e\.bin does what .*ia32e\.elf asks \(IA-32e \(4-level\) paging at 0x200000, engine walker 1\.0\): \d+ ranges, 128 KiB mapped, no violations$/);
+    expect(stdout).toMatch(/^OK: .*ia32e\.bin does what .*ia32e\.elf asks \(IA-32e \(4-level\) paging at 0x200000, engine walker 1\.0\): \d+ ranges, 128 KiB mapped, no violations\nW\+X: none$/);
   });
 
   it('--json: the result with hex strings', async () => {
     const { exitCode, stdout } = await x86pt(['verify', good.tables, '-k', good.elf, '--json']);
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toEqual({ ok: true, engine: 'walker', version: '1.0', mode: 'ia32e', mismatches: [], violations: [], layoutProblems: [] });
+    expect(JSON.parse(stdout)).toEqual({ ok: true, engine: 'walker', version: '1.0', mode: 'ia32e', mismatches: [], violations: [], layoutProblems: [], wx: [] });
   });
 
   it('catches single-bit flips of leaf entries, reporting the page (both aliases)', async () => {

@@ -11,6 +11,12 @@ import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verify
 import { verifyJunit } from '../verify/junit.js';
 import { pagingModeOf, tablePlacement } from '../verify/spec.js';
 import { walkTables } from '../verify/walker.js';
+import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
+import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
+import { kernelRegions, layoutSymbolChanges, symbolChangeLine, type KernelRegions, type SymbolChange } from '../verify/regions.js';
+import type { VerifyResult } from '../verify/check.js';
+import type { DiffReport, DumpContext, VerifyNames } from '../verify/format.js';
+import { DENIABLE, withWxJson, writableExecutable, wxText, type Deniable } from '../verify/wx.js';
 
 interface WalkerFlags {
   maxPhysAddr: string;
@@ -23,6 +29,7 @@ interface DumpFlags extends WalkerFlags {
   mode?: PagingMode;
   base?: string;
   format: 'text' | 'json';
+  html?: string;
 }
 
 interface VerifyFlags extends WalkerFlags {
@@ -30,6 +37,9 @@ interface VerifyFlags extends WalkerFlags {
   engine: string;
   json?: boolean;
   junit?: string;
+  format?: 'text' | 'json' | 'markdown';
+  html?: string;
+  deny?: Deniable;
 }
 
 interface DiffFlags extends WalkerFlags {
@@ -42,7 +52,8 @@ interface DiffFlags extends WalkerFlags {
   oldBase?: string;
   newMode?: PagingMode;
   newBase?: string;
-  format: 'text' | 'json';
+  format: 'text' | 'json' | 'markdown';
+  html?: string;
 }
 
 /** Options describing the processor the walker models, shared by every command. */
@@ -95,7 +106,8 @@ function registerDump(program: Command): void {
     .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for: gives the mode and the tables\' physical address')
     .addOption(modeOption('--mode <mode>', 'of the tables'))
     .option('--base <addr>', 'physical address of the first byte of the tables (hex 0x... or decimal), with --mode')
-    .addOption(formatOption());
+    .addOption(formatOption())
+    .addOption(htmlOption());
   addWalkerOptions(command)
     .addHelpText('after', `
 Text lists one range a line: virtual span, 4 KiB pages, physical start, permissions
@@ -113,7 +125,7 @@ Exit status: 0 printed, 2 bad input.`)
         mode, tablesFile, tablesPhys, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys,
         ranges: walked.ranges, violations: walked.violations,
       };
-      process.stdout.write(flags.format === 'json' ? dumpJson(context) : dumpText(context));
+      process.stdout.write(dumpReports(context, flags));
       return EXIT_OK;
     }));
 }
@@ -126,7 +138,10 @@ function registerVerify(program: Command): void {
     .requiredOption('-k, --kernel <elf>', 'the kernel ELF the tables were made for')
     .addOption(new Option('--engine <name>', 'what observes the translations').choices(ENGINE_NAMES).default('walker'))
     .option('--json', 'print the result as JSON instead of text')
-    .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)');
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
+    .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
+    .addOption(htmlOption())
+    .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]));
   addWalkerOptions(command)
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
@@ -145,9 +160,11 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const engine = await loadEngine(flags.engine, options);
       const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
+      const format = verifyFormat(flags);
       if (flags.junit !== undefined) writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
-      process.stdout.write(flags.json ? verifyJson(result) : verifyText(result, names));
-      return result.ok ? EXIT_OK : EXIT_FAILED;
+      const report = verifyReports(result, names, symbols, format, flags);
+      process.stdout.write(report.text);
+      return report.ok ? EXIT_OK : EXIT_FAILED;
     }));
 }
 
@@ -176,7 +193,8 @@ function registerDiff(program: Command): void {
     .option('--old-base <addr>', 'physical address of OLD\'s first byte')
     .addOption(modeOption('--new-mode <mode>', 'of NEW'))
     .option('--new-base <addr>', 'physical address of NEW\'s first byte')
-    .addOption(formatOption());
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
+    .addOption(htmlOption());
   addWalkerOptions(command)
     .addHelpText('after', `
 Each side needs a kernel, or a mode and a base. --old-*/--new-* options apply to
@@ -215,7 +233,8 @@ Exit status: 0 same, 1 different, 2 bad input.`)
         return { file, mode: where.mode, tablesPhys: where.tablesPhys, ranges: walked.ranges, violations: walked.violations };
       };
       const report = diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new'));
-      process.stdout.write(flags.format === 'json' ? diffJson(report) : diffText(report));
+      const markdown = diffReports(report, flags);
+      process.stdout.write(markdown ?? (flags.format === 'json' ? diffJson(report) : diffText(report)));
       return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
     }));
 }
@@ -224,4 +243,72 @@ export function registerVerifyCommands(program: Command): void {
   registerDump(program);
   registerVerify(program);
   registerDiff(program);
+}
+
+/* Reports: Markdown, the HTML map and the W+X audit. */
+
+const htmlOption = (): Option => new Option('--html <file>', 'also write the address-space map as one self-contained HTML file (atomically)');
+
+/** --format, with --json as its shorthand. */
+function verifyFormat(flags: VerifyFlags): 'text' | 'json' | 'markdown' {
+  if (flags.json && flags.format !== undefined && flags.format !== 'json') throw new InputError(`give either --json or --format ${flags.format}, not both`);
+  return flags.json ? 'json' : flags.format ?? 'text';
+}
+
+/** dump's output with the W+X audit; writes --html. */
+function dumpReports(context: DumpContext, flags: DumpFlags): string {
+  const wx = writableExecutable(context.ranges);
+  if (flags.html !== undefined) {
+    const kernel = flags.kernel !== undefined ? kernelRegions(readKernelSymbols(flags.kernel)) : null;
+    writeFileAtomic(flags.html, dumpHtml({ ...context, kernel, wx }));
+  }
+  return flags.format === 'json' ? withWxJson(dumpJson(context), wx) : dumpText(context) + wxText(wx, context.mode, false);
+}
+
+/** verify's output in the chosen format with the W+X audit, and whether it passes once --deny is applied; writes --html. */
+function verifyReports(result: VerifyResult, names: VerifyNames, symbols: ReadonlyMap<string, bigint>,
+  format: 'text' | 'json' | 'markdown', flags: VerifyFlags): { text: string; ok: boolean } {
+  const deny = flags.deny !== undefined ? [flags.deny] : [];
+  const wx = writableExecutable(result.actual);
+  const kernel = kernelRegions(symbols);
+  if (flags.html !== undefined) writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
+  const text = format === 'json' ? withWxJson(verifyJson(result), wx, deny)
+    : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny })
+      : verifyText(result, names) + wxText(wx, result.mode, deny.includes('wx'));
+  return { text, ok: result.ok && !(deny.includes('wx') && wx.length > 0) };
+}
+
+/** Writes diff's --html; returns the Markdown report under --format markdown, else null. */
+function diffReports(report: DiffReport, flags: DiffFlags): string | null {
+  if (flags.format !== 'markdown' && flags.html === undefined) return null;
+  const { oldKernel, newKernel, symbolChanges } = diffKernels(flags);
+  if (flags.html !== undefined) {
+    writeFileAtomic(flags.html, diffHtml({
+      ...report,
+      old: { ...report.old, kernel: oldKernel },
+      new: { ...report.new, kernel: newKernel },
+      symbolChanges: symbolChanges && symbolChanges.map(symbolChangeLine),
+      wx: writableExecutable(report.new.ranges),
+    }));
+  }
+  return flags.format === 'markdown' ? diffMarkdown({ report, oldKernel, newKernel, symbolChanges }) : null;
+}
+
+/** Each side's kernel regions (from the kernel readSide took its placement from), and the layout symbols that differ between two kernels. */
+function diffKernels(flags: DiffFlags): { oldKernel: KernelRegions | null; newKernel: KernelRegions | null; symbolChanges: SymbolChange[] | null } {
+  const kernelOf = (which: 'old' | 'new'): ReadonlyMap<string, bigint> | null => {
+    const own = which === 'old' ? flags.oldKernel : flags.newKernel;
+    const ownPlace = which === 'old' ? flags.oldMode ?? flags.oldBase : flags.newMode ?? flags.newBase;
+    const file = own ?? (ownPlace === undefined ? flags.kernel : undefined);
+    return file !== undefined ? readKernelSymbols(file) : null;
+  };
+  const oldSymbols = kernelOf('old');
+  const newSymbols = kernelOf('new');
+  // Only two kernels can differ: one -k for both sides has nothing to compare.
+  const twoKernels = flags.oldKernel !== undefined || flags.newKernel !== undefined;
+  return {
+    oldKernel: oldSymbols && kernelRegions(oldSymbols),
+    newKernel: newSymbols && kernelRegions(newSymbols),
+    symbolChanges: oldSymbols && newSymbols && twoKernels ? layoutSymbolChanges(oldSymbols, newSymbols) : null,
+  };
 }
