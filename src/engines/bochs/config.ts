@@ -1,0 +1,44 @@
+/**
+ * The bochsrc for a run: the ROM in place of a BIOS, RAM, the CPU lines of
+ * a profile (cpu-profile.ts), and what makes Bochs headless and fast:
+ * SDL2 (run with its dummy video driver), no sound, no optional devices, no
+ * clock synchronisation, a fixed time of day, and panics that end the run.
+ */
+
+export interface BochsConfigInput {
+  readonly rom: Uint8Array;
+  /** Guest RAM in bytes, a whole number of MiB. */
+  readonly memoryBytes: number;
+  /** `cpu:` and `cpuid:` lines (cpu-profile.ts). */
+  readonly cpuLines: readonly string[];
+}
+
+const MiB = 1024 * 1024;
+/** Bochs 2.7's "guest" RAM limit on this build's addressable range, in MiB (memory.cc refuses more). */
+export const MAX_GUEST_MiB = 2048;
+
+export function bochsConfig(input: BochsConfigInput, files: { readonly romPath: string; readonly logPath: string }): string {
+  if (input.memoryBytes % MiB !== 0 || input.memoryBytes < MiB) throw new Error(`guest RAM must be a whole number of MiB, not ${input.memoryBytes} bytes`);
+  const mib = input.memoryBytes / MiB;
+  return [
+    `romimage: file="${files.romPath}"`,
+    // Bochs insists on a VGA ROM image even though nothing runs it.
+    'vgaromimage: file=/usr/share/vgabios/vgabios.bin',
+    // Host memory is allocated as the guest touches it; the host figure only caps it.
+    `memory: guest=${mib}, host=${mib}`,
+    ...input.cpuLines,
+    'display_library: sdl2',
+    'speaker: enabled=0',
+    'sound: driver=dummy',
+    'plugin_ctrl: unmapped=1, biosdev=0, speaker=0, extfpuirq=0, parallel=0, serial=0, gameport=0, iodebug=0',
+    'port_e9_hack: enabled=1',
+    'clock: sync=none, time0=946684800',
+    'mouse: enabled=0',
+    `log: "${files.logPath}"`,
+    'panic: action=fatal',
+    'error: action=report',
+    'info: action=ignore',
+    'debug: action=ignore',
+    '',
+  ].join('\n');
+}
