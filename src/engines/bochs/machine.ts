@@ -48,7 +48,7 @@ export interface BochsRunResult {
 }
 
 /** Bochs's debugger prints where the CPU stopped after the guest's last byte: `(0).[ticks] [0x...] ...`. */
-const DEBUGGER_TAIL = /\n?\(0\)\.\[\d+\] \[0x[0-9a-f]+\] [^\n]*\n?$/;
+const DEBUGGER_TAIL = /\(0\)\.\[\d+\] \[0x[0-9a-f]+\] [^\n]*\n?$/;
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array, from = 0): number {
   outer: for (let i = from; i + needle.byteLength <= haystack.byteLength; i++) {
