@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { packageRoot } from '../../core/package-root.js';
 
 /** A source file in src/engines/bochs, by its name there. */
-export type BochsSource = 'loader.S' | 'paging-checks.S' | 'cpuid-report.S';
+export type BochsSource = 'loader.S' | 'paging-checks.S' | 'cpuid-report.S' | 'blob-sum.S';
 
 const building = new Map<string, Promise<Uint8Array>>();
 

@@ -4,9 +4,12 @@
  * SDL2 (run with its dummy video driver), no sound, no optional devices, no
  * clock synchronisation, a fixed time of day, and panics that end the run.
  */
+import { DISK_HEADS, DISK_SECTORS_PER_TRACK } from './rom.js';
 
 export interface BochsConfigInput {
   readonly rom: Uint8Array;
+  /** The disk the loader reads blobs from, when they did not fit in the ROM. */
+  readonly disk: { readonly image: Uint8Array; readonly cylinders: number } | null;
   /** Guest RAM in bytes, a whole number of MiB. */
   readonly memoryBytes: number;
   /** `cpu:` and `cpuid:` lines (cpu-profile.ts). */
@@ -25,7 +28,13 @@ export const MAX_GUEST_MiB = 3072;
 /** Bochs allocates at most 2 GiB of host memory; guest RAM beyond it lives in a swap file Bochs manages. */
 const MAX_HOST_MiB = 2048;
 
-export function bochsConfig(input: BochsConfigInput, files: { readonly romPath: string; readonly logPath: string }): string {
+export interface ConfigFiles {
+  readonly romPath: string;
+  readonly diskPath: string;
+  readonly logPath: string;
+}
+
+export function bochsConfig(input: BochsConfigInput, files: ConfigFiles): string {
   if (input.memoryBytes % MiB !== 0 || input.memoryBytes < MiB) throw new Error(`guest RAM must be a whole number of MiB, not ${input.memoryBytes} bytes`);
   const mib = input.memoryBytes / MiB;
   return [
@@ -34,6 +43,12 @@ export function bochsConfig(input: BochsConfigInput, files: { readonly romPath: 
     'vgaromimage: file=/usr/share/vgabios/vgabios.bin',
     `memory: guest=${mib}, host=${Math.min(mib, MAX_HOST_MiB)}`,
     ...input.cpuLines,
+    ...(input.disk
+      ? [
+          'ata0: enabled=1, ioaddr1=0x1f0, ioaddr2=0x3f0, irq=14',
+          `ata0-master: type=disk, path="${files.diskPath}", mode=flat, cylinders=${input.disk.cylinders}, heads=${DISK_HEADS}, spt=${DISK_SECTORS_PER_TRACK}`,
+        ]
+      : ['ata0: enabled=0']),
     'display_library: sdl2',
     'speaker: enabled=0',
     'sound: driver=dummy',

@@ -11,7 +11,7 @@ import { MAX_GUEST_MiB } from './config.js';
 import { cpuConfigLines, type CpuProfile } from './cpu-profile.js';
 import { BOCHS_BINARY, runBochs, type BochsRunResult } from './machine.js';
 import { multibootLoad } from './multiboot.js';
-import { buildRom, LOADER_BASE, type EntryRegisters, type PhysBlob, type PhysZero } from './rom.js';
+import { buildBootMedia, LOADER_BASE, type EntryRegisters, type PhysBlob, type PhysZero } from './rom.js';
 
 export type { BochsExit, BochsRunResult } from './machine.js';
 export type { CpuProfile } from './cpu-profile.js';
@@ -28,6 +28,8 @@ export interface GuestRun {
   readonly timeoutMs: number;
   /** Ends the run ('stopped') once the console so far satisfies it: for guests that halt instead of shutting down. */
   readonly stopWhen?: (console: Uint8Array) => boolean;
+  /** The blobs travel in the ROM when they fit in Bochs's 4 MiB, else on an ATA disk; 'disk' forces the disk. */
+  readonly carrier?: 'auto' | 'disk';
 }
 
 export const MiB = 1024 * 1024;
@@ -39,8 +41,8 @@ export async function runGuest(run: GuestRun): Promise<BochsRunResult> {
   }
   const cpuLines = cpuConfigLines(run.profile);
   const loader = await assembleFlat('loader.S', LOADER_BASE);
-  const rom = buildRom(loader, { blobs: run.blobs, zero: run.zero, entry: run.entry, memoryBytes: run.memoryBytes });
-  return runBochs({ rom, memoryBytes: run.memoryBytes, cpuLines, timeoutMs: run.timeoutMs, stopWhen: run.stopWhen });
+  const media = buildBootMedia(loader, { blobs: run.blobs, zero: run.zero, entry: run.entry, memoryBytes: run.memoryBytes, carrier: run.carrier });
+  return runBochs({ ...media, memoryBytes: run.memoryBytes, cpuLines, timeoutMs: run.timeoutMs, stopWhen: run.stopWhen });
 }
 
 export interface MultibootRun extends Omit<GuestRun, 'blobs' | 'zero' | 'entry'> {

@@ -1,14 +1,16 @@
 /*
  * The Bochs engine's firmware: a 64 KiB ROM block that ends at the reset
  * vector, in place of a BIOS. From reset it switches to flat 32-bit protected
- * mode, turns A20 on, copies the host's blobs from the rest of the ROM to
- * their physical addresses (or zeroes ranges), marks the start of the guest's
+ * mode, turns A20 on, copies the host's blobs to their physical addresses
+ * from the rest of the ROM or, when they do not fit there, from an ATA disk
+ * (PIO, polled), zeroes ranges, marks the start of the guest's
  * output on the debug console, loads the host's registers and jumps to the
  * entry point: the state a multiboot loader leaves (paging off, interrupts
  * off, CS 0x08 and data 0x10 flat 4 GiB segments of a GDT in this ROM).
  *
  * It is linked at 0xffff0000, the last 64 KiB below 4 GiB; the host fills
- * the parameter block at its start (see rom.ts).
+ * the parameter block at its start (see rom.ts). It uses physical page 0:
+ * a sector buffer and its stack.
  */
         .set PORT_DEBUGCON, 0xe9
         .set PORT_SYSCTL_A, 0x92        /* bit 1: A20 */
@@ -22,6 +24,23 @@
         .set E_KIND, 12
         .set E_BYTES, 16
         .set KIND_ZERO, 1
+        .set KIND_DISK, 2               /* source: the first sector (LBA) on the ATA disk */
+        .set SECTOR_BUFFER, 0x800       /* the last partial sector of a blob lands here first */
+        .set LOADER_STACK_TOP, 0x1000
+        .set SECTOR_BYTES, 512
+        .set ATA_DATA, 0x1f0
+        .set ATA_COUNT, 0x1f2
+        .set ATA_LBA0, 0x1f3
+        .set ATA_LBA1, 0x1f4
+        .set ATA_LBA2, 0x1f5
+        .set ATA_DEVICE, 0x1f6
+        .set ATA_STATUS, 0x1f7          /* reading; writing: command */
+        .set ATA_CONTROL, 0x3f6
+        .set ATA_READ_SECTORS, 0x20
+        .set ATA_BSY, 0x80
+        .set ATA_DRQ, 0x08
+        .set ATA_ERR, 0x01
+        .set ATA_DF, 0x20
 
         .text
         .globl rom_base
@@ -78,6 +97,7 @@ protected_entry:
         or $2, %al
         and $~1, %al                    /* bit 0 would reset the machine */
         out %al, $PORT_SYSCTL_A
+        mov $LOADER_STACK_TOP, %esp
         mov manifest_ptr, %ebx
         mov manifest_count, %ebp
 1:      test %ebp, %ebp
@@ -86,7 +106,11 @@ protected_entry:
         mov E_LEN(%ebx), %edx
         cmpl $KIND_ZERO, E_KIND(%ebx)
         je 2f
-        mov E_SRC(%ebx), %esi
+        cmpl $KIND_DISK, E_KIND(%ebx)
+        jne 5f
+        call disk_copy
+        jmp 3f
+5:      mov E_SRC(%ebx), %esi
         mov %edx, %ecx
         shr $2, %ecx
         rep movsl
@@ -117,6 +141,105 @@ protected_entry:
         mov reg_ebp, %ebp
         mov reg_esp, %esp
         jmp *reg_eip
+
+/* Reads the entry at ebx from the disk: whole sectors straight to the destination, the rest through the buffer. */
+disk_copy:
+        mov $2, %al                     /* no interrupts: the loader polls */
+        mov $ATA_CONTROL, %dx
+        out %al, %dx
+        mov E_SRC(%ebx), %esi           /* esi: next LBA, edi: destination, edx: bytes left */
+        mov E_DEST(%ebx), %edi
+        mov E_LEN(%ebx), %edx
+1:      cmp $SECTOR_BYTES, %edx
+        jb 2f
+        mov %edx, %ecx                  /* up to 256 whole sectors per command */
+        shr $9, %ecx
+        cmp $256, %ecx
+        jbe 3f
+        mov $256, %ecx
+3:      push %edx
+        call read_sectors               /* advances esi and edi */
+        pop %edx
+        shl $9, %ecx
+        sub %ecx, %edx
+        jmp 1b
+2:      test %edx, %edx
+        jz 4f
+        push %edi
+        push %edx
+        mov $SECTOR_BUFFER, %edi
+        mov $1, %ecx
+        call read_sectors
+        pop %ecx
+        pop %edi
+        mov $SECTOR_BUFFER, %esi
+        rep movsb
+4:      ret
+
+/* Reads ecx (1-256) sectors from LBA esi to edi; esi and edi end past them, ecx is kept. */
+read_sectors:
+        push %ecx
+        push %ebx
+        mov %ecx, %ebx
+        call ata_wait_idle
+        mov %esi, %eax
+        shr $24, %eax
+        and $0x0f, %al
+        or $0xe0, %al                   /* master, LBA */
+        mov $ATA_DEVICE, %dx
+        out %al, %dx
+        mov %bl, %al                    /* 256 is written as 0 */
+        mov $ATA_COUNT, %dx
+        out %al, %dx
+        mov %esi, %eax
+        mov $ATA_LBA0, %dx
+        out %al, %dx
+        shr $8, %eax
+        mov $ATA_LBA1, %dx
+        out %al, %dx
+        shr $8, %eax
+        mov $ATA_LBA2, %dx
+        out %al, %dx
+        mov $ATA_READ_SECTORS, %al
+        mov $ATA_STATUS, %dx
+        out %al, %dx
+1:      mov $ATA_STATUS, %dx
+2:      in %dx, %al
+        test $ATA_BSY, %al
+        jnz 2b
+        test $(ATA_ERR | ATA_DF), %al
+        jnz disk_failed
+        test $ATA_DRQ, %al
+        jz 2b
+        mov $ATA_DATA, %dx
+        mov $(SECTOR_BYTES / 2), %ecx
+        rep insw
+        inc %esi
+        dec %ebx
+        jnz 1b
+        pop %ebx
+        pop %ecx
+        ret
+
+ata_wait_idle:
+        mov $ATA_STATUS, %dx
+1:      in %dx, %al
+        test $ATA_BSY, %al
+        jnz 1b
+        ret
+
+/* The disk refused a read: say so on the console and stop (the host sees no start mark). */
+disk_failed:
+        mov $disk_failed_text, %esi
+        mov $(disk_failed_end - disk_failed_text), %ecx
+        mov $PORT_DEBUGCON, %dx
+        rep outsb
+        cli
+1:      hlt
+        jmp 1b
+disk_failed_text:
+        .ascii "x86pt-bochs-loader: the ATA disk refused a read\n"
+disk_failed_end:
 
         .code16
         .org 0xfff0

@@ -63,11 +63,13 @@ export async function runBochs(boot: BochsBoot): Promise<BochsRunResult> {
   const dir = mkdtempSync(join(tmpdir(), 'x86pt-bochs-'));
   try {
     const romPath = join(dir, 'rom.bin');
+    const diskPath = join(dir, 'disk.img');
     const logPath = join(dir, 'bochs.log');
     const rcPath = join(dir, 'bochsrc');
     const debuggerPath = join(dir, 'debugger.rc');
     writeFileSync(romPath, boot.rom);
-    writeFileSync(rcPath, bochsConfig(boot, { romPath, logPath }));
+    if (boot.disk) writeFileSync(diskPath, boot.disk.image);
+    writeFileSync(rcPath, bochsConfig(boot, { romPath, diskPath, logPath }));
     writeFileSync(debuggerPath, 'continue\nquit\n');
     const child = spawn(BOCHS_BINARY, ['-q', '-f', rcPath, '-rc', debuggerPath], {
       cwd: dir,
