@@ -56,7 +56,7 @@ async function runStub(input: EngineInput) {
     memoryBytes: Number(boot.memoryBytes),
     timeoutMs: 30_000,
     // The stub ends with an I/O write to QEMU's isa-debug-exit and a halt: 'z' (or an exception line) is the end.
-    stopWhen: (c) => /(^|\n)(z|x [^\n]*)\n$/.test(text(c)),
+    stopAtLine: (line) => line === 'z' || line.startsWith('x '),
   });
   return { plan, exit: result.exit, lines: text(result.console).split('\n').filter((l) => l !== '') };
 }

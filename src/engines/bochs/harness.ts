@@ -26,8 +26,8 @@ export interface GuestRun {
   readonly memoryBytes: number;
   /** Wall-clock limit; the run ends as 'timeout' after it. */
   readonly timeoutMs: number;
-  /** Ends the run ('stopped') once the console so far satisfies it: for guests that halt instead of shutting down. */
-  readonly stopWhen?: (console: Uint8Array) => boolean;
+  /** Called with each complete console line (latin1, no newline); true ends the run ('stopped'): for guests that halt instead of shutting down. */
+  readonly stopAtLine?: (line: string) => boolean;
   /** The blobs travel in the ROM when they fit in Bochs's 4 MiB, else on an ATA disk; 'disk' forces the disk. */
   readonly carrier?: 'auto' | 'disk';
 }
@@ -42,7 +42,7 @@ export async function runGuest(run: GuestRun): Promise<BochsRunResult> {
   const cpuLines = cpuConfigLines(run.profile);
   const loader = await assembleFlat('loader.S', LOADER_BASE);
   const media = buildBootMedia(loader, { blobs: run.blobs, zero: run.zero, entry: run.entry, memoryBytes: run.memoryBytes, carrier: run.carrier });
-  return runBochs({ ...media, memoryBytes: run.memoryBytes, cpuLines, timeoutMs: run.timeoutMs, stopWhen: run.stopWhen });
+  return runBochs({ ...media, memoryBytes: run.memoryBytes, cpuLines, timeoutMs: run.timeoutMs, stopAtLine: run.stopAtLine });
 }
 
 export interface MultibootRun extends Omit<GuestRun, 'blobs' | 'zero' | 'entry'> {

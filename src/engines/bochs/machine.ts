@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InputError } from '../../core/errors.js';
 import { bochsConfig, type BochsConfigInput } from './config.js';
 
 export const BOCHS_BINARY = 'bochs-bin';
@@ -20,7 +21,7 @@ export const START_MARK = new TextEncoder().encode('\0x86pt-bochs-entry\0');
 export type BochsExit =
   /** The guest wrote "Shutdown" to port 0x8900. */
   | { readonly kind: 'shutdown' }
-  /** The caller's `stopWhen` saw what it waited for, and the harness ended Bochs. */
+  /** The caller's `stopAtLine` saw the line it waited for, and the harness ended Bochs. */
   | { readonly kind: 'stopped' }
   /** The guest was still running at the time limit. */
   | { readonly kind: 'timeout'; readonly afterMs: number }
@@ -32,8 +33,8 @@ export type BochsExit =
 export interface BochsBoot extends BochsConfigInput {
   /** Wall-clock limit for the whole run. */
   readonly timeoutMs: number;
-  /** Called with the guest's console bytes so far whenever more arrive; true ends the run ('stopped'). */
-  readonly stopWhen?: (console: Uint8Array) => boolean;
+  /** Called with each complete line the guest prints (latin1, without the newline); true ends the run ('stopped'). */
+  readonly stopAtLine?: (line: string) => boolean;
 }
 
 export interface BochsRunResult {
@@ -78,7 +79,9 @@ export async function runBochs(boot: BochsBoot): Promise<BochsRunResult> {
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    let consoleStart = -1;
+    // Until the start mark shows, stdout is Bochs's banner and debugger; after it, the guest's lines.
+    let pending = Buffer.alloc(0);
+    let entered = false;
     let stopped = false;
     let timedOut = false;
     const kill = (): void => {
@@ -90,16 +93,27 @@ export async function runBochs(boot: BochsBoot): Promise<BochsRunResult> {
     }, boot.timeoutMs);
     child.stdout.on('data', (chunk: Buffer) => {
       out.push(chunk);
-      if (!boot.stopWhen || stopped) return;
-      const all = Buffer.concat(out);
-      if (consoleStart < 0) {
-        const mark = indexOf(all, START_MARK);
-        if (mark < 0) return;
-        consoleStart = mark + START_MARK.byteLength;
+      if (!boot.stopAtLine || stopped) return;
+      pending = Buffer.concat([pending, chunk]);
+      if (!entered) {
+        const mark = indexOf(pending, START_MARK);
+        if (mark < 0) {
+          // Keep only what could be the start of a mark split across chunks.
+          pending = pending.subarray(Math.max(0, pending.byteLength - START_MARK.byteLength));
+          return;
+        }
+        entered = true;
+        pending = pending.subarray(mark + START_MARK.byteLength);
       }
-      if (boot.stopWhen(all.subarray(consoleStart))) {
-        stopped = true;
-        kill();
+      let newline: number;
+      while ((newline = pending.indexOf(0x0a)) >= 0) {
+        const line = pending.subarray(0, newline).toString('latin1');
+        pending = pending.subarray(newline + 1);
+        if (boot.stopAtLine(line)) {
+          stopped = true;
+          kill();
+          return;
+        }
       }
     });
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
@@ -109,7 +123,7 @@ export async function runBochs(boot: BochsBoot): Promise<BochsRunResult> {
     });
     clearTimeout(timer);
     if (spawnError) {
-      throw new Error(`cannot run ${BOCHS_BINARY} (${spawnError.message}); install Bochs with: npm run setup (or: apt-get install --no-install-recommends bochs bochs-sdl bochsbios vgabios)`);
+      throw new InputError(`cannot run ${BOCHS_BINARY} (${spawnError.message}); install Bochs with: npm run setup (or: apt-get install --no-install-recommends bochs bochs-sdl bochsbios vgabios)`);
     }
     const stdout = Buffer.concat(out);
     const stderr = Buffer.concat(err).toString('latin1');
@@ -120,8 +134,7 @@ export async function runBochs(boot: BochsBoot): Promise<BochsRunResult> {
       // Bochs failed before opening its log: stderr says why.
     }
     const mark = indexOf(stdout, START_MARK);
-    const entered = mark >= 0;
-    let console = entered ? new Uint8Array(stdout.subarray(mark + START_MARK.byteLength)) : new Uint8Array(0);
+    let console = mark >= 0 ? new Uint8Array(stdout.subarray(mark + START_MARK.byteLength)) : new Uint8Array(0);
     const exit = classify({ stopped, timedOut, timeoutMs: boot.timeoutMs, stderr, log });
     if (exit.kind !== 'stopped' && exit.kind !== 'timeout') {
       // Bochs's debugger reports where it stopped after the guest's last byte.
@@ -129,7 +142,7 @@ export async function runBochs(boot: BochsBoot): Promise<BochsRunResult> {
       const tail = DEBUGGER_TAIL.exec(text);
       if (tail) console = console.subarray(0, tail.index);
     }
-    return { exit, console, entered, log, elapsedMs: performance.now() - started };
+    return { exit, console, entered: mark >= 0, log, elapsedMs: performance.now() - started };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
