@@ -14,7 +14,7 @@ export interface PhysBlob {
   readonly bytes: Uint8Array;
 }
 
-/** A physical range the loader zeroes (a multiboot bss, say); Bochs's RAM starts zeroed, so this matters only over a blob. */
+/** A physical range the loader zeroes (a multiboot bss, say), after every blob is in place. */
 export interface PhysZero {
   readonly phys: number;
   readonly length: number;
