@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/core/errors.js';
 import { assembleFlat } from '../src/engines/bochs/assemble.js';
@@ -117,6 +120,34 @@ describe('Bochs boots our ROM headless', () => {
     const result = await runGuest({ blobs: [{ phys: 0x200000, bytes: code }], entry: { eip: 0x200000 }, profile: TIGERLAKE, memoryBytes: 8 * MiB, timeoutMs: 20_000 });
     expect(result.exit.kind).toBe('triple-fault');
     expect(result.entered).toBe(true);
+  });
+
+  it('leaves no temp dir behind, whichever way the run ends, and names the install command when Bochs is missing', async () => {
+    const halt = new Uint8Array([0xb0, 0x7a, 0xe6, 0xe9, 0xb0, 0x0a, 0xe6, 0xe9, 0xfa, 0xf4, 0xeb, 0xfd]); // "z\n", then halt
+    const base = { entry: { eip: 0x200000 }, profile: TIGERLAKE, memoryBytes: 8 * MiB };
+    await runGuest({ ...base, blobs: [{ phys: 0x200000, bytes: halt }], timeoutMs: 300 }); // builds the loader first
+    const saved = { TMPDIR: process.env.TMPDIR, PATH: process.env.PATH };
+    const tmp = mkdtempSync(join(tmpdir(), 'x86pt-bochs-test-'));
+    try {
+      process.env.TMPDIR = tmp;
+      const runs = await Promise.all([
+        runGuest({ ...base, blobs: [{ phys: 0x200000, bytes: halt }], timeoutMs: 300 }),
+        runGuest({ ...base, blobs: [{ phys: 0x200000, bytes: halt }], timeoutMs: 20_000, stopAtLine: (l) => l === 'z' }),
+        runGuest({ ...base, blobs: [{ phys: 0x200000, bytes: new Uint8Array([0x0f, 0x0b]) }], timeoutMs: 20_000 }),
+        runGuest({ ...base, blobs: [{ phys: 0x200000, bytes: halt }, { phys: 0x300000, bytes: new Uint8Array(1000) }], carrier: 'disk', timeoutMs: 300 }),
+      ]);
+      expect(runs.map((r) => r.exit.kind)).toEqual(['timeout', 'stopped', 'triple-fault', 'timeout']);
+      process.env.PATH = '/nonexistent';
+      const missing = runGuest({ ...base, blobs: [{ phys: 0x200000, bytes: halt }], timeoutMs: 300 });
+      await expect(missing).rejects.toThrow(InputError);
+      await expect(missing).rejects.toThrow(/cannot run bochs-bin .*apt-get install --no-install-recommends bochs bochs-sdl bochsbios vgabios/);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.TMPDIR === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved.TMPDIR;
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('refuses blobs outside the guest RAM or in the legacy window, and overlapping blobs', async () => {
