@@ -2,11 +2,13 @@
 # Installs what x86pt's engines and tests need beyond npm packages, only when missing:
 #   binutils    GNU as/ld (test kernels, the QEMU stub)
 #   qemu        qemu-system-x86 (the QEMU engine)
+#   bochs       bochs, bochs-sdl, bochsbios, vgabios (the Bochs engine; it boots its own ROM and
+#               runs SDL2's dummy video driver: no window, no terminal, no listening socket)
 #   chromium    Debian's chromium at /usr/bin/chromium (the HTML report's browser test)
 #   python      Unicorn 2.1 (libunicorn.so.2 from the PyPI wheel) and pyelftools,
 #               pip-installed into .local/python inside the project, never globally
 # As root it installs with apt-get and pip; otherwise it prints the exact command and fails.
-# Usage: scripts/setup.sh [all|binutils|qemu|chromium|python]...   (default: all)
+# Usage: scripts/setup.sh [all|binutils|qemu|bochs|chromium|python]...   (default: all)
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +47,16 @@ ensure_chromium() {
   apt_install chromium
 }
 
+bochs_ready() {
+  command -v bochs >/dev/null && [ -f /usr/share/vgabios/vgabios.bin ] &&
+    [ -f /usr/lib/x86_64-linux-gnu/bochs/plugins/libbx_sdl2_gui.so ]
+}
+
+ensure_bochs() {
+  bochs_ready && return 0
+  apt_install bochs bochs-sdl bochsbios vgabios
+}
+
 python_ready() {
   [ -f "$local_python/unicorn/lib/libunicorn.so.2" ] &&
     [ -f "$local_python/.unicorn-$unicorn_version" ] &&
@@ -75,11 +87,12 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(all)
 for target in "${targets[@]}"; do
   case "$target" in
-    all) ensure_binutils; ensure_qemu; ensure_chromium; ensure_python ;;
+    all) ensure_binutils; ensure_qemu; ensure_bochs; ensure_chromium; ensure_python ;;
     binutils) ensure_binutils ;;
     qemu) ensure_qemu ;;
+    bochs) ensure_bochs ;;
     chromium) ensure_chromium ;;
     python|unicorn) ensure_python ;;
-    *) say "unknown target '$target' (all, binutils, qemu, chromium, python)"; exit 2 ;;
+    *) say "unknown target '$target' (all, binutils, qemu, bochs, chromium, python)"; exit 2 ;;
   esac
 done
