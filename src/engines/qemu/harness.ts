@@ -12,7 +12,7 @@ import { coalesceRanges } from '../../verify/ranges.js';
 import { planNextBoot } from './boot-plan.js';
 import { planCase, type CasePlan } from './case-plan.js';
 import { observedTranslations, parseGuestCase } from './case-report.js';
-import { intersect, normalize, subtract, type Interval } from './intervals.js';
+import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
 import { QEMU_BINARY, runBoot, type CaseOutput } from './machine.js';
 import { mmuTranslations } from './mmu-dump.js';
 import { buildProbeStub } from './stub-build.js';

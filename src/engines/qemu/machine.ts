@@ -11,12 +11,13 @@ import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import type { BootPlan } from './boot-plan.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
+import { STUB_ABI } from './stub-abi.js';
 import { imageLoadedAt, type ProbeStub } from './stub-build.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 const TRIPLE_FAULT = 'the guest triple-faulted (an exception while delivering one)';
 /** isa-debug-exit status for "all cases done" (the stub writes 0x10: (0x10 << 1) | 1). */
-const EXIT_ALL_DONE = 33;
+const EXIT_ALL_DONE = (STUB_ABI.EXIT_DONE << 1) | 1;
 
 /** What QEMU's monitor said about the translation while a case's tables were in CR3. */
 export interface MmuText {

@@ -39,17 +39,8 @@
  *   z                    all cases done
  */
 
-        .set SLOT_BYTES, 16
-        .set SIG_TAG, 0x5850            /* bits 48-63 of every page signature */
-        .set PORT_DEBUGCON, 0xe9
-        .set PORT_EXIT, 0xf4
-        .set EXIT_DONE, 0x10            /* QEMU exits with status 33 */
-        .set EXIT_BAD_STAGING, 0x11     /* 35 */
-        .set HOME_STACK_BYTES, 0x1000
-
-        .set MODE_32BIT, 0
-        .set MODE_PAE, 1
-        .set MODE_IA32E, 2
+/* The binary interface shared with the host (generated from stub-abi.ts when the stub is built). */
+        .include "probe-stub-abi.inc"
 
         .set CR0_WP, 0x00010000
         .set CR0_PG, 0x80000000
@@ -72,72 +63,6 @@
         .set VEC_PF, 14
         .set VEC_USER_RETURN, 32
         .set IDT_VECTORS, 33
-
-        /* staging area header (host-written) */
-        .set STAGING_MAGIC, 0x70363878  /* "x86p" */
-        .set S_MAGIC, 0x00
-        .set S_COUNT, 0x04
-        .set S_CASES, 0x08              /* address of the first case descriptor */
-
-        /* case descriptor (host-written) */
-        .set D_MODE, 0x00
-        .set D_FLAGS, 0x04
-        .set D_CR3, 0x08
-        .set D_TABLES_PHYS, 0x0c
-        .set D_TABLES_LEN, 0x10
-        .set D_TABLES_SRC, 0x14
-        .set D_CODE, 0x18
-        .set D_CTX, 0x1c
-        .set D_DELTA, 0x20              /* u64: dual alias of the code minus its identity address */
-        .set D_SIGN_SRC, 0x28           /* runs of {u32 phys, u32 pages} */
-        .set D_SIGN_COUNT, 0x2c
-        .set D_PROBE_SRC, 0x30          /* runs of {u64 virt, u32 pages, u32 0} */
-        .set D_PROBE_COUNT, 0x34
-        .set D_BYTES, 0x40
-
-        .set F_PAUSE, 1                 /* halt for the host after probing */
-        .set F_SMAP, 2                  /* no page can run ring-3 code: check user access with SMAP */
-
-        /* context pages: page 0 variables and descriptor tables, page 1 stack, pages 2.. probe runs */
-        .set C_HOME_RET, 0x10
-        .set C_HOME_SP, 0x14
-        .set C_RESUME, 0x18             /* u64: where a trapped probe continues, 0 outside probes */
-        .set C_SAVED_SP, 0x20           /* u64 */
-        .set C_FAULTED, 0x28
-        .set C_ERR, 0x2c
-        .set C_CR2, 0x30                /* u64 */
-        .set C_BASE, 0x38               /* u64: the code's base at the address it runs from */
-        .set C_IDBASE, 0x40             /* the code's identity (physical) base */
-        .set C_MODE, 0x44
-        .set C_FLAGS, 0x48
-        .set C_CR3, 0x4c
-        .set C_DELTA, 0x50              /* u64 */
-        .set C_RUNS, 0x58
-        .set C_NRUNS, 0x5c
-        .set C_SMAP, 0x60
-        .set C_OBS_FLAGS, 0x64
-        .set C_OBS_VALUE, 0x68          /* u64 */
-        .set C_RUN_VIRT, 0x70           /* u64 */
-        .set C_RUN_NEXT, 0x78           /* u64 */
-        .set C_RUN_PAGES, 0x80
-        .set C_RUN_FLAGS, 0x84
-        .set C_RUN_VALUE, 0x88          /* u64 */
-        .set C_GDT, 0x100
-        .set C_GDTR, 0x160
-        .set C_IDTR, 0x170
-        .set C_TSS, 0x180
-        .set C_IDT, 0x200
-        .set C_ISTACK_TOP, 0x1000
-        .set C_STACK_TOP, 0x2000
-        .set C_RUNS_START, 0x2000 + SLOT_BYTES
-        .set CTX_CLEAR_BYTES, 0x2000
-
-        /* observation flags */
-        .set O_READ, 1
-        .set O_WRITE, 2
-        .set O_USER, 4
-        .set O_EXEC, 8
-        .set O_SIGNED, 0x10
 
         .text
         .code32
@@ -162,6 +87,16 @@ staging_ptr:
         .long 0                         /* physical address of the staging area */
 entry_offset:
         .long home_entry - image_start  /* read by the host */
+
+/* The host patches the image where the interface says: refuse to build otherwise. */
+        .macro AT_ABI label, offset
+        .if (\label - image_start) != \offset
+        .error "\label is not where stub-abi.ts puts it (\offset)"
+        .endif
+        .endm
+        AT_ABI mb_header, IMAGE_MB_HEADER
+        AT_ABI staging_ptr, IMAGE_STAGING_PTR
+        AT_ABI entry_offset, IMAGE_ENTRY_OFFSET
 
 gdt_template:
         .quad 0
@@ -284,8 +219,8 @@ run_case:
         mov 8(%esi), %eax
         mov %eax, 8(%edx)
         movl $0, 12(%edx)
-        add $16, %esi
-        add $16, %edx
+        add $PROBE_RUN_BYTES, %esi
+        add $PROBE_RUN_BYTES, %edx
         test $0xfff, %edx
         jnz 3f
         add $SLOT_BYTES, %edx
@@ -324,7 +259,7 @@ run_case:
         add $0x1000, %edx
         dec %eax
         jmp 6b
-7:      add $8, %esi
+7:      add $SIGN_RUN_BYTES, %esi
         dec %ecx
         jmp 5b
 
@@ -540,7 +475,7 @@ build_idt64:
         call newline\w
         .endm
 
-/* Probes every page of the case's probe runs (16 bytes each, around the context pages' slots). */
+/* Probes every page of the case's probe runs (PROBE_RUN_BYTES each, around the context pages' slots). */
         .macro PROBE_RUNS w, cx, si, di, bp
         mov C_RUNS(\bp), %edi
         mov C_NRUNS(\bp), %ecx
@@ -563,7 +498,7 @@ build_idt64:
         jmp .Lpage\@
 .Lrun_done\@:
         pop \cx
-        add $16, \di
+        add $PROBE_RUN_BYTES, \di
         test $0xfff, %edi
         jnz .Lnext_run\@
         add $SLOT_BYTES, \di
