@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/core/errors.js';
 import type { EngineInput, MappedRange } from '../src/verify/model.js';
@@ -7,7 +8,7 @@ import { createQemuEngine, type QemuEngine, type QemuReport } from '../src/engin
 import { planCase } from '../src/engines/qemu/case-plan.js';
 import { runPlans } from '../src/engines/qemu/harness.js';
 import { engineInput, HIGH_HALF, IA32E_64MIB_LAYOUT, withEntryBit } from './support/engine-layouts.js';
-import { aliasesOf, entriesPointingAt, QEMU_LAYOUTS } from './support/qemu-layouts.js';
+import { aliasesOf, directoryEntryAbove, entriesPointingAt, QEMU_LAYOUTS } from './support/qemu-layouts.js';
 
 const PAGE = 4096n;
 const LAYOUT_NAMES = Object.keys(QEMU_LAYOUTS);
@@ -180,15 +181,6 @@ describe('leaf mutants', () => {
   });
 });
 
-/** Offset of the page-directory entry above the leaf that maps `phys` (the P|RW|US entry pointing at its page table). */
-function directoryEntryAbove(input: EngineInput, phys: bigint): number {
-  const [pte] = entriesPointingAt(input, phys);
-  const pageTable = input.tablesPhys + BigInt(Math.floor(pte! / 4096) * 4096);
-  // The page table is RAM too, so a leaf (P|RW|XD) maps it as well; the directory entry is the one with U/S.
-  const [pde, more] = entriesPointingAt(input, pageTable).filter((o) => (input.tables[o]! & 4) !== 0);
-  if (pde === undefined || more !== undefined) throw new Error('expected one directory entry');
-  return pde;
-}
 
 describe('a non-leaf mutant', () => {
   it("XD in a page-directory entry: the guest's execute probes see it, QEMU's monitor cannot", async () => {
@@ -271,5 +263,51 @@ describe('layouts QEMU cannot host', () => {
     expect(first!.ok).toBe(false);
     expect(!first!.ok && first!.error).toBeInstanceOf(InputError);
     expect(second!.ok && compareRanges(good.expected, second!.report.actual, second!.report.coverage)).toEqual([]);
+  });
+});
+
+describe('QEMU failing', () => {
+  const BATCH = ['32bit-identity', 'pae-identity-perms', 'ia32e-identity-perms'];
+  const failureOf = (run: Promise<unknown>): Promise<Error | null> => run.then(() => null, (err: unknown) => err as Error);
+
+  it('killed mid-run: the engine fails (bad-input class, exit 2), naming the signal and the case, and removes its directory', async () => {
+    let dir = '';
+    const killer = await createQemuEngine({
+      onCaseStart: (start) => {
+        if (start.case !== 2) return;
+        dir = start.dir;
+        process.kill(start.pid, 'SIGKILL');
+      },
+    });
+    const err = await failureOf(killer.runBatch(BATCH.map((n) => INPUTS[n]!)));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toBe('qemu: QEMU was killed by SIGKILL while probing case 2 of 3');
+    expect(dir).not.toBe('');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('stopped: the engine fails once QMP goes unanswered for the time it is given, and removes its directory', async () => {
+    let dir = '';
+    let pid = 0;
+    // The boot's own limit is far off: what ends the run is the liveness check over QMP.
+    const stopper = await createQemuEngine({
+      timeoutMs: 600_000,
+      qmpTimeoutMs: 1500,
+      onCaseStart: (start) => {
+        ({ dir, pid } = start);
+        process.kill(start.pid, 'SIGSTOP');
+      },
+    });
+    const err = await failureOf(stopper.run(INPUTS['ia32e-identity-perms']!));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toMatch(/^qemu: QEMU did not answer QMP for 1\.5 s \((query-status|info tlb|info mem|inject-nmi)\) while probing case 1 of 1$/);
+    expect(existsSync(dir)).toBe(false);
+    expect(() => process.kill(pid, 0)).toThrow(); // the stopped QEMU was ended, not left behind
+  });
+
+  it('out of time: the engine fails naming what timed out and the budget it had', async () => {
+    const err = await failureOf((await createQemuEngine({ timeoutMs: 1 })).run(INPUTS['32bit-identity']!));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toMatch(/^qemu: QEMU did not finish within 1 ms \(its budget for 1 case: \d+ pages probed, \d+ signed, \d+ listed by its MMU\) while (booting for|probing) case 1 of 1$/);
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { UNICORN_EXPECTED_VERSION } from '../src/engines/unicorn/library.js';
 import { CLI, scratchDir, writeKernelAndTables, x86pt } from './support/cli.js';
 import { engineInput, withEntryBit } from './support/engine-layouts.js';
+import { directoryEntryAbove } from './support/qemu-layouts.js';
 import { UNICORN_LAYOUTS, leafEntryOffset, type UnicornLayoutName } from './support/unicorn-layouts.js';
 
 const dir = scratchDir('x86pt-unicorn-cli-');
@@ -40,6 +41,25 @@ describe('x86pt verify --engine unicorn', () => {
     const text = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin]);
     expect(text.exitCode).toBe(1);
     expect(text.stdout).toContain(`unicorn ${UNICORN_EXPECTED_VERSION}`);
+  });
+
+  it('fails tables that leave its probe routine no page to run from, saying so as a violation (not bad input)', async () => {
+    const name = 'ia32e-identity-perms';
+    const input = engineInput(UNICORN_LAYOUTS[name]);
+    // Every executable page (text, locore) lies below 2 MiB: XD in that directory entry leaves none.
+    const mutant = withEntryBit(input, directoryEntryAbove(input, 0x104000n), 63);
+    const { elf, bin } = files(name, mutant.tables, '-no-exec');
+    const run = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin, '--json']);
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(1);
+    const report = JSON.parse(run.stdout) as { engine: string; violations: { level: string; message: string }[] };
+    expect(report.engine).toBe('unicorn');
+    expect(report.violations).toHaveLength(1);
+    expect(report.violations[0]!.level).toBe('CR3');
+    expect(report.violations[0]!.message).toMatch(/^the unicorn engine's probe routine could not run under these tables: none of the \d+ pages tried that the spec maps executable \(0x100000, .*\) executes at CPL 0/);
+    const text = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin]);
+    expect(text.exitCode).toBe(1);
+    expect(text.stdout).toContain("the unicorn engine's probe routine could not run under these tables");
   });
 
   it('exits 2 on bad input, with one line and no stack trace', async () => {

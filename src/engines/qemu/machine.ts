@@ -76,7 +76,7 @@ function bootDirectory(): { readonly path: string; remove(): void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+const seconds = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 100) / 10} s`);
 
 /** The QEMU command line for a boot (files already written). */
 export function qemuArguments(plan: BootPlan, kernel: string, staging: string, qmpSocket: string): string[] {

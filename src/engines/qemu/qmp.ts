@@ -18,7 +18,7 @@ interface Pending {
 /** QEMU left a command unanswered for longer than it was given. */
 export class QmpTimeoutError extends Error {
   constructor(readonly command: string, readonly ms: number) {
-    super(`QEMU did not answer QMP (${command}) for ${ms / 1000} s`);
+    super(`QEMU did not answer QMP for ${ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 100) / 10} s`} (${command})`);
   }
 }
 
