@@ -8,6 +8,7 @@
 import type { MappedRange } from '../../verify/model.js';
 import { normalize, type Interval } from './intervals.js';
 import { PAGE, pageAddress, pageNumber } from './pages.js';
+import { containing } from './search.js';
 
 /** A page code can run from: where it runs (virtual) and where its bytes are (physical). */
 export interface CodePage {
@@ -29,18 +30,7 @@ export interface CodePageQuery {
   readonly limit: number;
 }
 
-const within = (intervals: readonly Interval[], phys: bigint): boolean => {
-  let lo = 0;
-  let hi = intervals.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const i = intervals[mid]!;
-    if (phys < i.start) hi = mid - 1;
-    else if (phys >= i.end) lo = mid + 1;
-    else return true;
-  }
-  return false;
-};
+const within = (intervals: readonly Interval[], phys: bigint): boolean => containing(intervals, phys, (i) => i.start, (i) => i.end) !== null;
 
 /** The candidate pages, in the ranges' order, at most `query.limit` of them. */
 export function codePageCandidates(expected: readonly MappedRange[], query: CodePageQuery): CodePage[] {

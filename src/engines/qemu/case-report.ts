@@ -8,6 +8,7 @@
 import type { MappedRange, PagingMode } from '../../verify/model.js';
 import { coalesceRanges } from '../../verify/ranges.js';
 import { PAGE, pageAddress } from '../probe/pages.js';
+import { containing } from '../probe/search.js';
 import { pageOfSignature } from '../probe/signature.js';
 import type { CasePlan } from './case-plan.js';
 import { STUB_ABI } from './stub-abi.js';
@@ -53,18 +54,8 @@ export function parseGuestCase(lines: readonly string[]): GuestCase {
 }
 
 /** A page's translation in a sorted range list, or null. */
-export function lookup(ranges: readonly MappedRange[], virt: bigint): MappedRange | null {
-  let lo = 0;
-  let hi = ranges.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const r = ranges[mid]!;
-    if (virt < r.virt) hi = mid - 1;
-    else if (virt >= r.virt + r.size) lo = mid + 1;
-    else return r;
-  }
-  return null;
-}
+export const lookup = (ranges: readonly MappedRange[], virt: bigint): MappedRange | null =>
+  containing(ranges, virt, (r) => r.virt, (r) => r.virt + r.size);
 
 /** Table pages by their first 8 bytes, without the Accessed and Dirty bits the CPU sets while walking. */
 function tablePagesByHead(plan: CasePlan): Map<bigint, bigint[]> {
