@@ -627,6 +627,90 @@ puthex\w:
         ret
         .endm
 
+/*
+ * The exception handlers (WORD: the stack slot size): #PF records the fault
+ * and continues where the probe asked, on the probe's stack; int 0x20 from
+ * ring 3 means the user probe finished without a fault; the NMI means the
+ * host has read the MMU, so the guest continues at the resume point; any
+ * other exception is reported ([sp] vector, error code, ip) and the guest
+ * halts for the host to read the MMU and stop the machine.
+ */
+        .macro EXCEPTION_HANDLERS w, ax, sp, bp, word, iret
+page_fault\w:
+        push \ax
+        mov \word(\sp), \ax
+        mov %eax, C_ERR(\bp)
+        mov %cr2, \ax
+        mov \ax, C_CR2(\bp)
+        .if \w == 32
+        movl $0, C_CR2 + 4(\bp)
+        .endif
+        mov C_RESUME(\bp), \ax
+        test \ax, \ax
+        jz 1f
+        movl $1, C_FAULTED(\bp)
+        mov C_SAVED_SP(\bp), \sp
+        jmp *\ax
+1:      pop \ax
+        push $VEC_PF
+        jmp trap\w
+
+user_return\w:
+        mov C_SAVED_SP(\bp), \sp
+        jmp *C_RESUME(\bp)
+
+nmi\w:
+        push \ax
+        mov C_RESUME(\bp), \ax
+        test \ax, \ax
+        jz 1f
+        mov \ax, \word(\sp)
+1:      pop \ax
+        \iret
+
+        TRAP_ENTRIES \w
+
+trap\w:
+        mov $'x', %al
+        call putc\w
+        call space\w
+        mov (\sp), \ax
+        call puthex\w
+        call space\w
+        mov 2 * \word(\sp), \ax
+        call puthex\w
+        call space\w
+        mov \word(\sp), \ax
+        call puthex\w
+        call space\w
+        mov %cr2, \ax
+        call puthex\w
+        call newline\w
+        cli
+1:      hlt
+        jmp 1b
+        .endm
+
+/*
+ * What each paging path has beside its probes: the ring-3 code (a round
+ * trip, and a read of the page at SI), the exception handlers, the console
+ * routines and the IDT's handler offsets.
+ */
+        .macro PATH_RUNTIME w, ax, cx, dx, si, sp, bp, word, iret, digits
+user_return_now\w:
+        int $VEC_USER_RETURN
+user_read\w:
+        mov (\si), \cx
+        int $VEC_USER_RETURN
+
+        EXCEPTION_HANDLERS \w, \ax, \sp, \bp, \word, \iret
+
+        CONSOLE_ROUTINES \w, \ax, \cx, \dx, \digits
+
+idt\w\()_offsets:
+        IDT_OFFSETS \w
+        .endm
+
 /* The IDT's handlers by vector, as offsets in the image (the gates are built at run time). */
         .macro IDT_OFFSETS w
         .irp vec, 0,1
@@ -796,73 +880,7 @@ flush32:
         popa
 1:      ret
 
-/* Ring-3 code: a round trip, and a read of the page at esi. */
-user_return_now32:
-        int $VEC_USER_RETURN
-user_read32:
-        mov (%esi), %ecx
-        int $VEC_USER_RETURN
-
-/* #PF: record it and continue where the probe asked, on the probe's stack. */
-page_fault32:
-        push %eax
-        mov 4(%esp), %eax
-        mov %eax, C_ERR(%ebp)
-        mov %cr2, %eax
-        mov %eax, C_CR2(%ebp)
-        movl $0, C_CR2 + 4(%ebp)
-        mov C_RESUME(%ebp), %eax
-        test %eax, %eax
-        jz 1f
-        movl $1, C_FAULTED(%ebp)
-        mov C_SAVED_SP(%ebp), %esp
-        jmp *%eax
-1:      pop %eax
-        pushl $VEC_PF
-        jmp trap32
-
-/* int 0x20 from ring 3: the user probe finished without a fault. */
-user_return32:
-        mov C_SAVED_SP(%ebp), %esp
-        jmp *C_RESUME(%ebp)
-
-/* NMI: the host has read the MMU; continue at the resume point. */
-nmi32:
-        push %eax
-        mov C_RESUME(%ebp), %eax
-        test %eax, %eax
-        jz 1f
-        mov %eax, 4(%esp)
-1:      pop %eax
-        iret
-
-        TRAP_ENTRIES 32
-
-/* Any other exception: report it and stop ([esp] vector, error code, eip). */
-trap32:
-        mov $'x', %al
-        call putc32
-        call space32
-        mov (%esp), %eax
-        call puthex32
-        call space32
-        mov 8(%esp), %eax
-        call puthex32
-        call space32
-        mov 4(%esp), %eax
-        call puthex32
-        call space32
-        mov %cr2, %eax
-        call puthex32
-        call newline32
-        cli                             /* wait for the host to read the MMU and stop the machine */
-1:      hlt
-        jmp 1b
-
-        CONSOLE_ROUTINES 32, %eax, %ecx, %edx, 8
-
-idt32_offsets:
-        IDT_OFFSETS 32
+        PATH_RUNTIME 32, %eax, %ecx, %edx, %esi, %esp, %ebp, 4, iret, 8
 
 /* ---------------------------------------------------------------------------
  * IA-32e mode.
@@ -1015,67 +1033,7 @@ flush64:
         pop %rax
 1:      ret
 
-user_return_now64:
-        int $VEC_USER_RETURN
-user_read64:
-        mov (%rsi), %rcx
-        int $VEC_USER_RETURN
-
-page_fault64:
-        push %rax
-        mov 8(%rsp), %rax
-        mov %eax, C_ERR(%rbp)
-        mov %cr2, %rax
-        mov %rax, C_CR2(%rbp)
-        mov C_RESUME(%rbp), %rax
-        test %rax, %rax
-        jz 1f
-        movl $1, C_FAULTED(%rbp)
-        mov C_SAVED_SP(%rbp), %rsp
-        jmp *%rax
-1:      pop %rax
-        pushq $VEC_PF
-        jmp trap64
-
-user_return64:
-        mov C_SAVED_SP(%rbp), %rsp
-        jmp *C_RESUME(%rbp)
-
-nmi64:
-        push %rax
-        mov C_RESUME(%rbp), %rax
-        test %rax, %rax
-        jz 1f
-        mov %rax, 8(%rsp)
-1:      pop %rax
-        iretq
-
-        TRAP_ENTRIES 64
-
-trap64:
-        mov $'x', %al
-        call putc64
-        call space64
-        mov (%rsp), %rax
-        call puthex64
-        call space64
-        mov 16(%rsp), %rax
-        call puthex64
-        call space64
-        mov 8(%rsp), %rax
-        call puthex64
-        call space64
-        mov %cr2, %rax
-        call puthex64
-        call newline64
-        cli
-1:      hlt
-        jmp 1b
-
-        CONSOLE_ROUTINES 64, %rax, %rcx, %rdx, 16
-
-idt64_offsets:
-        IDT_OFFSETS 64
+        PATH_RUNTIME 64, %rax, %rcx, %rdx, %rsi, %rsp, %rbp, 8, iretq, 16
 
         .balign 16
 image_end:
