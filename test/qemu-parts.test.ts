@@ -87,10 +87,10 @@ describe('planning a case', () => {
 
   it('puts the stub on a user-executable text page and its context on supervisor data', () => {
     const plan = planCase(engineInput(QEMU_LAYOUTS['ia32e-high-half-perms']!));
-    expect(plan.codePhys).toBe(0x100000n);
-    expect(plan.runVirt).toBe(0xffff800000100000n);
-    expect(plan.ringThree).toBe(true);
-    expect(plan.contextPhys).toBe(0x116000n);
+    expect(plan.code.phys).toBe(0x100000n);
+    expect(plan.code.runVirt).toBe(0xffff800000100000n);
+    expect(plan.code.ringThree).toBe(true);
+    expect(plan.context.phys).toBe(0x116000n);
     expect(plan.walkerAgrees).toBe(true);
   });
 });
@@ -172,9 +172,9 @@ describe("the stub's binary interface", () => {
     expect(u32(d + at('D_TABLES_LEN'))).toBe(plan.input.tables.byteLength);
     const tables = u32(d + at('D_TABLES_SRC')) - boot.stagingPhys;
     expect(boot.staging.subarray(tables, tables + plan.input.tables.byteLength)).toEqual(plan.input.tables);
-    expect(u32(d + at('D_CODE'))).toBe(Number(plan.codePhys));
-    expect(u32(d + at('D_CTX'))).toBe(Number(plan.contextPhys));
-    expect(view.getBigUint64(d + at('D_DELTA'), true)).toBe(BigInt.asUintN(64, plan.runVirt - plan.codePhys));
+    expect(u32(d + at('D_CODE'))).toBe(Number(plan.code.phys));
+    expect(u32(d + at('D_CTX'))).toBe(Number(plan.context.phys));
+    expect(view.getBigUint64(d + at('D_DELTA'), true)).toBe(BigInt.asUintN(64, plan.code.runVirt - plan.code.phys));
     expect(u32(d + at('D_SIGN_COUNT'))).toBe(plan.signRuns.length);
     const sign = u32(d + at('D_SIGN_SRC')) - boot.stagingPhys;
     expect([u32(sign), u32(sign + 4)]).toEqual([Number(plan.signRuns[0]!.start), plan.signRuns[0]!.pages]);

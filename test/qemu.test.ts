@@ -204,7 +204,7 @@ describe('a non-leaf mutant', () => {
 describe('mutants that hit the stub itself', () => {
   it('the stub moves off a page the tables break, and the page is caught', async () => {
     const input = INPUTS['ia32e-identity-perms']!;
-    const preferred = planCase(input).codePhys;
+    const preferred = planCase(input).code.phys;
     const [offset] = entriesPointingAt(input, preferred);
     const report = await engine.run(withEntryBit(input, offset!, 0));
     expect(report.guestFailure).toBeNull();
@@ -228,7 +228,7 @@ describe('mutants that hit the stub itself', () => {
   it('when QEMU refuses a page the walker accepts, the death is reported as their disagreement', async () => {
     const input = INPUTS['ia32e-identity-perms']!;
     const plan = planCase(input);
-    const [offset] = entriesPointingAt(input, plan.codePhys);
+    const [offset] = entriesPointingAt(input, plan.code.phys);
     // The plan was made (and the walker consulted) on the good tables; QEMU gets the broken ones.
     const broken = withEntryBit(input, offset!, 0);
     const [report] = await runPlans([{ ...plan, input: broken }]);
@@ -236,7 +236,7 @@ describe('mutants that hit the stub itself', () => {
     expect(report!.violations[0]!.message).toMatch(/QEMU's CPU and the walker disagree/);
     // QEMU's MMU, the only witness left, shows the code page unmapped.
     expect(compareRanges(input.expected, report!.actual, report!.coverage)).toEqual([
-      { virt: plan.codePhys, size: PAGE, expected: { phys: plan.codePhys, writable: false, user: true, executable: true }, actual: null },
+      { virt: plan.code.phys, size: PAGE, expected: { phys: plan.code.phys, writable: false, user: true, executable: true }, actual: null },
     ]);
   });
 });

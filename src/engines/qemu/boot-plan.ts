@@ -101,16 +101,16 @@ function writeStaging(cases: readonly CasePlan[], base: number, size: number): U
     const u32 = (field: number, value: number): void => view.setUint32(d + field, value, true);
     const { input } = c;
     u32(ABI.D_MODE, MODE_CODES[input.mode]);
-    u32(ABI.D_FLAGS, ABI.F_PAUSE | (c.ringThree ? 0 : ABI.F_SMAP));
+    u32(ABI.D_FLAGS, ABI.F_PAUSE | (c.code.ringThree ? 0 : ABI.F_SMAP));
     u32(ABI.D_CR3, Number(c.cr3));
     u32(ABI.D_TABLES_PHYS, Number(input.tablesPhys));
     u32(ABI.D_TABLES_LEN, input.tables.byteLength);
     u32(ABI.D_TABLES_SRC, base + data);
     bytes.set(input.tables, data);
     data += align(input.tables.byteLength, 16);
-    u32(ABI.D_CODE, Number(c.codePhys));
-    u32(ABI.D_CTX, Number(c.contextPhys));
-    view.setBigUint64(d + ABI.D_DELTA, BigInt.asUintN(64, c.runVirt - c.codePhys), true);
+    u32(ABI.D_CODE, Number(c.code.phys));
+    u32(ABI.D_CTX, Number(c.context.phys));
+    view.setBigUint64(d + ABI.D_DELTA, BigInt.asUintN(64, c.code.runVirt - c.code.phys), true);
     u32(ABI.D_SIGN_SRC, base + data);
     u32(ABI.D_SIGN_COUNT, c.signRuns.length);
     for (const run of c.signRuns) {

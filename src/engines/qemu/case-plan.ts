@@ -34,19 +34,23 @@ export interface PageRun {
   readonly pages: number;
 }
 
+/** Where the stub's code goes. */
+export interface StubCodePage {
+  /** The page the code is copied to: identity-mapped, executable. */
+  readonly phys: bigint;
+  /** Where the code runs once paging is on: the page's dual alias, or its identity address. */
+  readonly runVirt: bigint;
+  /** Whether it runs at CPL 3 too (user access checked from ring 3); otherwise SMAP stands in. */
+  readonly ringThree: boolean;
+}
+
 export interface CasePlan {
   readonly input: EngineInput;
   /** Physical address of the top-level table. */
   readonly cr3: bigint;
-  /** The page the stub's code is copied to: identity-mapped, executable. */
-  readonly codePhys: bigint;
-  /** Where the code runs once paging is on: the code page's dual alias, or its identity address. */
-  readonly runVirt: bigint;
+  readonly code: StubCodePage;
   /** Context pages: variables and descriptor tables, stack, probe runs; identity-mapped, supervisor-writable. */
-  readonly contextPhys: bigint;
-  readonly contextPages: number;
-  /** Whether the code page runs at CPL 3 too (user access checked from ring 3); otherwise SMAP stands in. */
-  readonly ringThree: boolean;
+  readonly context: { readonly phys: bigint; readonly pages: number };
   /** Physical pages that get signatures: everything the layout maps except the tables' own pages. */
   readonly signRuns: readonly PageRun[];
   /** Virtual pages probed: every expected page and the page on each side of every expected range. */
@@ -147,11 +151,8 @@ export function planCase(input: EngineInput): CasePlan {
   return {
     input,
     cr3,
-    codePhys: code.phys,
-    runVirt: code.runVirt,
-    contextPhys,
-    contextPages,
-    ringThree: code.ringThree,
+    code,
+    context: { phys: contextPhys, pages: contextPages },
     signRuns: splitRuns(signed),
     probeRuns,
     coverage: probed,
@@ -162,11 +163,6 @@ export function planCase(input: EngineInput): CasePlan {
   };
 }
 
-interface CodePage {
-  readonly phys: bigint;
-  readonly runVirt: bigint;
-  readonly ringThree: boolean;
-}
 
 /** Whether the walker translates `virt` to `phys` with at least the access asked for. */
 function walkerGives(walker: PageWalker | null, virt: bigint, phys: bigint, need: { executable?: boolean; writable?: boolean; user?: boolean; supervisorOnly?: boolean }): boolean {
@@ -182,7 +178,7 @@ function walkerGives(walker: PageWalker | null, virt: bigint, phys: bigint, need
  * also user-executable where the code runs, so probes can drop to ring 3.
  * With a walker, the tables must agree.
  */
-function chooseCodePage(expected: readonly MappedRange[], avoid: readonly Interval[], walker: PageWalker | null): CodePage | null {
+function chooseCodePage(expected: readonly MappedRange[], avoid: readonly Interval[], walker: PageWalker | null): StubCodePage | null {
   const dual = expected.some((r) => r.virt !== r.phys);
   for (const ringThree of [true, false]) {
     const page = chooseFrom(expected, {

@@ -166,7 +166,7 @@ function caseReport(plan: CasePlan, output: CaseOutput, version: string): QemuRe
     coverage,
     violations: output.died ? [stubDied(plan, output.died.reason)] : [],
     ranAt: guest.ranAt,
-    sentTo: plan.runVirt,
+    sentTo: plan.code.runVirt,
     userCheck: guest.userCheck,
     guestFailure: failure,
     mmu: { translations: mmu, disagreements },
@@ -179,7 +179,7 @@ function caseReport(plan: CasePlan, output: CaseOutput, version: string): QemuRe
  * (blind to non-leaf XD) matches the spec.
  */
 function stubDied(plan: CasePlan, reason: string): Violation {
-  const where = `code at virtual 0x${plan.runVirt.toString(16)} (physical 0x${plan.codePhys.toString(16)}), context at 0x${plan.contextPhys.toString(16)}`;
+  const where = `code at virtual 0x${plan.code.runVirt.toString(16)} (physical 0x${plan.code.phys.toString(16)}), context at 0x${plan.context.phys.toString(16)}`;
   const why = plan.walkerAgrees
     ? `the walker maps these pages as the stub needs, so QEMU's CPU and the walker disagree about these tables`
     : 'no page both should and does (by the walker) give the stub what it needs';
