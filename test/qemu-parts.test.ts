@@ -6,9 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { mmuTranslations } from '../src/engines/qemu/mmu-dump.js';
 import { planNextBoot } from '../src/engines/qemu/boot-plan.js';
 import { planCase } from '../src/engines/qemu/case-plan.js';
+import { bootOptions } from '../src/engines/qemu/harness.js';
 import { DESCRIPTOR_FIELD_BYTES, STUB_ABI, type StubSymbol } from '../src/engines/qemu/stub-abi.js';
 import { assembleStubObject, buildProbeStub, homeFootprint, imageLoadedAt, stubSourcePath } from '../src/engines/qemu/stub-build.js';
-import { engineInput } from './support/engine-layouts.js';
+import { engineInput, IA32E_64MIB_LAYOUT } from './support/engine-layouts.js';
 import { QEMU_LAYOUTS } from './support/qemu-layouts.js';
 
 const PAGE = 4096n;
@@ -92,6 +93,23 @@ describe('planning a case', () => {
     expect(plan.code.ringThree).toBe(true);
     expect(plan.context.phys).toBe(0x116000n);
     expect(plan.walkerAgrees).toBe(true);
+  });
+});
+
+describe("a boot's time", () => {
+  it('is a CPU-time budget that grows with the pages probed, signed and listed, the wall clock four times that', () => {
+    const small = planCase(engineInput(QEMU_LAYOUTS['32bit-identity']!));
+    const large = planCase(engineInput(IA32E_64MIB_LAYOUT));
+    const one = bootOptions([small], {}, 1, 1);
+    const two = bootOptions([small, large], {}, 3, 5);
+    expect(one.cpuBudgetMs).toBeGreaterThan(10_000);
+    expect(two.cpuBudgetMs! - one.cpuBudgetMs!).toBeGreaterThan(16_384 * 0.1);
+    expect(two.timeoutMs).toBe(4 * two.cpuBudgetMs!);
+    expect(two.budgetFor).toMatch(/^2 cases: \d+ pages probed, \d+ signed, \d+ listed by its MMU$/);
+    expect(two.numbering).toEqual({ first: 3, total: 5 });
+    // A limit given outright is a wall-clock limit, and the only one.
+    const given = bootOptions([small], { timeoutMs: 5000 }, 1, 1);
+    expect([given.timeoutMs, given.cpuBudgetMs]).toEqual([5000, undefined]);
   });
 });
 

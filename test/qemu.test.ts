@@ -305,6 +305,12 @@ describe('QEMU failing', () => {
     expect(() => process.kill(pid, 0)).toThrow(); // the stopped QEMU was ended, not left behind
   });
 
+  it("out of CPU time: the engine fails naming QEMU's CPU budget", async () => {
+    const err = await failureOf((await createQemuEngine({ cpuBudgetMs: 1, timeoutMs: 600_000 })).run(INPUTS['ia32e-identity-perms']!));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toMatch(/^qemu: QEMU did not finish in 1 ms of CPU time \(its budget for 1 case: .*\) while (booting for|probing) case 1 of 1$/);
+  });
+
   it('out of time: the engine fails naming what timed out and the budget it had', async () => {
     const err = await failureOf((await createQemuEngine({ timeoutMs: 1 })).run(INPUTS['32bit-identity']!));
     expect(err).toBeInstanceOf(InputError);

@@ -42,8 +42,14 @@ export interface QemuReport extends EngineReport {
 export type QemuCaseResult = Extract<EngineOutcome, { ok: false }> | { readonly ok: true; readonly report: QemuReport };
 
 export interface QemuRunOptions {
-  /** Wall-clock limit per boot; by default X86PT_QEMU_TIMEOUT_MS, else scaled with the work the boot does. */
+  /**
+   * Wall-clock limit per boot (X86PT_QEMU_TIMEOUT_MS). By default a boot is
+   * held to a CPU-time budget scaled with its work, and the wall clock to
+   * four times that.
+   */
   readonly timeoutMs?: number;
+  /** QEMU's CPU-time budget per boot, instead of the one scaled with its work (the wall clock gets four times it unless `timeoutMs` says otherwise). */
+  readonly cpuBudgetMs?: number;
   /** How long QEMU may leave QMP unanswered before it counts as hung; by default X86PT_QEMU_QMP_TIMEOUT_MS, else 30 s. */
   readonly qmpTimeoutMs?: number;
   /** Called as the guest starts each case, with QEMU's pid (tests use it to interfere with QEMU). */
@@ -56,6 +62,8 @@ const PROBED_PAGE_MS = 0.1;
 const SIGNED_PAGE_MS = 0.05;
 const MMU_PAGE_MS = 0.05;
 const DEFAULT_QMP_TIMEOUT_MS = 30_000;
+/** The budget is QEMU's CPU time; the wall clock may run this many times longer on a machine shared with other work. */
+const WALL_PER_CPU = 4;
 
 function msFromEnv(name: string): number | undefined {
   const text = process.env[name];
@@ -70,13 +78,16 @@ const pagesOf = (runs: readonly { pages: number }[]): number => runs.reduce((n, 
 const mappedPages = (plan: CasePlan): number => Number(plan.input.expected.reduce((n, r) => n + r.size, 0n) / 4096n);
 
 /** The boot options for one boot of `plans`, numbered from `first` of `total`. */
-function bootOptions(plans: readonly CasePlan[], options: QemuRunOptions, first: number, total: number): BootOptions {
+export function bootOptions(plans: readonly CasePlan[], options: QemuRunOptions, first: number, total: number): BootOptions {
   const probed = plans.reduce((n, c) => n + pagesOf(c.probeRuns), 0);
   const signed = plans.reduce((n, c) => n + pagesOf(c.signRuns), 0);
   const listed = plans.reduce((n, c) => n + mappedPages(c), 0);
   const budget = BOOT_BASE_MS + probed * PROBED_PAGE_MS + signed * SIGNED_PAGE_MS + listed * MMU_PAGE_MS;
+  const given = options.timeoutMs ?? msFromEnv('X86PT_QEMU_TIMEOUT_MS');
+  const cpu = options.cpuBudgetMs ?? (given === undefined ? Math.ceil(budget) : undefined);
   return {
-    timeoutMs: options.timeoutMs ?? msFromEnv('X86PT_QEMU_TIMEOUT_MS') ?? Math.ceil(budget),
+    timeoutMs: given ?? cpu! * WALL_PER_CPU,
+    ...(cpu !== undefined && { cpuBudgetMs: cpu }),
     budgetFor: `${plans.length} case${plans.length === 1 ? '' : 's'}: ${probed} pages probed, ${signed} signed, ${listed} listed by its MMU`,
     qmpTimeoutMs: options.qmpTimeoutMs ?? msFromEnv('X86PT_QEMU_QMP_TIMEOUT_MS') ?? DEFAULT_QMP_TIMEOUT_MS,
     mmuReadMs: (i) => (plans[i] ? mappedPages(plans[i]) * MMU_PAGE_MS : 0),

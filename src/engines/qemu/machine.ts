@@ -4,7 +4,7 @@
  * QMP whenever the guest halts for it, and stops the machine when the guest
  * is done, traps, triple-faults or runs out of time.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -61,6 +61,12 @@ export interface BootOptions {
   /** Wall-clock limit for the whole boot, and what it was given for (said when it runs out). */
   readonly timeoutMs: number;
   readonly budgetFor: string;
+  /**
+   * Limit on the CPU time QEMU spends (Linux: read from /proc), so that a
+   * machine shared with other work slows a boot down without failing it; the
+   * wall-clock limit is then a last resort.
+   */
+  readonly cpuBudgetMs?: number;
   /** How long QEMU may leave a QMP command, or a liveness check, unanswered. */
   readonly qmpTimeoutMs: number;
   /** Extra time for reading QEMU's MMU of a case, which grows with the pages it maps. */
@@ -74,6 +80,22 @@ export interface BootOptions {
 function bootDirectory(): { readonly path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), 'x86pt-qemu-'));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+const CPU_POLL_MS = 1000;
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU time (user and system) the process has spent, or null where /proc cannot tell. */
+function cpuTimeMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return null;
+  }
 }
 
 const seconds = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 100) / 10} s`);
@@ -206,14 +228,20 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
   };
 
   // Out of time: where the tables may have sent the stub astray (the walker disagrees with its pages), that is the guest dying; else QEMU failing.
-  const timer = setTimeout(() => {
+  const outOfTime = (spent: string): void => {
     const plan_ = plan.cases[Math.max(current, 0)];
     if (plan_ && !plan_.walkerAgrees && current >= 0) {
-      enqueue(() => stopAfterDeath(`the guest did not finish within ${seconds(options.timeoutMs)}`));
+      enqueue(() => stopAfterDeath(`the guest did not finish ${spent}`));
     } else {
-      abandon(engineFailure(`QEMU did not finish within ${seconds(options.timeoutMs)} (its budget for ${options.budgetFor})`));
+      abandon(engineFailure(`QEMU did not finish ${spent} (its budget for ${options.budgetFor})`));
     }
-  }, options.timeoutMs);
+  };
+  const timer = setTimeout(() => outOfTime(`within ${seconds(options.timeoutMs)}`), options.timeoutMs);
+  const cpuBudget = options.cpuBudgetMs;
+  const cpuWatch = cpuBudget === undefined ? undefined : setInterval(() => {
+    const spent = qemu.pid === undefined ? null : cpuTimeMs(qemu.pid);
+    if (spent !== null && spent > cpuBudget && !failure && !stopping) outOfTime(`in ${seconds(cpuBudget)} of CPU time`);
+  }, Math.min(CPU_POLL_MS, Math.max(20, (cpuBudget ?? 0) / 4)));
   // A stopped or wedged QEMU answers nothing: ask it something whenever QMP is idle.
   const heartbeat = setInterval(() => {
     if (qmp?.idle && !stopping) enqueue(async () => {
@@ -261,6 +289,7 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
     return { cases, stderr };
   } finally {
     clearTimeout(timer);
+    clearInterval(cpuWatch);
     clearInterval(heartbeat);
     qmp?.close();
     qemu.kill('SIGKILL');
