@@ -56,14 +56,13 @@ export interface QemuRunOptions {
   readonly onCaseStart?: (start: CaseStart) => void;
 }
 
-/** Time a boot is given: a start-up allowance, then so much per page probed, signed and listed by QEMU's MMU. */
-const BOOT_BASE_MS = 10_000;
-const PROBED_PAGE_MS = 0.1;
-const SIGNED_PAGE_MS = 0.05;
-const MMU_PAGE_MS = 0.05;
+/**
+ * Time a boot is given, in QEMU's CPU time: a start-up allowance, then so
+ * much per page probed, signed and listed by QEMU's MMU. The wall clock may
+ * run `wallPerCpu` times longer, on a machine shared with other work.
+ */
+const BUDGET = { bootMs: 10_000, probedPageMs: 0.1, signedPageMs: 0.05, mmuPageMs: 0.05, wallPerCpu: 4 } as const;
 const DEFAULT_QMP_TIMEOUT_MS = 30_000;
-/** The budget is QEMU's CPU time; the wall clock may run this many times longer on a machine shared with other work. */
-const WALL_PER_CPU = 4;
 
 function msFromEnv(name: string): number | undefined {
   const text = process.env[name];
@@ -82,15 +81,15 @@ export function bootOptions(plans: readonly CasePlan[], options: QemuRunOptions,
   const probed = plans.reduce((n, c) => n + pagesOf(c.probeRuns), 0);
   const signed = plans.reduce((n, c) => n + pagesOf(c.signRuns), 0);
   const listed = plans.reduce((n, c) => n + mappedPages(c), 0);
-  const budget = BOOT_BASE_MS + probed * PROBED_PAGE_MS + signed * SIGNED_PAGE_MS + listed * MMU_PAGE_MS;
+  const budget = BUDGET.bootMs + probed * BUDGET.probedPageMs + signed * BUDGET.signedPageMs + listed * BUDGET.mmuPageMs;
   const given = options.timeoutMs ?? msFromEnv('X86PT_QEMU_TIMEOUT_MS');
   const cpu = options.cpuBudgetMs ?? (given === undefined ? Math.ceil(budget) : undefined);
   return {
-    timeoutMs: given ?? cpu! * WALL_PER_CPU,
+    timeoutMs: given ?? cpu! * BUDGET.wallPerCpu,
     ...(cpu !== undefined && { cpuBudgetMs: cpu }),
     budgetFor: `${plans.length} case${plans.length === 1 ? '' : 's'}: ${probed} pages probed, ${signed} signed, ${listed} listed by its MMU`,
     qmpTimeoutMs: options.qmpTimeoutMs ?? msFromEnv('X86PT_QEMU_QMP_TIMEOUT_MS') ?? DEFAULT_QMP_TIMEOUT_MS,
-    mmuReadMs: (i) => (plans[i] ? mappedPages(plans[i]) * MMU_PAGE_MS : 0),
+    mmuReadMs: (i) => (plans[i] ? mappedPages(plans[i]) * BUDGET.mmuPageMs : 0),
     numbering: { first, total },
     ...(options.onCaseStart && { onCaseStart: options.onCaseStart }),
   };
