@@ -12,6 +12,9 @@ import { InputError } from '../../core/errors.js';
 import type { PagingMode, Violation } from '../../verify/model.js';
 import { topTablePhys } from '../../verify/paging-modes.js';
 
+/** A span of time as a message says it: '750 ms', '1.5 s'. */
+export const duration = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 100) / 10} s`);
+
 /** The emulator an engine drives failed; the message says which, doing what, and why. */
 export class EngineFailure extends InputError {
   constructor(readonly engine: string, message: string) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import type { BootPlan } from './boot-plan.js';
-import { EngineFailure } from '../probe/failure.js';
+import { EngineFailure, duration } from '../probe/failure.js';
 import { QmpClient, QmpClosedError, QmpTimeoutError, type QmpEvent } from './qmp.js';
 import { STUB_ABI } from './stub-abi.js';
 import { imageLoadedAt, type ProbeStub } from './stub-build.js';
@@ -98,8 +98,6 @@ function cpuTimeMs(pid: number): number | null {
   }
 }
 
-const seconds = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 100) / 10} s`);
-
 /** The QEMU command line for a boot (files already written). */
 export function qemuArguments(plan: BootPlan, kernel: string, staging: string, qmpSocket: string): string[] {
   return [
@@ -111,8 +109,8 @@ export function qemuArguments(plan: BootPlan, kernel: string, staging: string, q
     '-m', `${plan.memoryBytes / (1024n * 1024n)}M`,
     '-kernel', kernel,
     '-device', `loader,file=${staging},addr=0x${plan.stagingPhys.toString(16)},force-raw=on`,
-    '-debugcon', 'stdio',
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
+    '-debugcon', 'stdio', // QEMU's debug console listens on port 0xe9, the stub's PORT_DEBUGCON
+    '-device', `isa-debug-exit,iobase=0x${STUB_ABI.PORT_EXIT.toString(16)},iosize=4`,
     '-qmp', `unix:${qmpSocket},server=on,wait=off`,
   ];
 }
@@ -236,11 +234,11 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
       abandon(engineFailure(`QEMU did not finish ${spent} (its budget for ${options.budgetFor})`));
     }
   };
-  const timer = setTimeout(() => outOfTime(`within ${seconds(options.timeoutMs)}`), options.timeoutMs);
+  const timer = setTimeout(() => outOfTime(`within ${duration(options.timeoutMs)}`), options.timeoutMs);
   const cpuBudget = options.cpuBudgetMs;
   const cpuWatch = cpuBudget === undefined ? undefined : setInterval(() => {
     const spent = qemu.pid === undefined ? null : cpuTimeMs(qemu.pid);
-    if (spent !== null && spent > cpuBudget && !failure && !stopping) outOfTime(`in ${seconds(cpuBudget)} of CPU time`);
+    if (spent !== null && spent > cpuBudget && !failure && !stopping) outOfTime(`in ${duration(cpuBudget)} of CPU time`);
   }, Math.min(CPU_POLL_MS, Math.max(20, (cpuBudget ?? 0) / 4)));
   // A stopped or wedged QEMU answers nothing: ask it something whenever QMP is idle.
   const heartbeat = setInterval(() => {
@@ -256,7 +254,7 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
       try {
         qmp = await QmpClient.connect(socket, onEvent, qmpMs, gone);
       } catch {
-        if (!gone()) throw engineFailure(`QEMU did not open its QMP socket within ${seconds(qmpMs)}`);
+        if (!gone()) throw engineFailure(`QEMU did not open its QMP socket within ${duration(qmpMs)}`);
         return; // QEMU is gone: its exit status says why
       }
       // QMP reports events only once connected: a guest that died before then shows as not running.

@@ -4,6 +4,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { duration } from '../probe/failure.js';
 
 export interface QmpEvent {
   readonly event: string;
@@ -18,7 +19,7 @@ interface Pending {
 /** QEMU left a command unanswered for longer than it was given. */
 export class QmpTimeoutError extends Error {
   constructor(readonly command: string, readonly ms: number) {
-    super(`QEMU did not answer QMP for ${ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 100) / 10} s`} (${command})`);
+    super(`QEMU did not answer QMP for ${duration(ms)} (${command})`);
   }
 }
 
