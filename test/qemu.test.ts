@@ -270,6 +270,15 @@ describe('QEMU failing', () => {
   const BATCH = ['32bit-identity', 'pae-identity-perms', 'ia32e-identity-perms'];
   const failureOf = (run: Promise<unknown>): Promise<Error | null> => run.then(() => null, (err: unknown) => err as Error);
 
+  it('leaves no temporary directory after a boot that went well', async () => {
+    const dirs: string[] = [];
+    const watched = await createQemuEngine({ onCaseStart: (start) => dirs.push(start.dir) });
+    const results = await watched.runBatch(BATCH.map((n) => INPUTS[n]!));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(dirs.length).toBe(BATCH.length);
+    expect(dirs.filter((dir) => existsSync(dir))).toEqual([]);
+  });
+
   it('killed mid-run: the engine fails (bad-input class, exit 2), naming the signal and the case, and removes its directory', async () => {
     let dir = '';
     const killer = await createQemuEngine({
