@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/core/errors.js';
 import type { EngineInput, MappedRange } from '../src/verify/model.js';
@@ -7,7 +8,7 @@ import { createQemuEngine, type QemuEngine, type QemuReport } from '../src/engin
 import { planCase } from '../src/engines/qemu/case-plan.js';
 import { runPlans } from '../src/engines/qemu/harness.js';
 import { engineInput, HIGH_HALF, IA32E_64MIB_LAYOUT, withEntryBit } from './support/engine-layouts.js';
-import { aliasesOf, entriesPointingAt, QEMU_LAYOUTS } from './support/qemu-layouts.js';
+import { aliasesOf, directoryEntryAbove, entriesPointingAt, QEMU_LAYOUTS } from './support/qemu-layouts.js';
 
 const PAGE = 4096n;
 const LAYOUT_NAMES = Object.keys(QEMU_LAYOUTS);
@@ -180,15 +181,6 @@ describe('leaf mutants', () => {
   });
 });
 
-/** Offset of the page-directory entry above the leaf that maps `phys` (the P|RW|US entry pointing at its page table). */
-function directoryEntryAbove(input: EngineInput, phys: bigint): number {
-  const [pte] = entriesPointingAt(input, phys);
-  const pageTable = input.tablesPhys + BigInt(Math.floor(pte! / 4096) * 4096);
-  // The page table is RAM too, so a leaf (P|RW|XD) maps it as well; the directory entry is the one with U/S.
-  const [pde, more] = entriesPointingAt(input, pageTable).filter((o) => (input.tables[o]! & 4) !== 0);
-  if (pde === undefined || more !== undefined) throw new Error('expected one directory entry');
-  return pde;
-}
 
 describe('a non-leaf mutant', () => {
   it("XD in a page-directory entry: the guest's execute probes see it, QEMU's monitor cannot", async () => {
@@ -212,7 +204,7 @@ describe('a non-leaf mutant', () => {
 describe('mutants that hit the stub itself', () => {
   it('the stub moves off a page the tables break, and the page is caught', async () => {
     const input = INPUTS['ia32e-identity-perms']!;
-    const preferred = planCase(input).codePhys;
+    const preferred = planCase(input).code.phys;
     const [offset] = entriesPointingAt(input, preferred);
     const report = await engine.run(withEntryBit(input, offset!, 0));
     expect(report.guestFailure).toBeNull();
@@ -236,7 +228,7 @@ describe('mutants that hit the stub itself', () => {
   it('when QEMU refuses a page the walker accepts, the death is reported as their disagreement', async () => {
     const input = INPUTS['ia32e-identity-perms']!;
     const plan = planCase(input);
-    const [offset] = entriesPointingAt(input, plan.codePhys);
+    const [offset] = entriesPointingAt(input, plan.code.phys);
     // The plan was made (and the walker consulted) on the good tables; QEMU gets the broken ones.
     const broken = withEntryBit(input, offset!, 0);
     const [report] = await runPlans([{ ...plan, input: broken }]);
@@ -244,7 +236,7 @@ describe('mutants that hit the stub itself', () => {
     expect(report!.violations[0]!.message).toMatch(/QEMU's CPU and the walker disagree/);
     // QEMU's MMU, the only witness left, shows the code page unmapped.
     expect(compareRanges(input.expected, report!.actual, report!.coverage)).toEqual([
-      { virt: plan.codePhys, size: PAGE, expected: { phys: plan.codePhys, writable: false, user: true, executable: true }, actual: null },
+      { virt: plan.code.phys, size: PAGE, expected: { phys: plan.code.phys, writable: false, user: true, executable: true }, actual: null },
     ]);
   });
 });
@@ -271,5 +263,66 @@ describe('layouts QEMU cannot host', () => {
     expect(first!.ok).toBe(false);
     expect(!first!.ok && first!.error).toBeInstanceOf(InputError);
     expect(second!.ok && compareRanges(good.expected, second!.report.actual, second!.report.coverage)).toEqual([]);
+  });
+});
+
+describe('QEMU failing', () => {
+  const BATCH = ['32bit-identity', 'pae-identity-perms', 'ia32e-identity-perms'];
+  const failureOf = (run: Promise<unknown>): Promise<Error | null> => run.then(() => null, (err: unknown) => err as Error);
+
+  it('leaves no temporary directory after a boot that went well', async () => {
+    const dirs: string[] = [];
+    const watched = await createQemuEngine({ onCaseStart: (start) => dirs.push(start.dir) });
+    const results = await watched.runBatch(BATCH.map((n) => INPUTS[n]!));
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(dirs.length).toBe(BATCH.length);
+    expect(dirs.filter((dir) => existsSync(dir))).toEqual([]);
+  });
+
+  it('killed mid-run: the engine fails (bad-input class, exit 2), naming the signal and the case, and removes its directory', async () => {
+    let dir = '';
+    const killer = await createQemuEngine({
+      onCaseStart: (start) => {
+        if (start.case !== 2) return;
+        dir = start.dir;
+        process.kill(start.pid, 'SIGKILL');
+      },
+    });
+    const err = await failureOf(killer.runBatch(BATCH.map((n) => INPUTS[n]!)));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toBe('qemu: QEMU was killed by SIGKILL while probing case 2 of 3');
+    expect(dir).not.toBe('');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('stopped: the engine fails once QMP goes unanswered for the time it is given, and removes its directory', async () => {
+    let dir = '';
+    let pid = 0;
+    // The boot's own limit is far off: what ends the run is the liveness check over QMP.
+    const stopper = await createQemuEngine({
+      timeoutMs: 600_000,
+      qmpTimeoutMs: 1500,
+      onCaseStart: (start) => {
+        ({ dir, pid } = start);
+        process.kill(start.pid, 'SIGSTOP');
+      },
+    });
+    const err = await failureOf(stopper.run(INPUTS['ia32e-identity-perms']!));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toMatch(/^qemu: QEMU did not answer QMP for 1\.5 s \((query-status|info tlb|info mem|inject-nmi)\) while probing case 1 of 1$/);
+    expect(existsSync(dir)).toBe(false);
+    expect(() => process.kill(pid, 0)).toThrow(); // the stopped QEMU was ended, not left behind
+  });
+
+  it("out of CPU time: the engine fails naming QEMU's CPU budget", async () => {
+    const err = await failureOf((await createQemuEngine({ cpuBudgetMs: 1, timeoutMs: 600_000 })).run(INPUTS['ia32e-identity-perms']!));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toMatch(/^qemu: QEMU did not finish in 1 ms of CPU time \(its budget for 1 case: .*\) while (booting for|probing) case 1 of 1$/);
+  });
+
+  it('out of time: the engine fails naming what timed out and the budget it had', async () => {
+    const err = await failureOf((await createQemuEngine({ timeoutMs: 1 })).run(INPUTS['32bit-identity']!));
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.message).toMatch(/^qemu: QEMU did not finish within 1 ms \(its budget for 1 case: \d+ pages probed, \d+ signed, \d+ listed by its MMU\) while (booting for|probing) case 1 of 1$/);
   });
 });

@@ -4,13 +4,24 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { UNICORN_EXPECTED_VERSION } from '../src/engines/unicorn/library.js';
 import { CLI, scratchDir, writeKernelAndTables, x86pt } from './support/cli.js';
+import type { EngineInput } from '../src/verify/model.js';
 import { engineInput, withEntryBit } from './support/engine-layouts.js';
+import { directoryEntryAbove } from './support/qemu-layouts.js';
 import { UNICORN_LAYOUTS, leafEntryOffset, type UnicornLayoutName } from './support/unicorn-layouts.js';
 
 const dir = scratchDir('x86pt-unicorn-cli-');
 
 const files = (name: UnicornLayoutName, tables: Uint8Array, suffix = '') =>
   writeKernelAndTables(dir, `${name}${suffix}`, UNICORN_LAYOUTS[name], tables);
+
+/** `verify --engine unicorn` of a layout's tables with one entry bit flipped, as JSON and as text. */
+async function verifyFlipped(name: UnicornLayoutName, entryOf: (input: EngineInput) => number, bit: number, suffix: string) {
+  const input = engineInput(UNICORN_LAYOUTS[name]);
+  const { elf, bin } = files(name, withEntryBit(input, entryOf(input), bit).tables, suffix);
+  const json = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin, '--json']);
+  const text = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin]);
+  return { json, text };
+}
 
 describe('x86pt verify --engine unicorn', () => {
   it('passes generated high-half tables and names Unicorn and its version', async () => {
@@ -24,12 +35,8 @@ describe('x86pt verify --engine unicorn', () => {
   });
 
   it('fails a leaf mutant with the mismatch Unicorn observed, in both aliases', async () => {
-    const name = '32bit-dual-perms';
-    const input = engineInput(UNICORN_LAYOUTS[name]);
     // Make a text page writable: the leaf is shared by its identity and dual-window aliases.
-    const mutant = withEntryBit(input, leafEntryOffset(input, 0xc0402000n), 1);
-    const { elf, bin } = files(name, mutant.tables, '-writable-text');
-    const run = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin, '--json']);
+    const { json: run, text } = await verifyFlipped('32bit-dual-perms', (input) => leafEntryOffset(input, 0xc0402000n), 1, '-writable-text');
     expect(run.exitCode).toBe(1);
     const report = JSON.parse(run.stdout) as { engine: string; mismatches: { virt: string; size: string; kind: string; actual: { writable: boolean } }[] };
     expect(report.engine).toBe('unicorn');
@@ -37,9 +44,22 @@ describe('x86pt verify --engine unicorn', () => {
       ['0x402000', '0x1000', 'permissions', true],
       ['0xc0402000', '0x1000', 'permissions', true],
     ]);
-    const text = await x86pt(['verify', '--engine', 'unicorn', '-k', elf, bin]);
     expect(text.exitCode).toBe(1);
     expect(text.stdout).toContain(`unicorn ${UNICORN_EXPECTED_VERSION}`);
+  });
+
+  it('fails tables that leave its probe routine no page to run from, saying so as a violation (not bad input)', async () => {
+    // Every executable page (text, locore) lies below 2 MiB: XD in that directory entry leaves none.
+    const { json: run, text } = await verifyFlipped('ia32e-identity-perms', (input) => directoryEntryAbove(input, 0x104000n), 63, '-no-exec');
+    expect(run.stderr).toBe('');
+    expect(run.exitCode).toBe(1);
+    const report = JSON.parse(run.stdout) as { engine: string; violations: { level: string; message: string }[] };
+    expect(report.engine).toBe('unicorn');
+    expect(report.violations).toHaveLength(1);
+    expect(report.violations[0]!.level).toBe('CR3');
+    expect(report.violations[0]!.message).toMatch(/^the unicorn engine's probe routine could not run under these tables: none of the \d+ pages tried that the spec maps executable \(0x100000, .*\) executes at CPL 0/);
+    expect(text.exitCode).toBe(1);
+    expect(text.stdout).toContain("the unicorn engine's probe routine could not run under these tables");
   });
 
   it('exits 2 on bad input, with one line and no stack trace', async () => {

@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/core/errors.js';
 import { Unicorn, unicornVersion } from '../src/engines/unicorn/binding.js';
-import { UC_CPU_X86_BROADWELL, UC_PROT_READ, X86_REG } from '../src/engines/unicorn/constants.js';
+import { UC_PROT_READ, X86_REG } from '../src/engines/unicorn/constants.js';
 import { errorCodeAt, errorCodeLocation } from '../src/engines/unicorn/fault-code.js';
 import { harnessLayout } from '../src/engines/unicorn/harness.js';
 import { unicornLibraryPath, UNICORN_EXPECTED_VERSION } from '../src/engines/unicorn/library.js';
 import { packageRoot, packageRootFrom } from '../src/core/package-root.js';
 import { probeRoutines } from '../src/engines/unicorn/routines.js';
-import { CR0_PG, CR0_WP, CR4_PAE, EFER_NXE, MSR_EFER, PF_FETCH, PF_PRESENT, PF_WRITE, VECTOR_PAGE_FAULT } from '../src/engines/unicorn/x86.js';
+import { SMALL_PAGE_DIRECTORY, enableSmallPaging, entryBytes, openSmallMachine } from '../src/engines/unicorn/small-machine.js';
+import { PF_FETCH, PF_PRESENT, PF_WRITE, VECTOR_PAGE_FAULT } from '../src/engines/unicorn/x86.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'x86pt-unicorn-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -81,21 +82,9 @@ describe('the probe routines', () => {
  * 0x400000 maps physical 0x200000; physical 0x400000 holds other bytes.
  */
 function pagedMachine(width: 32 | 64): { uc: Unicorn; code: bigint } {
-  const uc = Unicorn.open(width, { cpuModel: UC_CPU_X86_BROADWELL });
-  uc.mapMemory(0n, 0x800000n);
-  const entry = (value: bigint): Uint8Array => {
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setBigUint64(0, value, true);
-    return bytes;
-  };
-  if (width === 64) {
-    uc.writeMemory(0x1000n, entry(0x2000n | 7n));
-    uc.writeMemory(0x2000n, entry(0x3000n | 7n));
-  } else {
-    uc.writeMemory(0x1000n, entry(0x3000n | 1n));
-  }
+  const uc = openSmallMachine(width, 0x800000n);
   // PD entries 0-3 -> page tables 0x4000.. ; identity for the first 2 MiB, then the test pages.
-  for (let i = 0n; i < 4n; i++) uc.writeMemory(0x3000n + i * 8n, entry((0x4000n + i * 0x1000n) | 7n));
+  for (let i = 0n; i < 4n; i++) uc.writeMemory(SMALL_PAGE_DIRECTORY + i * 8n, entryBytes((0x4000n + i * 0x1000n) | 7n));
   const pt = new Uint8Array(4 * 4096);
   const view = new DataView(pt.buffer);
   for (let page = 0; page < 512; page++) view.setBigUint64(page * 8, BigInt(page * 4096) | 3n, true);
@@ -106,10 +95,7 @@ function pagedMachine(width: 32 | 64): { uc: Unicorn; code: bigint } {
   uc.writeMemory(0x4000n, pt);
   uc.writeMemory(0x200000n, new TextEncoder().encode('RIGHTPAG'));
   uc.writeMemory(0x400000n, new TextEncoder().encode('IDENTITY'));
-  uc.writeRegister(X86_REG.CR4, uc.readRegister(X86_REG.CR4) | CR4_PAE);
-  uc.writeMsr(MSR_EFER, uc.readMsr(MSR_EFER) | EFER_NXE);
-  uc.writeRegister(X86_REG.CR3, 0x1000n);
-  uc.writeRegister(X86_REG.CR0, uc.readRegister(X86_REG.CR0) | CR0_PG | CR0_WP);
+  enableSmallPaging(uc);
   // mov rax/eax, [rsi/esi]; (two bytes later) mov [rsi/esi], rax/eax; jmp rax/eax
   const code = 0x10000n;
   uc.writeMemory(code, Uint8Array.from(width === 64 ? [0x48, 0x8b, 0x06, 0x48, 0x89, 0x06, 0xff, 0xe0] : [0x8b, 0x06, 0x90, 0x89, 0x06, 0x90, 0xff, 0xe0]));

@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/core/errors.js';
 import { compareRanges } from '../src/verify/compare.js';
+import { coalesceRanges } from '../src/verify/ranges.js';
 import { createUnicornEngine } from '../src/engines/unicorn/engine.js';
 import type { Engine, EngineInput, EngineReport, MappedRange, VirtSpan } from '../src/verify/model.js';
 import { UNICORN_EXPECTED_VERSION } from '../src/engines/unicorn/library.js';
@@ -43,16 +44,7 @@ function within(ranges: readonly MappedRange[], coverage: readonly VirtSpan[]): 
       if (start < end) out.push({ ...r, virt: start, phys: r.phys + (start - r.virt), size: end - start });
     }
   }
-  const merged: MappedRange[] = [];
-  for (const r of out.sort((a, b) => (a.virt < b.virt ? -1 : 1))) {
-    const last = merged[merged.length - 1];
-    if (last && last.virt + last.size === r.virt && last.phys + last.size === r.phys && last.writable === r.writable && last.user === r.user && last.executable === r.executable) {
-      merged[merged.length - 1] = { ...last, size: last.size + r.size };
-    } else {
-      merged.push(r);
-    }
-  }
-  return merged;
+  return coalesceRanges(out);
 }
 
 describe('the unicorn engine on correct tables', () => {

@@ -7,13 +7,13 @@
  * failing path, so `--seed S --path P` reproduces any reported case exactly.
  */
 import fc from 'fast-check';
-import type { Engine, EngineInput, PagingMode } from '../verify/model.js';
+import type { EngineInput, PagingMode } from '../verify/model.js';
 import type { RefusalRule } from '../verify/spec.js';
 import { layoutArbitrary } from './arbitraries.js';
 import type { FuzzLayout } from './layout.js';
 import {
   engineInputOf, evaluateLayout, judgeCase, prepareCase,
-  type CaseContext, type CaseReport, type Finding, type FindingKind, type Observation,
+  type CaseContext, type CaseReport, type Finding, type FindingKind,
 } from './properties.js';
 
 export interface CampaignOptions extends CaseContext {
@@ -89,21 +89,13 @@ const CHUNK = 256;
 /** Cases handed to a batch engine at once (QEMU packs several into one boot). */
 const BATCH = 32;
 
-/** An engine that observes many table sets in one go, e.g. QEMU booting once for several. */
-interface BatchEngine extends Engine {
-  runBatch(inputs: readonly EngineInput[]): Promise<readonly Observation[]>;
-}
-
-const isBatchEngine = (engine: Engine): engine is BatchEngine =>
-  typeof (engine as Partial<BatchEngine>).runBatch === 'function';
-
 /**
  * Judges layouts in order, calling `judged` with each report until it returns
  * true. A batch engine gets the accepted cases of up to BATCH layouts at a time.
  */
 async function judgeInOrder(layouts: readonly FuzzLayout[], options: CampaignOptions, judged: (report: CaseReport) => boolean): Promise<void> {
   const engine = options.engine;
-  if (!isBatchEngine(engine)) {
+  if (!engine.runBatch) {
     for (const layout of layouts) if (judged(await evaluateLayout(layout, options))) return;
     return;
   }

@@ -3,6 +3,7 @@
  * verifier describes translations the way the Intel SDM does, so that a bug
  * in the generator's model cannot hide itself in the check.
  */
+import type { InputError } from '../core/errors.js';
 
 /** The three paging modes of Intel SDM Vol. 3A, chapter 4. */
 export type PagingMode = '32bit' | 'pae' | 'ia32e';
@@ -82,10 +83,20 @@ export interface EngineReport {
   readonly violations: readonly Violation[];
 }
 
+/** One table set's outcome in a batch: what the engine observed, or why it cannot host the layout. */
+export type EngineOutcome =
+  | { readonly ok: true; readonly report: EngineReport }
+  | { readonly ok: false; readonly error: InputError };
+
 /** A way of finding out what the tables really do. */
 export interface Engine {
   readonly name: string;
   /** Set when the engine is the SDM walker: its report then already holds the architectural checks under these settings. */
   readonly walkOptions?: WalkOptions;
   run(input: EngineInput): Promise<EngineReport>;
+  /**
+   * Many table sets in one go (QEMU boots once for several), results in input
+   * order. Engines without it are run one set at a time.
+   */
+  runBatch?(inputs: readonly EngineInput[]): Promise<readonly EngineOutcome[]>;
 }

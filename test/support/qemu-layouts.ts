@@ -37,3 +37,13 @@ export function entriesPointingAt(input: EngineInput, phys: bigint): number[] {
 export function aliasesOf(expected: readonly MappedRange[], phys: bigint): bigint[] {
   return expected.filter((r) => phys >= r.phys && phys < r.phys + r.size).map((r) => r.virt + (phys - r.phys));
 }
+
+/** Offset of the page-directory entry above the leaf that maps `phys` (the P|RW|US entry pointing at its page table). */
+export function directoryEntryAbove(input: EngineInput, phys: bigint): number {
+  const [pte] = entriesPointingAt(input, phys);
+  const pageTable = input.tablesPhys + BigInt(Math.floor(pte! / 4096) * 4096);
+  // The page table is RAM too, so a leaf (P|RW|XD) maps it as well; the directory entry is the one with U/S.
+  const [pde, more] = entriesPointingAt(input, pageTable).filter((o) => (input.tables[o]! & 4) !== 0);
+  if (pde === undefined || more !== undefined) throw new Error('expected one directory entry');
+  return pde;
+}

@@ -1,6 +1,7 @@
 /** Kernels and table surgery for the Unicorn engine's tests. */
 import type { KernelDescription } from '../../src/elf/kernel.js';
-import type { EngineInput, MappedRange, PagingMode } from '../../src/verify/model.js';
+import type { EngineInput, MappedRange } from '../../src/verify/model.js';
+import { PAGING_MODE_LAYOUTS, topTablePhys } from '../../src/verify/paging-modes.js';
 import { ENGINE_LAYOUTS, entryBytes, frameMask, readEntry } from './engine-layouts.js';
 
 /** The engines' shared layouts, and a dual window without permission regions. */
@@ -11,23 +12,15 @@ export const UNICORN_LAYOUTS = {
 
 export type UnicornLayoutName = keyof typeof UNICORN_LAYOUTS;
 
-/** Index shifts per level, top first, and the size of the top-level table. */
-const WALK: Record<PagingMode, { shifts: number[]; topBytes: number }> = {
-  '32bit': { shifts: [22, 12], topBytes: 4096 },
-  pae: { shifts: [30, 21, 12], topBytes: 32 },
-  ia32e: { shifts: [39, 30, 21, 12], topBytes: 4096 },
-};
-
 /** Byte offset, in the table block, of the leaf entry that translates `virt` (4 KiB pages only, as the generator makes). */
 export function leafEntryOffset(input: EngineInput, virt: bigint): number {
-  const walk = WALK[input.mode];
+  const levels = PAGING_MODE_LAYOUTS[input.mode].levels;
   const size = entryBytes(input.mode);
-  let table = input.tablesPhys + BigInt(input.tables.byteLength - walk.topBytes);
-  for (const [level, shift] of walk.shifts.entries()) {
-    const indexBits = level === 0 && input.mode === 'pae' ? 2n : size === 4 ? 10n : 9n;
-    const index = (virt >> BigInt(shift)) & ((1n << indexBits) - 1n);
+  let table = topTablePhys(input.mode, input.tablesPhys, input.tables.byteLength);
+  for (const [depth, level] of levels.entries()) {
+    const index = (virt >> BigInt(level.shift)) & BigInt(level.entries - 1);
     const offset = Number(table - input.tablesPhys + index * BigInt(size));
-    if (level === walk.shifts.length - 1) return offset;
+    if (depth === levels.length - 1) return offset;
     const entry = readEntry(input, offset);
     if ((entry & 1n) === 0n) throw new Error(`0x${virt.toString(16)} has no page table`);
     table = entry & frameMask(input.mode);

@@ -7,16 +7,14 @@ import { InputError } from '../../core/errors.js';
 import type { PagingMode } from '../../verify/model.js';
 import type { CasePlan } from './case-plan.js';
 import { FIRMWARE_END, GUEST_RAM_END } from './case-plan.js';
-import { firstFit, normalize, subtract } from './intervals.js';
+import { firstFit, normalize, subtract } from '../probe/intervals.js';
+import { STUB_ABI as ABI } from './stub-abi.js';
 import { homeFootprint, type ProbeStub } from './stub-build.js';
 
 const PAGE = 4096n;
-const STAGING_MAGIC = 0x70363878; // "x86p"
-const HEADER_BYTES = 0x40;
-const DESCRIPTOR_BYTES = 0x40;
-const MODE_CODES: Readonly<Record<PagingMode, number>> = { '32bit': 0, pae: 1, ia32e: 2 };
-const FLAG_PAUSE = 1;
-const FLAG_SMAP = 2;
+const HEADER_BYTES = ABI.S_BYTES;
+const DESCRIPTOR_BYTES = ABI.D_BYTES;
+const MODE_CODES: Readonly<Record<PagingMode, number>> = { '32bit': ABI.MODE_32BIT, pae: ABI.MODE_PAE, ia32e: ABI.MODE_IA32E };
 /** Cases per boot: bounds the staging area and what one crash costs. */
 const MAX_CASES_PER_BOOT = 256;
 const MAX_STAGING_BYTES = 256 * 1024 * 1024;
@@ -35,7 +33,7 @@ const align = (n: number, to: number): number => Math.ceil(n / to) * to;
 
 function stagingSize(cases: readonly CasePlan[]): number {
   let size = HEADER_BYTES + DESCRIPTOR_BYTES * cases.length;
-  for (const c of cases) size += align(c.input.tables.byteLength, 16) + 8 * c.signRuns.length + 16 * c.probeRuns.length;
+  for (const c of cases) size += align(c.input.tables.byteLength, 16) + ABI.SIGN_RUN_BYTES * c.signRuns.length + ABI.PROBE_RUN_BYTES * c.probeRuns.length;
   return size;
 }
 
@@ -94,37 +92,38 @@ export function planNextBoot(cases: readonly CasePlan[], stub: ProbeStub): BootP
 function writeStaging(cases: readonly CasePlan[], base: number, size: number): Uint8Array {
   const bytes = new Uint8Array(align(size, 4096));
   const view = new DataView(bytes.buffer);
-  view.setUint32(0, STAGING_MAGIC, true);
-  view.setUint32(4, cases.length, true);
-  view.setUint32(8, base + HEADER_BYTES, true);
+  view.setUint32(ABI.S_MAGIC, ABI.STAGING_MAGIC, true);
+  view.setUint32(ABI.S_COUNT, cases.length, true);
+  view.setUint32(ABI.S_CASES, base + HEADER_BYTES, true);
   let data = HEADER_BYTES + DESCRIPTOR_BYTES * cases.length;
   cases.forEach((c, i) => {
     const d = HEADER_BYTES + DESCRIPTOR_BYTES * i;
+    const u32 = (field: number, value: number): void => view.setUint32(d + field, value, true);
     const { input } = c;
-    view.setUint32(d + 0x00, MODE_CODES[input.mode], true);
-    view.setUint32(d + 0x04, FLAG_PAUSE | (c.ringThree ? 0 : FLAG_SMAP), true);
-    view.setUint32(d + 0x08, Number(c.cr3), true);
-    view.setUint32(d + 0x0c, Number(input.tablesPhys), true);
-    view.setUint32(d + 0x10, input.tables.byteLength, true);
-    view.setUint32(d + 0x14, base + data, true);
+    u32(ABI.D_MODE, MODE_CODES[input.mode]);
+    u32(ABI.D_FLAGS, ABI.F_PAUSE | (c.code.ringThree ? 0 : ABI.F_SMAP));
+    u32(ABI.D_CR3, Number(c.cr3));
+    u32(ABI.D_TABLES_PHYS, Number(input.tablesPhys));
+    u32(ABI.D_TABLES_LEN, input.tables.byteLength);
+    u32(ABI.D_TABLES_SRC, base + data);
     bytes.set(input.tables, data);
     data += align(input.tables.byteLength, 16);
-    view.setUint32(d + 0x18, Number(c.codePhys), true);
-    view.setUint32(d + 0x1c, Number(c.contextPhys), true);
-    view.setBigUint64(d + 0x20, BigInt.asUintN(64, c.runVirt - c.codePhys), true);
-    view.setUint32(d + 0x28, base + data, true);
-    view.setUint32(d + 0x2c, c.signRuns.length, true);
+    u32(ABI.D_CODE, Number(c.code.phys));
+    u32(ABI.D_CTX, Number(c.context.phys));
+    view.setBigUint64(d + ABI.D_DELTA, BigInt.asUintN(64, c.code.runVirt - c.code.phys), true);
+    u32(ABI.D_SIGN_SRC, base + data);
+    u32(ABI.D_SIGN_COUNT, c.signRuns.length);
     for (const run of c.signRuns) {
       view.setUint32(data, Number(run.start), true);
       view.setUint32(data + 4, run.pages, true);
-      data += 8;
+      data += ABI.SIGN_RUN_BYTES;
     }
-    view.setUint32(d + 0x30, base + data, true);
-    view.setUint32(d + 0x34, c.probeRuns.length, true);
+    u32(ABI.D_PROBE_SRC, base + data);
+    u32(ABI.D_PROBE_COUNT, c.probeRuns.length);
     for (const run of c.probeRuns) {
       view.setBigUint64(data, run.start, true);
       view.setUint32(data + 8, run.pages, true);
-      data += 16;
+      data += ABI.PROBE_RUN_BYTES;
     }
   });
   return bytes;

@@ -4,35 +4,29 @@
  * pages are probed, and the refusals for layouts QEMU cannot host.
  */
 import { InputError } from '../../core/errors.js';
-import type { EngineInput, MappedRange, PagingMode, VirtSpan } from '../../verify/model.js';
+import type { EngineInput, MappedRange, VirtSpan } from '../../verify/model.js';
+import { reservedLowMask, topTablePhys } from '../../verify/paging-modes.js';
 import { createWalker, tableBlockProblem, type PageWalker } from '../../verify/walker.js';
-import { intersect, normalize, subtract, type Interval } from './intervals.js';
+import { chooseCodePage as chooseFrom, type CodePage as CodePageAt } from '../probe/code-page.js';
+import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
+import { PAGE, hex, pageCeil, pageFloor } from '../probe/pages.js';
+import { planProbes } from '../probe/plan.js';
+import { STUB_ABI } from './stub-abi.js';
 
 /** MAXPHYADDR of QEMU's TCG CPUs (its reserved-bit checks use it). */
 export const QEMU_MAX_PHYS_ADDR = 40;
 /** Candidate pages tried for the stub's code and context before settling for the spec's word alone. */
 const CANDIDATE_LIMIT = 4096;
 
-const PAGE = 4096n;
 /** QEMU's microvm has RAM from 0 up to 3 GiB, then its PCI and I/O hole; the stub reaches memory with paging off. */
 export const GUEST_RAM_END = 0xc0000000n;
 /** Below 1 MiB the firmware works while QEMU boots: nothing the host places may lie there. */
 export const FIRMWARE_END = 0x100000n;
-/** Probe runs a context page holds after its 16-byte signature slot. */
-const RUNS_PER_PAGE = 255;
+/** Probe runs a context page holds after its signature slot. */
+const RUNS_PER_PAGE = Math.floor((4096 - STUB_ABI.SLOT_BYTES) / STUB_ABI.PROBE_RUN_BYTES);
 /** Context page, stack page, then the probe runs. */
-const CONTEXT_FIXED_PAGES = 2;
+const CONTEXT_FIXED_PAGES = Math.floor(STUB_ABI.C_RUNS_START / 4096);
 const MAX_RUN_PAGES = 0xffffffffn;
-
-/** Linear addresses a mode can form: 4 GiB, or the two canonical halves of IA-32e. */
-const LINEAR_SPACE: Readonly<Record<PagingMode, readonly Interval[]>> = {
-  '32bit': [{ start: 0n, end: 1n << 32n }],
-  pae: [{ start: 0n, end: 1n << 32n }],
-  ia32e: [
-    { start: 0n, end: 1n << 47n },
-    { start: (1n << 64n) - (1n << 47n), end: 1n << 64n },
-  ],
-};
 
 export interface PageRun {
   /** First page's address (virtual for probes, physical for signatures). */
@@ -40,19 +34,23 @@ export interface PageRun {
   readonly pages: number;
 }
 
+/** Where the stub's code goes. */
+export interface StubCodePage {
+  /** The page the code is copied to: identity-mapped, executable. */
+  readonly phys: bigint;
+  /** Where the code runs once paging is on: the page's dual alias, or its identity address. */
+  readonly runVirt: bigint;
+  /** Whether it runs at CPL 3 too (user access checked from ring 3); otherwise SMAP stands in. */
+  readonly ringThree: boolean;
+}
+
 export interface CasePlan {
   readonly input: EngineInput;
   /** Physical address of the top-level table. */
   readonly cr3: bigint;
-  /** The page the stub's code is copied to: identity-mapped, executable. */
-  readonly codePhys: bigint;
-  /** Where the code runs once paging is on: the code page's dual alias, or its identity address. */
-  readonly runVirt: bigint;
+  readonly code: StubCodePage;
   /** Context pages: variables and descriptor tables, stack, probe runs; identity-mapped, supervisor-writable. */
-  readonly contextPhys: bigint;
-  readonly contextPages: number;
-  /** Whether the code page runs at CPL 3 too (user access checked from ring 3); otherwise SMAP stands in. */
-  readonly ringThree: boolean;
+  readonly context: { readonly phys: bigint; readonly pages: number };
   /** Physical pages that get signatures: everything the layout maps except the tables' own pages. */
   readonly signRuns: readonly PageRun[];
   /** Virtual pages probed: every expected page and the page on each side of every expected range. */
@@ -70,20 +68,19 @@ export interface CasePlan {
   readonly walkerAgrees: boolean;
 }
 
-/** The tables as QEMU's TCG reads them: it ignores the reserved bits 1-2 and 5-8 of PAE PDPTEs. */
+/** The tables as QEMU's TCG reads them: it ignores the reserved low bits (1-2, 5-8) of PAE PDPTEs. */
 export function asQemuReadsThem(input: EngineInput): Uint8Array {
   if (input.mode !== 'pae') return input.tables;
   const tables = input.tables.slice();
-  for (let entry = tables.length - 32; entry < tables.length; entry += 8) {
-    tables[entry] = tables[entry]! & ~0xe6;
-    tables[entry + 1] = tables[entry + 1]! & ~0x01;
+  const ignored = reservedLowMask('pae', 0);
+  const top = Number(topTablePhys('pae', 0n, tables.length));
+  for (let entry = top; entry < tables.length; entry += 8) {
+    const view = new DataView(tables.buffer, tables.byteOffset + entry, 4);
+    view.setUint32(0, (view.getUint32(0, true) & ~ignored) >>> 0, true);
   }
   return tables;
 }
 
-const hex = (v: bigint): string => `0x${v.toString(16)}`;
-const pageFloor = (v: bigint): bigint => (v / PAGE) * PAGE;
-const pageCeil = (v: bigint): bigint => ((v + PAGE - 1n) / PAGE) * PAGE;
 const physOf = (r: MappedRange): Interval => ({ start: r.phys, end: r.phys + r.size });
 
 /** Plans one case; throws InputError naming why QEMU cannot host the layout. */
@@ -98,8 +95,7 @@ export function planCase(input: EngineInput): CasePlan {
       `tables ${hex(tablesPhys)}-${hex(tablesEnd)} reach past ${hex(GUEST_RAM_END)}: QEMU's microvm has RAM only below 3 GiB (its PCI and I/O hole follows), where the stub can copy them with paging off`,
     );
   }
-  const topBytes = mode === 'pae' ? 32n : PAGE;
-  const cr3 = tablesEnd - topBytes;
+  const cr3 = topTablePhys(mode, tablesPhys, tables.byteLength);
   const tablePages: Interval = { start: tablesPhys, end: pageCeil(tablesEnd) };
 
   for (const r of expected) {
@@ -116,17 +112,17 @@ export function planCase(input: EngineInput): CasePlan {
   );
   const mapped = normalize(expected.map(physOf));
   const usable = subtract([{ start: 0n, end: GUEST_RAM_END }], [tablePages]);
-  const coverage = normalize(expected.map((r) => ({ start: r.virt - PAGE, end: r.virt + r.size + PAGE })));
-  const probed = intersect(coverage, LINEAR_SPACE[mode]);
-  const probeRuns = splitRuns(probed);
+  const probed = planProbes(mode, expected).coverage;
+  const probeRuns = splitRuns(probed.map((span) => ({ start: span.virt, end: span.virt + span.size })));
   const contextPages = CONTEXT_FIXED_PAGES + Math.ceil(probeRuns.length / RUNS_PER_PAGE);
 
   // Pages the spec and the walker agree on first; the spec's word alone when the tables are broken everywhere.
   let walkerAgrees = true;
-  let code = chooseCodePage(expected, usable, walker);
+  const avoid = [tablePages, { start: GUEST_RAM_END, end: 1n << 64n }];
+  let code = chooseCodePage(expected, avoid, walker);
   if (!code) {
     walkerAgrees = false;
-    code = chooseCodePage(expected, usable, null);
+    code = chooseCodePage(expected, avoid, null);
   }
   if (!code) {
     throw new InputError(
@@ -155,14 +151,11 @@ export function planCase(input: EngineInput): CasePlan {
   return {
     input,
     cr3,
-    codePhys: code.phys,
-    runVirt: code.runVirt,
-    contextPhys,
-    contextPages,
-    ringThree: code.ringThree,
+    code,
+    context: { phys: contextPhys, pages: contextPages },
     signRuns: splitRuns(signed),
     probeRuns,
-    coverage: probed.map((i) => ({ virt: i.start, size: i.end - i.start })),
+    coverage: probed,
     footprint,
     tablePages,
     walker,
@@ -170,11 +163,6 @@ export function planCase(input: EngineInput): CasePlan {
   };
 }
 
-interface CodePage {
-  readonly phys: bigint;
-  readonly runVirt: bigint;
-  readonly ringThree: boolean;
-}
 
 /** Whether the walker translates `virt` to `phys` with at least the access asked for. */
 function walkerGives(walker: PageWalker | null, virt: bigint, phys: bigint, need: { executable?: boolean; writable?: boolean; user?: boolean; supervisorOnly?: boolean }): boolean {
@@ -184,38 +172,22 @@ function walkerGives(walker: PageWalker | null, virt: bigint, phys: bigint, need
   return (!need.executable || t.executable) && (!need.writable || t.writable) && (!need.user || t.user) && (!need.supervisorOnly || !t.user);
 }
 
-/** Pages of the intervals in order, at most `limit` of them. */
-function* pagesOf(intervals: readonly Interval[], limit: number): Generator<bigint> {
-  let n = 0;
-  for (const i of intervals) {
-    for (let p = i.start; p < i.end; p += PAGE) {
-      if (n++ >= limit) return;
-      yield p;
-    }
-  }
-}
-
 /**
- * A page identity-mapped executable whose dual alias (when the layout has
- * one) is executable too; preferably one that is also user-executable where
- * the code runs, so probes can drop to ring 3. With a walker, the tables
- * must agree.
+ * A page identity-mapped executable (paging is turned on there) whose dual
+ * alias (when the layout has one) is executable too; preferably one that is
+ * also user-executable where the code runs, so probes can drop to ring 3.
+ * With a walker, the tables must agree.
  */
-function chooseCodePage(expected: readonly MappedRange[], usable: readonly Interval[], walker: PageWalker | null): CodePage | null {
-  const identity = expected.filter((r) => r.virt === r.phys && r.executable);
-  const aliases = expected.filter((r) => r.virt !== r.phys && r.executable);
+function chooseCodePage(expected: readonly MappedRange[], avoid: readonly Interval[], walker: PageWalker | null): StubCodePage | null {
   const dual = expected.some((r) => r.virt !== r.phys);
   for (const ringThree of [true, false]) {
-    const runs = (dual ? aliases : identity).filter((r) => r.user || !ringThree);
-    let candidates = intersect(normalize(identity.map(physOf)), usable);
-    candidates = intersect(candidates, normalize(runs.map(physOf)));
-    for (const phys of pagesOf(candidates, CANDIDATE_LIMIT)) {
-      const run = runs.find((r) => phys >= r.phys && phys < r.phys + r.size)!;
-      const runVirt = run.virt + (phys - run.phys);
-      if (walkerGives(walker, phys, phys, { executable: true }) && walkerGives(walker, runVirt, phys, { executable: true, user: ringThree })) {
-        return { phys, runVirt, ringThree };
-      }
-    }
+    const page = chooseFrom(expected, {
+      runsFrom: (r) => r.executable && (dual ? r.virt !== r.phys : r.virt === r.phys) && (r.user || !ringThree),
+      physAlso: (r) => r.executable && r.virt === r.phys,
+      avoid,
+      limit: CANDIDATE_LIMIT,
+    }, (p: CodePageAt) => walkerGives(walker, p.phys, p.phys, { executable: true }) && walkerGives(walker, p.virt, p.phys, { executable: true, user: ringThree }));
+    if (page) return { phys: page.phys, runVirt: page.virt, ringThree };
   }
   return null;
 }

@@ -7,18 +7,14 @@
  */
 import type { MappedRange, PagingMode } from '../../verify/model.js';
 import { coalesceRanges } from '../../verify/ranges.js';
+import { PAGE, pageAddress } from '../probe/pages.js';
+import { containing } from '../probe/search.js';
+import { pageOfSignature } from '../probe/signature.js';
 import type { CasePlan } from './case-plan.js';
-
-const PAGE = 4096n;
-const SIGNATURE_TAG = 0x5850n;
-const FRAME_BITS = (1n << 48n) - 1n;
+import { STUB_ABI } from './stub-abi.js';
 
 /** Observation flags the guest prints. */
-const READ = 1;
-const WRITE = 2;
-const USER = 4;
-const EXECUTE = 8;
-const SIGNED = 0x10;
+const { O_READ: READ, O_WRITE: WRITE, O_USER: USER, O_EXEC: EXECUTE, O_SIGNED: SIGNED } = STUB_ABI;
 
 /** A run of pages the guest observed alike. */
 export interface ObservedRun {
@@ -58,18 +54,8 @@ export function parseGuestCase(lines: readonly string[]): GuestCase {
 }
 
 /** A page's translation in a sorted range list, or null. */
-export function lookup(ranges: readonly MappedRange[], virt: bigint): MappedRange | null {
-  let lo = 0;
-  let hi = ranges.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const r = ranges[mid]!;
-    if (virt < r.virt) hi = mid - 1;
-    else if (virt >= r.virt + r.size) lo = mid + 1;
-    else return r;
-  }
-  return null;
-}
+export const lookup = (ranges: readonly MappedRange[], virt: bigint): MappedRange | null =>
+  containing(ranges, virt, (r) => r.virt, (r) => r.virt + r.size);
 
 /** Table pages by their first 8 bytes, without the Accessed and Dirty bits the CPU sets while walking. */
 function tablePagesByHead(plan: CasePlan): Map<bigint, bigint[]> {
@@ -101,8 +87,9 @@ export function observedTranslations(plan: CasePlan, guest: GuestCase, mmu: read
   for (const run of guest.runs) {
     if (!(run.flags & READ)) continue;
     const access = { writable: (run.flags & WRITE) !== 0, user: (run.flags & USER) !== 0 };
-    if (run.flags & SIGNED && run.value >> 48n === SIGNATURE_TAG) {
-      const phys = (run.value & FRAME_BITS) * PAGE;
+    const signed = run.flags & SIGNED ? pageOfSignature(run.value) : null;
+    if (signed !== null) {
+      const phys = pageAddress(signed);
       out.push({ virt: run.virt, phys, size: run.pages * PAGE, ...access, executable: (run.flags & EXECUTE) !== 0 });
       continue;
     }

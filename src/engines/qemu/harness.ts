@@ -6,14 +6,15 @@
  */
 import { execa } from 'execa';
 import { InputError } from '../../core/errors.js';
-import type { EngineInput, EngineReport, MappedRange, Violation, VirtSpan } from '../../verify/model.js';
+import type { EngineInput, EngineOutcome, EngineReport, MappedRange, Violation, VirtSpan } from '../../verify/model.js';
 import { compareRanges, type Mismatch } from '../../verify/compare.js';
 import { coalesceRanges } from '../../verify/ranges.js';
+import { cannotRunViolation } from '../probe/failure.js';
 import { planNextBoot } from './boot-plan.js';
 import { planCase, type CasePlan } from './case-plan.js';
 import { observedTranslations, parseGuestCase } from './case-report.js';
-import { intersect, normalize, subtract, type Interval } from './intervals.js';
-import { QEMU_BINARY, runBoot, type CaseOutput } from './machine.js';
+import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
+import { QEMU_BINARY, runBoot, type BootOptions, type CaseOutput, type CaseStart } from './machine.js';
 import { mmuTranslations } from './mmu-dump.js';
 import { buildProbeStub } from './stub-build.js';
 
@@ -38,11 +39,60 @@ export interface QemuReport extends EngineReport {
 }
 
 /** One case's outcome in a batch: a report, or why QEMU cannot host the layout. */
-export type QemuCaseResult = { readonly ok: true; readonly report: QemuReport } | { readonly ok: false; readonly error: InputError };
+export type QemuCaseResult = Extract<EngineOutcome, { ok: false }> | { readonly ok: true; readonly report: QemuReport };
 
 export interface QemuRunOptions {
-  /** Wall-clock limit per boot; by default generous for the pages probed. */
+  /**
+   * Wall-clock limit per boot (X86PT_QEMU_TIMEOUT_MS). By default a boot is
+   * held to a CPU-time budget scaled with its work, and the wall clock to
+   * four times that.
+   */
   readonly timeoutMs?: number;
+  /** QEMU's CPU-time budget per boot, instead of the one scaled with its work (the wall clock gets four times it unless `timeoutMs` says otherwise). */
+  readonly cpuBudgetMs?: number;
+  /** How long QEMU may leave QMP unanswered before it counts as hung; by default X86PT_QEMU_QMP_TIMEOUT_MS, else 30 s. */
+  readonly qmpTimeoutMs?: number;
+  /** Called as the guest starts each case, with QEMU's pid (tests use it to interfere with QEMU). */
+  readonly onCaseStart?: (start: CaseStart) => void;
+}
+
+/**
+ * Time a boot is given, in QEMU's CPU time: a start-up allowance, then so
+ * much per page probed, signed and listed by QEMU's MMU. The wall clock may
+ * run `wallPerCpu` times longer, on a machine shared with other work.
+ */
+const BUDGET = { bootMs: 10_000, probedPageMs: 0.1, signedPageMs: 0.05, mmuPageMs: 0.05, wallPerCpu: 4 } as const;
+const DEFAULT_QMP_TIMEOUT_MS = 30_000;
+
+function msFromEnv(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === '') return undefined;
+  const ms = Number(text);
+  if (!Number.isFinite(ms) || ms <= 0) throw new InputError(`${name} must be a positive number of milliseconds, not '${text}'`);
+  return ms;
+}
+
+const pagesOf = (runs: readonly { pages: number }[]): number => runs.reduce((n, r) => n + r.pages, 0);
+/** Pages the case maps: what QEMU's monitor lists for it. */
+const mappedPages = (plan: CasePlan): number => Number(plan.input.expected.reduce((n, r) => n + r.size, 0n) / 4096n);
+
+/** The boot options for one boot of `plans`, numbered from `first` of `total`. */
+export function bootOptions(plans: readonly CasePlan[], options: QemuRunOptions, first: number, total: number): BootOptions {
+  const probed = plans.reduce((n, c) => n + pagesOf(c.probeRuns), 0);
+  const signed = plans.reduce((n, c) => n + pagesOf(c.signRuns), 0);
+  const listed = plans.reduce((n, c) => n + mappedPages(c), 0);
+  const budget = BUDGET.bootMs + probed * BUDGET.probedPageMs + signed * BUDGET.signedPageMs + listed * BUDGET.mmuPageMs;
+  const given = options.timeoutMs ?? msFromEnv('X86PT_QEMU_TIMEOUT_MS');
+  const cpu = options.cpuBudgetMs ?? (given === undefined ? Math.ceil(budget) : undefined);
+  return {
+    timeoutMs: given ?? cpu! * BUDGET.wallPerCpu,
+    ...(cpu !== undefined && { cpuBudgetMs: cpu }),
+    budgetFor: `${plans.length} case${plans.length === 1 ? '' : 's'}: ${probed} pages probed, ${signed} signed, ${listed} listed by its MMU`,
+    qmpTimeoutMs: options.qmpTimeoutMs ?? msFromEnv('X86PT_QEMU_QMP_TIMEOUT_MS') ?? DEFAULT_QMP_TIMEOUT_MS,
+    mmuReadMs: (i) => (plans[i] ? mappedPages(plans[i]) * BUDGET.mmuPageMs : 0),
+    numbering: { first, total },
+    ...(options.onCaseStart && { onCaseStart: options.onCaseStart }),
+  };
 }
 
 let versionOnce: Promise<string> | undefined;
@@ -93,8 +143,7 @@ export async function runPlans(plans: readonly CasePlan[], options: QemuRunOptio
   let pending = plans.slice();
   while (pending.length > 0) {
     const boot = planNextBoot(pending, stub);
-    const pages = boot.cases.reduce((n, c) => n + c.probeRuns.reduce((m, r) => m + r.pages, 0), 0);
-    const out = await runBoot(stub, boot, { timeoutMs: options.timeoutMs ?? 10_000 + pages / 20 });
+    const out = await runBoot(stub, boot, bootOptions(boot.cases, options, plans.length - pending.length + 1, plans.length));
     let finished = 0;
     for (const [i, output] of out.cases.entries()) {
       if (!output.done && !output.died) break;
@@ -127,7 +176,7 @@ function caseReport(plan: CasePlan, output: CaseOutput, version: string): QemuRe
     coverage,
     violations: output.died ? [stubDied(plan, output.died.reason)] : [],
     ranAt: guest.ranAt,
-    sentTo: plan.runVirt,
+    sentTo: plan.code.runVirt,
     userCheck: guest.userCheck,
     guestFailure: failure,
     mmu: { translations: mmu, disagreements },
@@ -140,16 +189,11 @@ function caseReport(plan: CasePlan, output: CaseOutput, version: string): QemuRe
  * (blind to non-leaf XD) matches the spec.
  */
 function stubDied(plan: CasePlan, reason: string): Violation {
-  const where = `code at virtual 0x${plan.runVirt.toString(16)} (physical 0x${plan.codePhys.toString(16)}), context at 0x${plan.contextPhys.toString(16)}`;
+  const where = `code at virtual 0x${plan.code.runVirt.toString(16)} (physical 0x${plan.code.phys.toString(16)}), context at 0x${plan.context.phys.toString(16)}`;
   const why = plan.walkerAgrees
     ? `the walker maps these pages as the stub needs, so QEMU's CPU and the walker disagree about these tables`
     : 'no page both should and does (by the walker) give the stub what it needs';
-  return {
-    level: 'CR3',
-    path: [],
-    entryAddr: plan.cr3,
-    message: `the QEMU stub could not run under these tables (${where}): ${reason}; ${why}`,
-  };
+  return cannotRunViolation(plan.input, 'the QEMU stub', `${reason}; ${why}`, where);
 }
 
 /** The walker says not executable, the MMU's leaf has no XD, and all else agrees: a non-leaf XD the monitor cannot show. */

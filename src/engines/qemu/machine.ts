@@ -4,19 +4,21 @@
  * QMP whenever the guest halts for it, and stops the machine when the guest
  * is done, traps, triple-faults or runs out of time.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import type { BootPlan } from './boot-plan.js';
-import { QmpClient, type QmpEvent } from './qmp.js';
+import { EngineFailure, duration } from '../probe/failure.js';
+import { QmpClient, QmpClosedError, QmpTimeoutError, type QmpEvent } from './qmp.js';
+import { STUB_ABI } from './stub-abi.js';
 import { imageLoadedAt, type ProbeStub } from './stub-build.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 const TRIPLE_FAULT = 'the guest triple-faulted (an exception while delivering one)';
 /** isa-debug-exit status for "all cases done" (the stub writes 0x10: (0x10 << 1) | 1). */
-const EXIT_ALL_DONE = 33;
+const EXIT_ALL_DONE = (STUB_ABI.EXIT_DONE << 1) | 1;
 
 /** What QEMU's monitor said about the translation while a case's tables were in CR3. */
 export interface MmuText {
@@ -39,9 +41,61 @@ export interface BootOutput {
   readonly stderr: string;
 }
 
+/** Where one boot's cases stand in the whole run, for messages: case `first + i` of `total` (1-based). */
+export interface CaseNumbering {
+  readonly first: number;
+  readonly total: number;
+}
+
+/** A boot's guest is about to probe a case: who QEMU is, and which case. */
+export interface CaseStart {
+  readonly pid: number;
+  /** The boot's temporary directory (removed when the boot ends, however it ends). */
+  readonly dir: string;
+  /** The case's number in the run (1-based), and how many the run has. */
+  readonly case: number;
+  readonly cases: number;
+}
+
 export interface BootOptions {
-  /** Wall-clock limit for the whole boot. */
+  /** Wall-clock limit for the whole boot, and what it was given for (said when it runs out). */
   readonly timeoutMs: number;
+  readonly budgetFor: string;
+  /**
+   * Limit on the CPU time QEMU spends (Linux: read from /proc), so that a
+   * machine shared with other work slows a boot down without failing it; the
+   * wall-clock limit is then a last resort.
+   */
+  readonly cpuBudgetMs?: number;
+  /** How long QEMU may leave a QMP command, or a liveness check, unanswered. */
+  readonly qmpTimeoutMs: number;
+  /** Extra time for reading QEMU's MMU of a case, which grows with the pages it maps. */
+  readonly mmuReadMs: (caseIndex: number) => number;
+  readonly numbering: CaseNumbering;
+  /** Called as each case starts (tests use it to interfere with QEMU). */
+  readonly onCaseStart?: (start: CaseStart) => void;
+}
+
+/** A boot's temporary directory. The one place it is made: every path out of a boot removes it. */
+function bootDirectory(): { readonly path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), 'x86pt-qemu-'));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+const CPU_POLL_MS = 1000;
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU time (user and system) the process has spent, or null where /proc cannot tell. */
+function cpuTimeMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return null;
+  }
 }
 
 /** The QEMU command line for a boot (files already written). */
@@ -55,14 +109,27 @@ export function qemuArguments(plan: BootPlan, kernel: string, staging: string, q
     '-m', `${plan.memoryBytes / (1024n * 1024n)}M`,
     '-kernel', kernel,
     '-device', `loader,file=${staging},addr=0x${plan.stagingPhys.toString(16)},force-raw=on`,
-    '-debugcon', 'stdio',
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=4',
+    '-debugcon', 'stdio', // QEMU's debug console listens on port 0xe9, the stub's PORT_DEBUGCON
+    '-device', `isa-debug-exit,iobase=0x${STUB_ABI.PORT_EXIT.toString(16)},iosize=4`,
     '-qmp', `unix:${qmpSocket},server=on,wait=off`,
   ];
 }
 
+/**
+ * Runs one boot. The guest dying on a case (an exception, a triple fault) is
+ * a result, in that case's `died`; QEMU itself failing (killed, exiting,
+ * hanging, out of time) throws EngineFailure naming the case it was on.
+ */
 export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOptions): Promise<BootOutput> {
-  const dir = mkdtempSync(join(tmpdir(), 'x86pt-qemu-'));
+  const dir = bootDirectory();
+  try {
+    return await bootIn(dir.path, stub, plan, options);
+  } finally {
+    dir.remove();
+  }
+}
+
+async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: BootOptions): Promise<BootOutput> {
   const kernel = join(dir, 'stub.bin');
   const staging = join(dir, 'staging.bin');
   const socket = join(dir, 'qmp.sock');
@@ -80,17 +147,32 @@ export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOpti
   let current = -1;
   let finished = false;
   let stopping: Promise<void> | undefined;
+  /** Set before this side kills QEMU: why (an EngineFailure, or an internal error). A death nobody asked for is QEMU's own. */
+  let failure: Error | undefined;
+  const { first, total } = options.numbering;
+  const where = (): string =>
+    current < 0 ? `while booting for case ${first} of ${total}` : `while probing case ${first + current} of ${total}`;
+  const engineFailure = (message: string): EngineFailure => new EngineFailure('qemu', `${message} ${where()}`);
+  const abandon = (err: Error): void => {
+    failure ??= err;
+    qemu.kill('SIGKILL');
+  };
   // Guest lines and QMP events are handled strictly in order.
   let queue: Promise<void> = Promise.resolve();
   const enqueue = (work: () => Promise<void>): void => {
     queue = queue.then(work).catch((err: unknown) => {
-      failure ??= err instanceof Error ? err : new Error(String(err));
-      qemu.kill('SIGKILL');
+      // A closed QMP socket means QEMU went away: its exit status says why.
+      if (err instanceof QmpClosedError) return;
+      if (err instanceof QmpTimeoutError) abandon(engineFailure(err.message));
+      else abandon(err instanceof Error ? err : new Error(String(err)));
     });
   };
-  let failure: Error | undefined;
 
-  const readMmu = async (): Promise<MmuText> => ({ tlb: await qmp!.monitor('info tlb'), mem: await qmp!.monitor('info mem') });
+  const qmpMs = options.qmpTimeoutMs;
+  const readMmu = async (index: number): Promise<MmuText> => {
+    const ms = qmpMs + options.mmuReadMs(index);
+    return { tlb: await qmp!.monitor('info tlb', ms), mem: await qmp!.monitor('info mem', ms) };
+  };
 
   /**
    * The guest cannot go on: keep what QEMU knows, then end the machine. Which
@@ -101,9 +183,11 @@ export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOpti
   const stopAfterDeath = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       if (!qmp) return;
-      await qmp.execute('stop').catch(() => undefined);
-      death = { reason, mmu: await readMmu(), registers: await qmp.monitor('info registers') };
-      await qmp.execute('quit').catch(() => undefined);
+      await qmp.execute('stop', undefined, qmpMs);
+      death = { reason, mmu: await readMmu(Math.max(current, 0)), registers: await qmp.monitor('info registers', qmpMs) };
+      await qmp.execute('quit', undefined, qmpMs).catch((err: unknown) => {
+        if (!(err instanceof QmpClosedError)) throw err;
+      });
     })();
     return stopping;
   };
@@ -112,6 +196,7 @@ export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOpti
     const word = line.split(' ', 1)[0];
     if (word === 'c') {
       current = Number.parseInt(line.slice(2), 16);
+      if (qemu.pid !== undefined) options.onCaseStart?.({ pid: qemu.pid, dir, case: first + current, cases: total });
       return;
     }
     const c = cases[current];
@@ -122,9 +207,11 @@ export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOpti
     if (!c) throw new Error(`the guest reported '${line}' outside any case`);
     c.lines.push(line);
     if (word === 'm') {
-      c.mmu = await readMmu();
+      c.mmu = await readMmu(current);
       // The guest may finish and QEMU exit before it answers: the exit status tells the rest.
-      await qmp!.execute('inject-nmi').catch(() => undefined);
+      await qmp!.execute('inject-nmi', undefined, qmpMs).catch((err: unknown) => {
+        if (!(err instanceof QmpClosedError)) throw err;
+      });
     } else if (word === 'd') {
       c.done = true;
     } else if (word === 'x') {
@@ -138,17 +225,40 @@ export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOpti
     }
   };
 
-  const timer = setTimeout(() => {
-    enqueue(() => stopAfterDeath(`the guest did not finish within ${options.timeoutMs} ms`));
-    setTimeout(() => qemu.kill('SIGKILL'), 2000).unref();
-  }, options.timeoutMs);
+  // Out of time: where the tables may have sent the stub astray (the walker disagrees with its pages), that is the guest dying; else QEMU failing.
+  const outOfTime = (spent: string): void => {
+    const plan_ = plan.cases[Math.max(current, 0)];
+    if (plan_ && !plan_.walkerAgrees && current >= 0) {
+      enqueue(() => stopAfterDeath(`the guest did not finish ${spent}`));
+    } else {
+      abandon(engineFailure(`QEMU did not finish ${spent} (its budget for ${options.budgetFor})`));
+    }
+  };
+  const timer = setTimeout(() => outOfTime(`within ${duration(options.timeoutMs)}`), options.timeoutMs);
+  const cpuBudget = options.cpuBudgetMs;
+  const cpuWatch = cpuBudget === undefined ? undefined : setInterval(() => {
+    const spent = qemu.pid === undefined ? null : cpuTimeMs(qemu.pid);
+    if (spent !== null && spent > cpuBudget && !failure && !stopping) outOfTime(`in ${duration(cpuBudget)} of CPU time`);
+  }, Math.min(CPU_POLL_MS, Math.max(20, (cpuBudget ?? 0) / 4)));
+  // A stopped or wedged QEMU answers nothing: ask it something whenever QMP is idle.
+  const heartbeat = setInterval(() => {
+    if (qmp?.idle && !stopping) enqueue(async () => {
+      await qmp!.execute('query-status', undefined, qmpMs);
+    });
+  }, Math.max(50, Math.floor(qmpMs / 3)));
 
   try {
     // Read the console from the start; lines wait in the queue until QMP is connected.
     enqueue(async () => {
-      qmp = await QmpClient.connect(socket, onEvent);
+      const gone = (): boolean => qemu.exitCode !== null || qemu.signalCode !== null;
+      try {
+        qmp = await QmpClient.connect(socket, onEvent, qmpMs, gone);
+      } catch {
+        if (!gone()) throw engineFailure(`QEMU did not open its QMP socket within ${duration(qmpMs)}`);
+        return; // QEMU is gone: its exit status says why
+      }
       // QMP reports events only once connected: a guest that died before then shows as not running.
-      const status = (await qmp.execute('query-status')) as { running?: boolean };
+      const status = (await qmp.execute('query-status', undefined, qmpMs)) as { running?: boolean };
       if (status.running === false) await stopAfterDeath(TRIPLE_FAULT);
     });
     const lines = createInterface({ input: qemu.stdout! });
@@ -161,6 +271,8 @@ export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOpti
     await linesClosed;
     await queue;
     const stderr = String(result.stderr ?? '').trim();
+    const qemuSaid = stderr ? `: ${stderr.split('\n')[0]}` : '';
+    if (failure instanceof EngineFailure) throw failure;
     if (failure) throw new Error(`${failure.message}${stderr ? ` (QEMU: ${stderr})` : ''}`);
     const dead = cases[current];
     if (death && dead && !dead.done) {
@@ -168,15 +280,17 @@ export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOpti
       dead.died = { reason: death.reason, registers: death.registers };
     }
     if (!finished && !cases.some((c) => c.died)) {
-      const status = result.exitCode === EXIT_ALL_DONE ? 'reported done without finishing' : `exited with status ${result.exitCode ?? result.signal}`;
-      throw new Error(`QEMU ${status}${stderr ? `: ${stderr}` : ''}`);
+      if (result.signal) throw engineFailure(`QEMU was killed by ${result.signal}`);
+      if (result.exitCode === EXIT_ALL_DONE) throw new Error(`QEMU reported done without finishing${qemuSaid}`);
+      throw engineFailure(`QEMU exited with status ${result.exitCode ?? 'unknown'}${qemuSaid}`);
     }
     return { cases, stderr };
   } finally {
     clearTimeout(timer);
+    clearInterval(cpuWatch);
+    clearInterval(heartbeat);
     qmp?.close();
     qemu.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

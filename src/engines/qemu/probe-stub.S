@@ -39,17 +39,8 @@
  *   z                    all cases done
  */
 
-        .set SLOT_BYTES, 16
-        .set SIG_TAG, 0x5850            /* bits 48-63 of every page signature */
-        .set PORT_DEBUGCON, 0xe9
-        .set PORT_EXIT, 0xf4
-        .set EXIT_DONE, 0x10            /* QEMU exits with status 33 */
-        .set EXIT_BAD_STAGING, 0x11     /* 35 */
-        .set HOME_STACK_BYTES, 0x1000
-
-        .set MODE_32BIT, 0
-        .set MODE_PAE, 1
-        .set MODE_IA32E, 2
+/* The binary interface shared with the host (generated from stub-abi.ts when the stub is built). */
+        .include "probe-stub-abi.inc"
 
         .set CR0_WP, 0x00010000
         .set CR0_PG, 0x80000000
@@ -72,72 +63,6 @@
         .set VEC_PF, 14
         .set VEC_USER_RETURN, 32
         .set IDT_VECTORS, 33
-
-        /* staging area header (host-written) */
-        .set STAGING_MAGIC, 0x70363878  /* "x86p" */
-        .set S_MAGIC, 0x00
-        .set S_COUNT, 0x04
-        .set S_CASES, 0x08              /* address of the first case descriptor */
-
-        /* case descriptor (host-written) */
-        .set D_MODE, 0x00
-        .set D_FLAGS, 0x04
-        .set D_CR3, 0x08
-        .set D_TABLES_PHYS, 0x0c
-        .set D_TABLES_LEN, 0x10
-        .set D_TABLES_SRC, 0x14
-        .set D_CODE, 0x18
-        .set D_CTX, 0x1c
-        .set D_DELTA, 0x20              /* u64: dual alias of the code minus its identity address */
-        .set D_SIGN_SRC, 0x28           /* runs of {u32 phys, u32 pages} */
-        .set D_SIGN_COUNT, 0x2c
-        .set D_PROBE_SRC, 0x30          /* runs of {u64 virt, u32 pages, u32 0} */
-        .set D_PROBE_COUNT, 0x34
-        .set D_BYTES, 0x40
-
-        .set F_PAUSE, 1                 /* halt for the host after probing */
-        .set F_SMAP, 2                  /* no page can run ring-3 code: check user access with SMAP */
-
-        /* context pages: page 0 variables and descriptor tables, page 1 stack, pages 2.. probe runs */
-        .set C_HOME_RET, 0x10
-        .set C_HOME_SP, 0x14
-        .set C_RESUME, 0x18             /* u64: where a trapped probe continues, 0 outside probes */
-        .set C_SAVED_SP, 0x20           /* u64 */
-        .set C_FAULTED, 0x28
-        .set C_ERR, 0x2c
-        .set C_CR2, 0x30                /* u64 */
-        .set C_BASE, 0x38               /* u64: the code's base at the address it runs from */
-        .set C_IDBASE, 0x40             /* the code's identity (physical) base */
-        .set C_MODE, 0x44
-        .set C_FLAGS, 0x48
-        .set C_CR3, 0x4c
-        .set C_DELTA, 0x50              /* u64 */
-        .set C_RUNS, 0x58
-        .set C_NRUNS, 0x5c
-        .set C_SMAP, 0x60
-        .set C_OBS_FLAGS, 0x64
-        .set C_OBS_VALUE, 0x68          /* u64 */
-        .set C_RUN_VIRT, 0x70           /* u64 */
-        .set C_RUN_NEXT, 0x78           /* u64 */
-        .set C_RUN_PAGES, 0x80
-        .set C_RUN_FLAGS, 0x84
-        .set C_RUN_VALUE, 0x88          /* u64 */
-        .set C_GDT, 0x100
-        .set C_GDTR, 0x160
-        .set C_IDTR, 0x170
-        .set C_TSS, 0x180
-        .set C_IDT, 0x200
-        .set C_ISTACK_TOP, 0x1000
-        .set C_STACK_TOP, 0x2000
-        .set C_RUNS_START, 0x2000 + SLOT_BYTES
-        .set CTX_CLEAR_BYTES, 0x2000
-
-        /* observation flags */
-        .set O_READ, 1
-        .set O_WRITE, 2
-        .set O_USER, 4
-        .set O_EXEC, 8
-        .set O_SIGNED, 0x10
 
         .text
         .code32
@@ -162,6 +87,16 @@ staging_ptr:
         .long 0                         /* physical address of the staging area */
 entry_offset:
         .long home_entry - image_start  /* read by the host */
+
+/* The host patches the image where the interface says: refuse to build otherwise. */
+        .macro AT_ABI label, offset
+        .if (\label - image_start) != \offset
+        .error "\label is not where stub-abi.ts puts it (\offset)"
+        .endif
+        .endm
+        AT_ABI mb_header, IMAGE_MB_HEADER
+        AT_ABI staging_ptr, IMAGE_STAGING_PTR
+        AT_ABI entry_offset, IMAGE_ENTRY_OFFSET
 
 gdt_template:
         .quad 0
@@ -284,8 +219,8 @@ run_case:
         mov 8(%esi), %eax
         mov %eax, 8(%edx)
         movl $0, 12(%edx)
-        add $16, %esi
-        add $16, %edx
+        add $PROBE_RUN_BYTES, %esi
+        add $PROBE_RUN_BYTES, %edx
         test $0xfff, %edx
         jnz 3f
         add $SLOT_BYTES, %edx
@@ -324,7 +259,7 @@ run_case:
         add $0x1000, %edx
         dec %eax
         jmp 6b
-7:      add $8, %esi
+7:      add $SIGN_RUN_BYTES, %esi
         dec %ecx
         jmp 5b
 
@@ -540,7 +475,7 @@ build_idt64:
         call newline\w
         .endm
 
-/* Probes every page of the case's probe runs (16 bytes each, around the context pages' slots). */
+/* Probes every page of the case's probe runs (PROBE_RUN_BYTES each, around the context pages' slots). */
         .macro PROBE_RUNS w, cx, si, di, bp
         mov C_RUNS(\bp), %edi
         mov C_NRUNS(\bp), %ecx
@@ -563,7 +498,7 @@ build_idt64:
         jmp .Lpage\@
 .Lrun_done\@:
         pop \cx
-        add $16, \di
+        add $PROBE_RUN_BYTES, \di
         test $0xfff, %edi
         jnz .Lnext_run\@
         add $SLOT_BYTES, \di
@@ -690,6 +625,90 @@ puthex\w:
         pop \dx
         pop \cx
         ret
+        .endm
+
+/*
+ * The exception handlers (WORD: the stack slot size): #PF records the fault
+ * and continues where the probe asked, on the probe's stack; int 0x20 from
+ * ring 3 means the user probe finished without a fault; the NMI means the
+ * host has read the MMU, so the guest continues at the resume point; any
+ * other exception is reported ([sp] vector, error code, ip) and the guest
+ * halts for the host to read the MMU and stop the machine.
+ */
+        .macro EXCEPTION_HANDLERS w, ax, sp, bp, word, iret
+page_fault\w:
+        push \ax
+        mov \word(\sp), \ax
+        mov %eax, C_ERR(\bp)
+        mov %cr2, \ax
+        mov \ax, C_CR2(\bp)
+        .if \w == 32
+        movl $0, C_CR2 + 4(\bp)
+        .endif
+        mov C_RESUME(\bp), \ax
+        test \ax, \ax
+        jz 1f
+        movl $1, C_FAULTED(\bp)
+        mov C_SAVED_SP(\bp), \sp
+        jmp *\ax
+1:      pop \ax
+        push $VEC_PF
+        jmp trap\w
+
+user_return\w:
+        mov C_SAVED_SP(\bp), \sp
+        jmp *C_RESUME(\bp)
+
+nmi\w:
+        push \ax
+        mov C_RESUME(\bp), \ax
+        test \ax, \ax
+        jz 1f
+        mov \ax, \word(\sp)
+1:      pop \ax
+        \iret
+
+        TRAP_ENTRIES \w
+
+trap\w:
+        mov $'x', %al
+        call putc\w
+        call space\w
+        mov (\sp), \ax
+        call puthex\w
+        call space\w
+        mov 2 * \word(\sp), \ax
+        call puthex\w
+        call space\w
+        mov \word(\sp), \ax
+        call puthex\w
+        call space\w
+        mov %cr2, \ax
+        call puthex\w
+        call newline\w
+        cli
+1:      hlt
+        jmp 1b
+        .endm
+
+/*
+ * What each paging path has beside its probes: the ring-3 code (a round
+ * trip, and a read of the page at SI), the exception handlers, the console
+ * routines and the IDT's handler offsets.
+ */
+        .macro PATH_RUNTIME w, ax, cx, dx, si, sp, bp, word, iret, digits
+user_return_now\w:
+        int $VEC_USER_RETURN
+user_read\w:
+        mov (\si), \cx
+        int $VEC_USER_RETURN
+
+        EXCEPTION_HANDLERS \w, \ax, \sp, \bp, \word, \iret
+
+        CONSOLE_ROUTINES \w, \ax, \cx, \dx, \digits
+
+idt\w\()_offsets:
+        IDT_OFFSETS \w
         .endm
 
 /* The IDT's handlers by vector, as offsets in the image (the gates are built at run time). */
@@ -861,73 +880,7 @@ flush32:
         popa
 1:      ret
 
-/* Ring-3 code: a round trip, and a read of the page at esi. */
-user_return_now32:
-        int $VEC_USER_RETURN
-user_read32:
-        mov (%esi), %ecx
-        int $VEC_USER_RETURN
-
-/* #PF: record it and continue where the probe asked, on the probe's stack. */
-page_fault32:
-        push %eax
-        mov 4(%esp), %eax
-        mov %eax, C_ERR(%ebp)
-        mov %cr2, %eax
-        mov %eax, C_CR2(%ebp)
-        movl $0, C_CR2 + 4(%ebp)
-        mov C_RESUME(%ebp), %eax
-        test %eax, %eax
-        jz 1f
-        movl $1, C_FAULTED(%ebp)
-        mov C_SAVED_SP(%ebp), %esp
-        jmp *%eax
-1:      pop %eax
-        pushl $VEC_PF
-        jmp trap32
-
-/* int 0x20 from ring 3: the user probe finished without a fault. */
-user_return32:
-        mov C_SAVED_SP(%ebp), %esp
-        jmp *C_RESUME(%ebp)
-
-/* NMI: the host has read the MMU; continue at the resume point. */
-nmi32:
-        push %eax
-        mov C_RESUME(%ebp), %eax
-        test %eax, %eax
-        jz 1f
-        mov %eax, 4(%esp)
-1:      pop %eax
-        iret
-
-        TRAP_ENTRIES 32
-
-/* Any other exception: report it and stop ([esp] vector, error code, eip). */
-trap32:
-        mov $'x', %al
-        call putc32
-        call space32
-        mov (%esp), %eax
-        call puthex32
-        call space32
-        mov 8(%esp), %eax
-        call puthex32
-        call space32
-        mov 4(%esp), %eax
-        call puthex32
-        call space32
-        mov %cr2, %eax
-        call puthex32
-        call newline32
-        cli                             /* wait for the host to read the MMU and stop the machine */
-1:      hlt
-        jmp 1b
-
-        CONSOLE_ROUTINES 32, %eax, %ecx, %edx, 8
-
-idt32_offsets:
-        IDT_OFFSETS 32
+        PATH_RUNTIME 32, %eax, %ecx, %edx, %esi, %esp, %ebp, 4, iret, 8
 
 /* ---------------------------------------------------------------------------
  * IA-32e mode.
@@ -1080,67 +1033,7 @@ flush64:
         pop %rax
 1:      ret
 
-user_return_now64:
-        int $VEC_USER_RETURN
-user_read64:
-        mov (%rsi), %rcx
-        int $VEC_USER_RETURN
-
-page_fault64:
-        push %rax
-        mov 8(%rsp), %rax
-        mov %eax, C_ERR(%rbp)
-        mov %cr2, %rax
-        mov %rax, C_CR2(%rbp)
-        mov C_RESUME(%rbp), %rax
-        test %rax, %rax
-        jz 1f
-        movl $1, C_FAULTED(%rbp)
-        mov C_SAVED_SP(%rbp), %rsp
-        jmp *%rax
-1:      pop %rax
-        pushq $VEC_PF
-        jmp trap64
-
-user_return64:
-        mov C_SAVED_SP(%rbp), %rsp
-        jmp *C_RESUME(%rbp)
-
-nmi64:
-        push %rax
-        mov C_RESUME(%rbp), %rax
-        test %rax, %rax
-        jz 1f
-        mov %rax, 8(%rsp)
-1:      pop %rax
-        iretq
-
-        TRAP_ENTRIES 64
-
-trap64:
-        mov $'x', %al
-        call putc64
-        call space64
-        mov (%rsp), %rax
-        call puthex64
-        call space64
-        mov 16(%rsp), %rax
-        call puthex64
-        call space64
-        mov 8(%rsp), %rax
-        call puthex64
-        call space64
-        mov %cr2, %rax
-        call puthex64
-        call newline64
-        cli
-1:      hlt
-        jmp 1b
-
-        CONSOLE_ROUTINES 64, %rax, %rcx, %rdx, 16
-
-idt64_offsets:
-        IDT_OFFSETS 64
+        PATH_RUNTIME 64, %rax, %rcx, %rdx, %rsi, %rsp, %rbp, 8, iretq, 16
 
         .balign 16
 image_end:

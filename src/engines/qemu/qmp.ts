@@ -4,6 +4,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { duration } from '../probe/failure.js';
 
 export interface QmpEvent {
   readonly event: string;
@@ -13,6 +14,20 @@ export interface QmpEvent {
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
+}
+
+/** QEMU left a command unanswered for longer than it was given. */
+export class QmpTimeoutError extends Error {
+  constructor(readonly command: string, readonly ms: number) {
+    super(`QEMU did not answer QMP for ${duration(ms)} (${command})`);
+  }
+}
+
+/** The socket closed under a command: QEMU went away. */
+export class QmpClosedError extends Error {
+  constructor() {
+    super('QMP connection closed');
+  }
 }
 
 export class QmpClient {
@@ -32,12 +47,15 @@ export class QmpClient {
       for (const p of this.pending.splice(0)) p.reject(this.closedError);
       this.greeted?.reject(this.closedError);
     };
-    socket.on('error', fail);
-    socket.on('close', () => fail(new Error('QMP connection closed')));
+    socket.on('error', () => fail(new QmpClosedError()));
+    socket.on('close', () => fail(new QmpClosedError()));
   }
 
-  /** Connects (retrying while QEMU creates the socket) and negotiates capabilities. */
-  static async connect(path: string, onEvent: (event: QmpEvent) => void, giveUpMs = 5000): Promise<QmpClient> {
+  /**
+   * Connects (retrying while QEMU creates the socket, for up to `giveUpMs`
+   * or until `gone` says QEMU has exited) and negotiates capabilities.
+   */
+  static async connect(path: string, onEvent: (event: QmpEvent) => void, giveUpMs = 5000, gone: () => boolean = () => false): Promise<QmpClient> {
     const deadline = Date.now() + giveUpMs;
     for (;;) {
       try {
@@ -53,7 +71,7 @@ export class QmpClient {
         await client.execute('qmp_capabilities');
         return client;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`cannot connect to QEMU's QMP socket ${path}: ${(err as Error).message}`);
+        if (Date.now() > deadline || gone()) throw new Error(`cannot connect to QEMU's QMP socket ${path}: ${(err as Error).message}`);
         await sleep(5);
       }
     }
@@ -82,18 +100,39 @@ export class QmpClient {
     }
   }
 
-  /** Runs a QMP command and returns its result. */
-  execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
+  /** Whether no command is waiting for its answer. */
+  get idle(): boolean {
+    return this.pending.length === 0;
+  }
+
+  /**
+   * Runs a QMP command and returns its result. An answer later than
+   * `timeoutMs` rejects with QmpTimeoutError, and so does every command after
+   * it (answers would no longer match their commands).
+   */
+  execute(command: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<unknown> {
     if (this.closedError) return Promise.reject(this.closedError);
     return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (): void => clearTimeout(timer);
+      this.pending.push({
+        resolve: (value) => (settle(), resolve(value)),
+        reject: (err) => (settle(), reject(err)),
+      });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.closedError = new QmpTimeoutError(typeof args?.['command-line'] === 'string' ? args['command-line'] : command, timeoutMs);
+          for (const p of this.pending.splice(0)) p.reject(this.closedError);
+        }, timeoutMs);
+        timer.unref();
+      }
       this.socket.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
     });
   }
 
   /** Runs a human monitor command (`info tlb`) and returns its text. */
-  async monitor(commandLine: string): Promise<string> {
-    const out = await this.execute('human-monitor-command', { 'command-line': commandLine });
+  async monitor(commandLine: string, timeoutMs?: number): Promise<string> {
+    const out = await this.execute('human-monitor-command', { 'command-line': commandLine }, timeoutMs);
     return typeof out === 'string' ? out : '';
   }
 

@@ -1,7 +1,8 @@
 /**
- * Builds the guest (src/engines/qemu/probe-stub.S) with GNU as and ld into a cache
- * directory keyed by the source's hash, so a changed source is rebuilt and an
- * unchanged one costs a file read.
+ * Builds the guest (src/engines/qemu/probe-stub.S, with the include generated
+ * from stub-abi.ts) with GNU as and ld into a cache directory keyed by the
+ * hash of both, so a changed source or interface is rebuilt and an unchanged
+ * one costs a file read.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, mkdtempSync, existsSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { packageRoot } from '../../core/package-root.js';
+import { STUB_ABI, stubAbiInclude } from './stub-abi.js';
 
 /** The guest image: position-independent code, at most one page. */
 export interface ProbeStub {
@@ -19,14 +21,19 @@ export interface ProbeStub {
 
 /** Where the image keeps what the host fills in before a boot. */
 const MULTIBOOT_MAGIC = 0x1badb002;
-const HEADER_OFFSET = 16;
-const STAGING_PTR_OFFSET = 48;
-const ENTRY_OFFSET_OFFSET = 52;
+const HEADER_OFFSET = STUB_ABI.IMAGE_MB_HEADER;
+const STAGING_PTR_OFFSET = STUB_ABI.IMAGE_STAGING_PTR;
+const ENTRY_OFFSET_OFFSET = STUB_ABI.IMAGE_ENTRY_OFFSET;
 /** Stack the stub's home code uses, just above the image (the multiboot bss). */
-export const HOME_STACK_BYTES = 4096;
+export const HOME_STACK_BYTES = STUB_ABI.HOME_STACK_BYTES;
 const PAGE_BYTES = 4096;
 
 const STUB_SOURCE = 'probe-stub.S';
+/** The name probe-stub.S includes the generated interface by. */
+const ABI_INCLUDE = 'probe-stub-abi.inc';
+
+/** The stub's source file. */
+export const stubSourcePath = (): string => join(packageRoot(), 'src', 'engines', 'qemu', STUB_SOURCE);
 
 let built: Promise<ProbeStub> | undefined;
 
@@ -45,9 +52,9 @@ function cacheRoots(root: string): string[] {
 
 async function build(): Promise<ProbeStub> {
   const root = packageRoot();
-  const sourcePath = join(root, 'src', 'engines', 'qemu', STUB_SOURCE);
+  const sourcePath = stubSourcePath();
   const source = readFileSync(sourcePath);
-  const key = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(source).update('\0').update(stubAbiInclude()).digest('hex').slice(0, 16);
   for (const cache of cacheRoots(root)) {
     const cached = join(cache, `probe-stub-${key}.bin`);
     if (existsSync(cached)) return parseImage(new Uint8Array(readFileSync(cached)), cached);
@@ -74,10 +81,17 @@ async function build(): Promise<ProbeStub> {
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }
 
+/** Assembles the stub into `work`/probe-stub.o, with the generated interface beside it; returns the object's path. */
+export async function assembleStubObject(sourcePath: string, work: string): Promise<string> {
+  writeFileSync(join(work, ABI_INCLUDE), stubAbiInclude());
+  const object = join(work, 'probe-stub.o');
+  await execa('as', ['--32', '-I', work, '-o', object, sourcePath]);
+  return object;
+}
+
 /** Assembles, then links at two bases: identical bytes prove the code is position independent. */
 async function assemble(sourcePath: string, work: string): Promise<Uint8Array> {
-  const object = join(work, 'probe-stub.o');
-  await execa('as', ['--32', '-o', object, sourcePath]);
+  const object = await assembleStubObject(sourcePath, work);
   const link = async (base: number): Promise<Uint8Array> => {
     const out = join(work, `image-${base.toString(16)}.bin`);
     await execa('ld', ['-m', 'elf_i386', '-e', 'image_start', `-Ttext=0x${base.toString(16)}`, '--oformat=binary', '-o', out, object]);

@@ -6,7 +6,6 @@
  * with IA32_EFER.LME set; setting CR0.PG then activates it.
  */
 import type { PagingMode } from '../../verify/model.js';
-import { PAGING_MODE_LAYOUTS } from '../../verify/paging-modes.js';
 import type { Unicorn } from './binding.js';
 import { X86_REG } from './constants.js';
 import { SELECTOR } from './harness.js';
@@ -27,11 +26,6 @@ export const MODE_BOOT: Readonly<Record<PagingMode, ModeBoot>> = {
 };
 
 const EFER_LMA = 1n << 10n;
-
-/** Physical address of the top-level table: the block's last page, or its last 32 bytes in PAE. */
-export function topTablePhys(mode: PagingMode, tablesPhys: bigint, tableBytes: number): bigint {
-  return tablesPhys + BigInt(tableBytes - PAGING_MODE_LAYOUTS[mode].topTableBytes);
-}
 
 export interface BootSettings {
   readonly topTable: bigint;

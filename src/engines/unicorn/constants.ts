@@ -18,9 +18,8 @@ export const UC_ERR_FETCH_UNMAPPED = 8;
 
 /** uc_prot */
 export const UC_PROT_READ = 1;
-export const UC_PROT_WRITE = 2;
 export const UC_PROT_EXEC = 4;
-export const UC_PROT_ALL = 7;
+export const UC_PROT_ALL = 7; // read | write | exec
 
 /** uc_hook_type */
 export const UC_HOOK_INTR = 1 << 0;
@@ -52,13 +51,10 @@ export const X86_REG = {
   ECX: 22,
   EDI: 23,
   EDX: 24,
-  EFLAGS: 25,
   EIP: 26,
   ES: 28,
   ESI: 29,
   ESP: 30,
-  FS: 32,
-  GS: 33,
   RAX: 35,
   RBX: 37,
   RCX: 38,
@@ -75,5 +71,4 @@ export const X86_REG = {
   IDTR: 242,
   GDTR: 243,
   MSR: 248,
-  RFLAGS: 253,
 } as const;

@@ -28,7 +28,7 @@ export async function createUnicornEngine(): Promise<Engine> {
     name: 'unicorn',
     async run(input: EngineInput): Promise<EngineReport> {
       const result = probeTables(input);
-      return { engine: 'unicorn', version, actual: result.actual, coverage: result.coverage, violations: [] };
+      return { engine: 'unicorn', version, actual: result.actual, coverage: result.coverage, violations: result.violations };
     },
   };
 }

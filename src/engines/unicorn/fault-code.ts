@@ -12,9 +12,10 @@
  * that holds each fault's code is taken. If no slot, or more than one,
  * matches every fault, the engine refuses to run rather than guess.
  */
-import { Unicorn, type CpuContext } from './binding.js';
-import { UC_CPU_X86_BROADWELL, X86_REG } from './constants.js';
-import { CR0_PG, CR0_WP, CR4_PAE, EFER_NXE, MSR_EFER, PF_FETCH, PF_PRESENT, PF_RESERVED, PF_WRITE, VECTOR_PAGE_FAULT } from './x86.js';
+import type { CpuContext } from './binding.js';
+import { X86_REG } from './constants.js';
+import { SMALL_PAGE_DIRECTORY, enableSmallPaging, entryBytes, openSmallMachine } from './small-machine.js';
+import { PF_FETCH, PF_PRESENT, PF_RESERVED, PF_WRITE, VECTOR_PAGE_FAULT } from './x86.js';
 
 const locations = new Map<32 | 64, number>();
 
@@ -33,51 +34,30 @@ export function errorCodeLocation(width: 32 | 64): number {
   return location;
 }
 
-const PAGE = 0x1000;
-const CODE = 0x10000;
-const NOT_PRESENT = 0x20000;
-const READ_ONLY = 0x21000;
-const NO_EXECUTE = 0x22000;
-const RESERVED_BIT = 0x23000;
+/** The calibration machine's code, and the pages its faults hit. */
+const AT = { page: 0x1000, code: 0x10000, notPresent: 0x20000, readOnly: 0x21000, noExecute: 0x22000, reservedBit: 0x23000 } as const;
 
 function calibrate(width: 32 | 64): number {
-  const uc = Unicorn.open(width, { cpuModel: UC_CPU_X86_BROADWELL });
+  const uc = openSmallMachine(width, 0x100000n);
   try {
-    uc.mapMemory(0n, 0x100000n);
-    // 64-bit: PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000 -> PT 0x4000. 32-bit (PAE): PDPT 0x1000 -> PD 0x3000 -> PT 0x4000.
-    const entry = (value: bigint): Uint8Array => {
-      const bytes = new Uint8Array(8);
-      new DataView(bytes.buffer).setBigUint64(0, value, true);
-      return bytes;
-    };
-    if (width === 64) {
-      uc.writeMemory(0x1000n, entry(0x2000n | 7n));
-      uc.writeMemory(0x2000n, entry(0x3000n | 7n));
-    } else {
-      uc.writeMemory(0x1000n, entry(0x3000n | 1n));
-    }
-    uc.writeMemory(0x3000n, entry(0x4000n | 7n));
-    const pt = new Uint8Array(PAGE);
+    uc.writeMemory(SMALL_PAGE_DIRECTORY, entryBytes(0x4000n | 7n));
+    const pt = new Uint8Array(AT.page);
     const view = new DataView(pt.buffer);
     for (let page = 0; page < 256; page++) {
-      const address = BigInt(page * PAGE);
+      const address = BigInt(page * AT.page);
       let value = address | 3n; // present, writable
-      if (address === BigInt(NOT_PRESENT)) value = 0n;
-      if (address === BigInt(READ_ONLY)) value = address | 1n;
-      if (address === BigInt(NO_EXECUTE)) value |= 1n << 63n;
-      if (address === BigInt(RESERVED_BIT)) value |= 1n << 45n; // above MAXPHYADDR (40 for the emulated CPU)
+      if (address === BigInt(AT.notPresent)) value = 0n;
+      if (address === BigInt(AT.readOnly)) value = address | 1n;
+      if (address === BigInt(AT.noExecute)) value |= 1n << 63n;
+      if (address === BigInt(AT.reservedBit)) value |= 1n << 45n; // above MAXPHYADDR (40 for the emulated CPU)
       view.setBigUint64(page * 8, value, true);
     }
     uc.writeMemory(0x4000n, pt);
     // mov eax, [esi/rsi]; mov [esi/rsi], eax; jmp eax/rax
-    uc.writeMemory(BigInt(CODE), Uint8Array.from([0x8b, 0x06]));
-    uc.writeMemory(BigInt(CODE + 0x10), Uint8Array.from([0x89, 0x06]));
-    uc.writeMemory(BigInt(CODE + 0x20), Uint8Array.from([0xff, 0xe0]));
-
-    uc.writeRegister(X86_REG.CR4, uc.readRegister(X86_REG.CR4) | CR4_PAE);
-    uc.writeMsr(MSR_EFER, uc.readMsr(MSR_EFER) | EFER_NXE);
-    uc.writeRegister(X86_REG.CR3, 0x1000n);
-    uc.writeRegister(X86_REG.CR0, uc.readRegister(X86_REG.CR0) | CR0_PG | CR0_WP);
+    uc.writeMemory(BigInt(AT.code), Uint8Array.from([0x8b, 0x06]));
+    uc.writeMemory(BigInt(AT.code + 0x10), Uint8Array.from([0x89, 0x06]));
+    uc.writeMemory(BigInt(AT.code + 0x20), Uint8Array.from([0xff, 0xe0]));
+    enableSmallPaging(uc);
     let vector: number | null = null;
     uc.hookInterrupts((v) => {
       vector = v;
@@ -88,11 +68,11 @@ function calibrate(width: 32 | 64): number {
     const [si, ax] = width === 64 ? [X86_REG.RSI, X86_REG.RAX] : [X86_REG.ESI, X86_REG.EAX];
 
     const cases = [
-      { start: CODE, target: NOT_PRESENT, code: 0 },
-      { start: CODE + 0x10, target: NOT_PRESENT, code: PF_WRITE },
-      { start: CODE + 0x10, target: READ_ONLY, code: PF_PRESENT | PF_WRITE },
-      { start: CODE + 0x20, target: NO_EXECUTE, code: PF_PRESENT | PF_FETCH },
-      { start: CODE, target: RESERVED_BIT, code: PF_PRESENT | PF_RESERVED },
+      { start: AT.code, target: AT.notPresent, code: 0 },
+      { start: AT.code + 0x10, target: AT.notPresent, code: PF_WRITE },
+      { start: AT.code + 0x10, target: AT.readOnly, code: PF_PRESENT | PF_WRITE },
+      { start: AT.code + 0x20, target: AT.noExecute, code: PF_PRESENT | PF_FETCH },
+      { start: AT.code, target: AT.reservedBit, code: PF_PRESENT | PF_RESERVED },
     ];
     const states: Uint8Array[] = [];
     for (const c of cases) {

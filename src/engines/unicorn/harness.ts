@@ -7,7 +7,7 @@
  * 16 bytes, which the probes read and write back.
  */
 import type { Unicorn } from './binding.js';
-import { pageAddress } from './plan.js';
+import { pageAddress } from '../probe/pages.js';
 import type { ProbeRoutines, Routine } from './routines.js';
 
 /** Segment selectors of the engine's GDT: index << 3 | requested privilege level. */

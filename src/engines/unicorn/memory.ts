@@ -1,37 +1,21 @@
 /**
  * The emulated machine's physical memory: the table block at its physical
  * address, and every other page the expected translation reaches carrying a
- * signature that names the page, so a read through any virtual address
- * tells which physical page it reached, and a two-byte return stub for the
- * execute probe.
+ * signature that names the page (probe/signature.ts), so a read through
+ * any virtual address tells which physical page it reached, and a two-byte
+ * return stub for the execute probe.
  */
 import { InputError } from '../../core/errors.js';
 import type { EngineInput, MappedRange } from '../../verify/model.js';
 import type { Unicorn } from './binding.js';
-import { PAGE_BYTES, PAGE_SHIFT, pageAddress, pageNumber } from './plan.js';
-
-/**
- * A page's signature: its physical page number under a fixed tag, in the
- * page's first 8 bytes. The tag keeps it from being mistaken for zeroed
- * memory or a paging-structure entry; the prober still checks any value
- * that decodes against the page it names.
- */
-const SIGNATURE_TAG = 0x5a17c0n;
-const PPN_BITS = 40n;
-const PPN_MASK = (1n << PPN_BITS) - 1n;
-
-export const signatureOf = (ppn: number): bigint => (SIGNATURE_TAG << PPN_BITS) | BigInt(ppn);
-
-/** The physical page number a signature names, or null if the value is no signature. */
-export function pageOfSignature(value: bigint): number | null {
-  return value >> PPN_BITS === SIGNATURE_TAG ? Number(value & PPN_MASK) : null;
-}
+import { PAGE_BYTES, PAGE_SHIFT, pageAddress, pageNumber } from '../probe/pages.js';
+import { SIGNATURE_BYTES, signatureOf } from '../probe/signature.js';
 
 /** `jmp rbx` (`jmp ebx` in 32-bit code): the execute probe's way back from a signed page. */
 const RETURN_STUB = [0xff, 0xe3];
 
-/** Where the return stub sits in every signed page (the execute probe jumps there). */
-export const RETURN_STUB_OFFSET = 8;
+/** Where the return stub sits in every signed page (the execute probe jumps there): right after the signature. */
+export const RETURN_STUB_OFFSET = SIGNATURE_BYTES;
 
 /** The first bytes of a signed page: its signature, then the return stub. */
 export function signedPageHeader(ppn: number): Uint8Array {

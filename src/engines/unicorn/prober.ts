@@ -11,15 +11,21 @@
  * page from a saved CPU state.
  */
 import { InputError } from '../../core/errors.js';
-import type { EngineInput, MappedRange, VirtSpan } from '../../verify/model.js';
+import type { EngineInput, MappedRange, Violation, VirtSpan } from '../../verify/model.js';
+import { coalesceRanges } from '../../verify/ranges.js';
+import { topTablePhys } from '../../verify/paging-modes.js';
+import { chooseCodePage, type CodePage as CodePageAt, type CodePageQuery } from '../probe/code-page.js';
+import { cannotRunViolation } from '../probe/failure.js';
+import { PAGE_BYTES, hex, pageAddress, pageNumber } from '../probe/pages.js';
+import { planProbes, type ProbePlan, type ProbeSegment } from '../probe/plan.js';
 import { UnicornError, type CpuContext, type MemoryAccessKind, type Unicorn } from './binding.js';
 import { discardMachine, machineFor, type Machine } from './machine.js';
-import { MODE_BOOT, bootPaging, topTablePhys, type ModeBoot } from './boot.js';
+import { MODE_BOOT, bootPaging, type ModeBoot } from './boot.js';
 import { UC_ERR_FETCH_UNMAPPED, UC_ERR_OK, UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_PROT_EXEC, UC_PROT_READ, X86_REG } from './constants.js';
 import { errorCodeAt, errorCodeLocation } from './fault-code.js';
 import { harnessLayout, writeKernelHarness, writeUserHarness, type HarnessLayout } from './harness.js';
-import { NO_SIGNATURE, RETURN_STUB_OFFSET, isTablePage, loadMemory, pageOfSignature, planMemory, signatureOf, signedPageHeader, type MemoryPlan, type MemoryRegion } from './memory.js';
-import { PAGE_BYTES, pageAddress, pageNumber, planProbes, type ProbePlan, type ProbeSegment } from './plan.js';
+import { NO_SIGNATURE, RETURN_STUB_OFFSET, isTablePage, loadMemory, planMemory, signedPageHeader, type MemoryPlan, type MemoryRegion } from './memory.js';
+import { pageOfSignature, signatureOf } from '../probe/signature.js';
 import { probeRoutines, type ProbeRoutines, type Routine } from './routines.js';
 import { CR4_SMAP, PF_PRESENT, PF_RESERVED, PF_USER, PF_WRITE, VECTOR_PAGE_FAULT } from './x86.js';
 
@@ -29,11 +35,13 @@ export type UserAccessMethod = 'cpl3' | 'smap';
 export interface ProbeResult {
   /** What the probes observed, as maximal ranges sorted by virtual address. */
   readonly actual: MappedRange[];
-  readonly coverage: VirtSpan[];
+  readonly coverage: readonly VirtSpan[];
+  /** Set when the tables left the routines no page to run from (nothing was probed then). */
+  readonly violations: readonly Violation[];
   readonly pagesProbed: number;
   readonly userAccess: UserAccessMethod;
-  /** Virtual addresses of the pages the routines ran from. */
-  readonly kernelPage: bigint;
+  /** Virtual addresses of the pages the routines ran from (null: nowhere). */
+  readonly kernelPage: bigint | null;
   readonly userPage: bigint | null;
   /** uc_emu_start calls and page faults taken. */
   readonly runs: number;
@@ -68,7 +76,7 @@ interface CodePage {
   readonly ppn: number;
 }
 
-const hex = (value: bigint | number): string => `0x${value.toString(16)}`;
+const pageOf = (page: CodePageAt): CodePage => ({ vpn: pageNumber(page.virt), ppn: pageNumber(page.phys) });
 
 /** Per probed page, what was seen; indexed like the plan's pages. */
 class Observations {
@@ -166,7 +174,9 @@ class TableProber {
 
   probe(): ProbeResult {
     loadMemory(this.uc, this.memory, this.input, this.mapped);
-    const { page: kernel, context: kernelContext } = this.startKernel();
+    const started = this.startKernel();
+    if ('tried' in started) return this.cannotRun(started.tried);
+    const { page: kernel, context: kernelContext } = started;
     const user = this.startUser(kernel, kernelContext);
     const userContext = user ? kernelContext : this.smapContext(kernelContext);
 
@@ -185,6 +195,7 @@ class TableProber {
     return {
       actual: this.ranges(),
       coverage: this.plan.coverage,
+      violations: [],
       pagesProbed: this.plan.pageCount,
       userAccess: user ? 'cpl3' : 'smap',
       kernelPage: pageAddress(kernel.vpn),
@@ -274,34 +285,18 @@ class TableProber {
 
   // ---- where the routines run ----
 
-  private candidates(want: (r: MappedRange) => boolean): CodePage[] {
-    const ranges = this.input.expected.filter(want);
-    const all: CodePage[] = [];
-    const total = ranges.reduce((n, r) => n + Number(r.size / BigInt(PAGE_BYTES)), 0);
-    const step = Math.max(1, Math.floor(total / MAX_CANDIDATES));
-    let index = 0;
-    for (const r of ranges) {
-      const count = Number(r.size / BigInt(PAGE_BYTES));
-      for (let i = 0; i < count; i++, index++) {
-        if (index % step !== 0) continue;
-        const page = { vpn: pageNumber(r.virt) + i, ppn: pageNumber(r.phys) + i };
-        if (!isTablePage(this.memory, page.ppn)) all.push(page);
-      }
-    }
-    return all.slice(0, MAX_CANDIDATES);
+  /** Pages the routines may be written to: executable in the spec (`want`), outside the tables. */
+  private codeQuery(want: (r: MappedRange) => boolean): CodePageQuery {
+    const tables = { start: pageAddress(this.memory.firstTablePage), end: pageAddress(this.memory.firstTablePage + this.memory.tablePageCount) };
+    return { runsFrom: want, avoid: [tables], limit: MAX_CANDIDATES };
   }
 
-  /** Boots the CPU with the routines in the first candidate page that really executes at CPL 0. */
-  private startKernel(): { page: CodePage; context: CpuContext } {
-    const candidates = this.candidates((r) => r.executable);
-    if (candidates.length === 0) {
-      throw new InputError(
-        'the unicorn engine runs its probe routine from a page the layout maps executable, as the kernel runs its text; ' +
-          'this layout maps no executable page outside the tables',
-      );
-    }
-    const tried: string[] = [];
-    for (const page of candidates) {
+  /** Boots the CPU with the routines in the first candidate page that really executes at CPL 0, or says which were tried. */
+  private startKernel(): { page: CodePage; context: CpuContext } | { tried: readonly CodePageAt[] } {
+    let context: CpuContext | undefined;
+    const tried: CodePageAt[] = [];
+    const chosen = chooseCodePage(this.input.expected, this.codeQuery((r) => r.executable), (candidate) => {
+      const page = pageOf(candidate);
       this.machine.pristine.restore();
       writeKernelHarness(this.uc, this.boot.width, page.ppn, this.routines, this.layout);
       const base = pageAddress(page.vpn);
@@ -313,34 +308,55 @@ class TableProber {
         stack: base + BigInt(this.layout.touchFrame),
       });
       const entry = this.kernelEntry(page, 'idle');
-      tried.push(hex(base));
-      if (!this.leadsTo(entry, page)) continue;
-      const context = this.saveContext();
-      const outcome = this.run(context, entry, this.doneOf(entry, this.routines.idle), []);
-      if (outcome.kind === 'stopped') return { page, context };
+      if (!this.leadsTo(entry, page)) return false;
+      const saved = this.saveContext();
+      const outcome = this.run(saved, entry, this.doneOf(entry, this.routines.idle), []);
+      if (outcome.kind === 'stopped') {
+        context = saved;
+        return true;
+      }
       this.expectFetchFault(outcome, page, 'CPL 0');
+      return false;
+    }, tried);
+    if (chosen && context) return { page: pageOf(chosen), context };
+    if (tried.length === 0) {
+      throw new InputError(
+        'the unicorn engine runs its probe routine from a page the layout maps executable, as the kernel runs its text; ' +
+          'this layout maps no executable page outside the tables',
+      );
     }
-    throw new InputError(
-      `the unicorn engine cannot run its probe routine: none of the ${tried.length} pages tried that the spec maps executable ` +
-        `(${tried.slice(0, 4).join(', ')}${tried.length > 4 ? ', ...' : ''}) executes at CPL 0 under these tables; ` +
-        'the walker engine (--engine walker) reports what they do',
+    return { tried };
+  }
+
+  /** The tables let the routines run from none of the pages tried: a finding about them, nothing probed. */
+  private cannotRun(tried: readonly CodePageAt[]): ProbeResult {
+    const names = tried.map((p) => hex(p.virt));
+    const violation = cannotRunViolation(
+      this.input,
+      "the unicorn engine's probe routine",
+      `none of the ${tried.length} pages tried that the spec maps executable ` +
+        `(${names.slice(0, 4).join(', ')}${names.length > 4 ? ', ...' : ''}) executes at CPL 0; ` +
+        'the walker engine (--engine walker) reports what the tables do',
     );
+    return { actual: [], coverage: [], violations: [violation], pagesProbed: 0, userAccess: 'smap', kernelPage: null, userPage: null, runs: this.runs, faults: this.faults };
   }
 
   /** The first candidate page that CPL 3 code really executes from, or null. */
   private startUser(kernel: CodePage, context: CpuContext): CodePage | null {
-    for (const page of this.candidates((r) => r.executable && r.user)) {
+    const chosen = chooseCodePage(this.input.expected, this.codeQuery((r) => r.executable && r.user), (candidate) => {
+      const page = pageOf(candidate);
       const idle = this.routineAt(page, this.layout.user.idle);
       context.restore(); // translate at CPL 0, not in whatever state the last trial left
-      if (!this.leadsTo(idle, page)) continue;
+      if (!this.leadsTo(idle, page)) return false;
       writeUserHarness(this.uc, this.boot.width, kernel.ppn, page.ppn, pageAddress(page.vpn), this.routines, this.layout);
       const outcome = this.run(context, this.kernelEntry(kernel, 'returnToUser'), this.doneOf(idle, this.routines.idle), [
         [this.reg.sp, this.routineAt(kernel, this.layout.idleFrame)],
       ]);
-      if (outcome.kind === 'stopped') return page;
+      if (outcome.kind === 'stopped') return true;
       this.expectFetchFault(outcome, page, 'CPL 3');
-    }
-    return null;
+      return false;
+    });
+    return chosen && pageOf(chosen);
   }
 
   /**
@@ -608,30 +624,22 @@ class TableProber {
   // ---- the report ----
 
   private ranges(): MappedRange[] {
-    const out: MappedRange[] = [];
-    const page = BigInt(PAGE_BYTES);
+    const pages: MappedRange[] = [];
+    const size = BigInt(PAGE_BYTES);
     for (const segment of this.plan.segments) {
       for (let i = 0; i < segment.count; i++) {
         const index = segment.firstIndex + i;
         if (this.seen.present[index] !== 1) continue;
-        const virt = pageAddress(segment.vpn + i);
-        const phys = pageAddress(this.seen.ppn[index]!);
-        const access = { writable: this.seen.writable[index] === 1, user: this.seen.user[index] === 1, executable: this.seen.executable[index] === 1 };
-        const last = out[out.length - 1];
-        if (
-          last &&
-          last.virt + last.size === virt &&
-          last.phys + last.size === phys &&
-          last.writable === access.writable &&
-          last.user === access.user &&
-          last.executable === access.executable
-        ) {
-          out[out.length - 1] = { ...last, size: last.size + page };
-        } else {
-          out.push({ virt, phys, size: page, ...access });
-        }
+        pages.push({
+          virt: pageAddress(segment.vpn + i),
+          phys: pageAddress(this.seen.ppn[index]!),
+          size,
+          writable: this.seen.writable[index] === 1,
+          user: this.seen.user[index] === 1,
+          executable: this.seen.executable[index] === 1,
+        });
       }
     }
-    return out;
+    return coalesceRanges(pages);
   }
 }

@@ -82,6 +82,18 @@ function assemble(name: string, width: 32 | 64, lines: readonly Line[], accesses
 const JNE = 0x75; // jne/jnz rel8
 const PAGE = 0x1000;
 
+/** The end of every page loop: on to the next page, count down, back to `top` until none is left. */
+function nextPage(width: 32 | 64): Line[] {
+  const [si, cx] = width === 64 ? ['rsi', 'rcx'] : ['esi', 'ecx'];
+  const rex = width === 64 ? [0x48] : [];
+  return [
+    { asm: `add ${si}, ${PAGE}`, bytes: [...rex, 0x81, 0xc6, ...imm32(PAGE)] },
+    { asm: `dec ${cx}`, bytes: width === 64 ? [0x48, 0xff, 0xc9] : [0x49] },
+    { asm: 'jnz', shortJump: JNE, to: 'top' },
+    { label: 'done' },
+  ];
+}
+
 /** Reads each page's first 8 bytes and compares them with the signature expected there; stops at `done` on the first difference. */
 function readCompare(width: 32 | 64): Routine {
   if (width === 64) {
@@ -126,7 +138,7 @@ function readCompare(width: 32 | 64): Routine {
  */
 function writeBack(width: 32 | 64): Routine {
   const rex = width === 64 ? [0x48] : [];
-  const [ax, si, cx] = width === 64 ? ['rax', 'rsi', 'rcx'] : ['eax', 'esi', 'ecx'];
+  const [ax, si] = width === 64 ? ['rax', 'rsi'] : ['eax', 'esi'];
   const size = width === 64 ? 'qword' : 'dword';
   return assemble('write_back', width, [
     { label: 'top' },
@@ -134,10 +146,7 @@ function writeBack(width: 32 | 64): Routine {
     { asm: `mov ${ax}, ${size} ptr [${si}]`, bytes: [...rex, 0x8b, 0x06] },
     { label: 'store' },
     { asm: `mov ${size} ptr [${si}], ${ax}`, bytes: [...rex, 0x89, 0x06] },
-    { asm: `add ${si}, ${PAGE}`, bytes: [...rex, 0x81, 0xc6, ...imm32(PAGE)] },
-    { asm: `dec ${cx}`, bytes: width === 64 ? [0x48, 0xff, 0xc9] : [0x49] },
-    { asm: 'jnz', shortJump: JNE, to: 'top' },
-    { label: 'done' },
+    ...nextPage(width),
   ], [
     { label: 'load', kind: 'read', displacement: 0 },
     { label: 'store', kind: 'write', displacement: 0 },
@@ -146,16 +155,12 @@ function writeBack(width: 32 | 64): Routine {
 
 /** Reads each page's first 4 bytes; run at CPL 3 (or with CR4.SMAP at CPL 0) to test the user bit. */
 function touch(width: 32 | 64): Routine {
-  const rex = width === 64 ? [0x48] : [];
-  const [si, cx] = width === 64 ? ['rsi', 'rcx'] : ['esi', 'ecx'];
+  const si = width === 64 ? 'rsi' : 'esi';
   return assemble('touch', width, [
     { label: 'top' },
     { label: 'load' },
     { asm: `mov eax, dword ptr [${si}]`, bytes: [0x8b, 0x06] },
-    { asm: `add ${si}, ${PAGE}`, bytes: [...rex, 0x81, 0xc6, ...imm32(PAGE)] },
-    { asm: `dec ${cx}`, bytes: width === 64 ? [0x48, 0xff, 0xc9] : [0x49] },
-    { asm: 'jnz', shortJump: JNE, to: 'top' },
-    { label: 'done' },
+    ...nextPage(width),
   ], [{ label: 'load', kind: 'read', displacement: 0 }]);
 }
 
@@ -166,16 +171,13 @@ function touch(width: 32 | 64): Routine {
  */
 function execute(width: 32 | 64): Routine {
   const rex = width === 64 ? [0x48] : [];
-  const [ax, si, cx] = width === 64 ? ['rax', 'rsi', 'rcx'] : ['eax', 'esi', 'ecx'];
+  const [ax, si] = width === 64 ? ['rax', 'rsi'] : ['eax', 'esi'];
   return assemble('execute', width, [
     { label: 'top' },
     { asm: `lea ${ax}, [${si}+8]`, bytes: [...rex, 0x8d, 0x46, 0x08] },
     { asm: `jmp ${ax}`, bytes: [0xff, 0xe0] },
     { label: 'back' },
-    { asm: `add ${si}, ${PAGE}`, bytes: [...rex, 0x81, 0xc6, ...imm32(PAGE)] },
-    { asm: `dec ${cx}`, bytes: width === 64 ? [0x48, 0xff, 0xc9] : [0x49] },
-    { asm: 'jnz', shortJump: JNE, to: 'top' },
-    { label: 'done' },
+    ...nextPage(width),
   ], []);
 }
 

@@ -1,13 +1,12 @@
 /**
- * Which virtual pages the engine probes: every page of every expected range,
- * and the page just before and just after each range (where nothing should
- * be mapped), as segments of consecutive pages with one expectation each.
+ * Which virtual pages a probing engine probes: every page of every expected
+ * range, and the page just before and just after each range (where nothing
+ * should be mapped) when the mode can form its address, as segments of
+ * consecutive pages with one expectation each.
  */
 import type { MappedRange, PagingMode, VirtSpan } from '../../verify/model.js';
-
-/** Virtual and physical page numbers are plain numbers: at most 2^52, exact in a double. */
-export const PAGE_SHIFT = 12n;
-export const PAGE_BYTES = 4096;
+import { isLinearAddress } from '../../verify/paging-modes.js';
+import { PAGE_SHIFT, pageAddress, pageNumber } from './pages.js';
 
 /** Consecutive virtual pages probed together. */
 export interface ProbeSegment {
@@ -25,23 +24,13 @@ export interface ProbePlan {
   readonly segments: readonly ProbeSegment[];
   readonly pageCount: number;
   /** The probed pages as maximal virtual spans. */
-  readonly coverage: VirtSpan[];
+  readonly coverage: readonly VirtSpan[];
 }
 
-const VPN_LIMIT = 2 ** 52;
-/** First virtual page of IA-32e's canonical upper half (0xffff800000000000 >> 12). */
-const UPPER_HALF_VPN = VPN_LIMIT - 2 ** 35;
-const LOWER_HALF_VPN_END = 2 ** 35;
-
-/** Whether a virtual page number names an address the mode can translate. */
-export function isTranslatable(mode: PagingMode, vpn: number): boolean {
-  if (!Number.isInteger(vpn) || vpn < 0) return false;
-  if (mode === 'ia32e') return vpn < LOWER_HALF_VPN_END || (vpn >= UPPER_HALF_VPN && vpn < VPN_LIMIT);
-  return vpn < 2 ** 20;
+/** Whether a virtual page number names a page whose address the mode can form. */
+export function isLinearPage(mode: PagingMode, vpn: number): boolean {
+  return Number.isInteger(vpn) && vpn >= 0 && isLinearAddress(mode, pageAddress(vpn));
 }
-
-export const pageNumber = (address: bigint): number => Number(address >> PAGE_SHIFT);
-export const pageAddress = (pageNumber: number): bigint => BigInt(pageNumber) << PAGE_SHIFT;
 
 export function planProbes(mode: PagingMode, expected: readonly MappedRange[]): ProbePlan {
   const mapped = expected
@@ -63,7 +52,7 @@ export function planProbes(mode: PagingMode, expected: readonly MappedRange[]): 
   const outside = new Set<number>();
   for (const r of mapped) {
     for (const vpn of [r.vpn - 1, r.vpn + r.count]) {
-      if (isTranslatable(mode, vpn) && !inside(vpn)) outside.add(vpn);
+      if (isLinearPage(mode, vpn) && !inside(vpn)) outside.add(vpn);
     }
   }
   const raw = [

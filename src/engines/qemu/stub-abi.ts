@@ -1,0 +1,124 @@
+/**
+ * The probe stub's binary interface, defined once: what the host writes for
+ * the stub (staging header, case descriptors, flags), what the stub prints
+ * back (observation flags, the signature tag), the layout of its context
+ * pages, and where the host patches the image. The stub's build turns this
+ * table into `probe-stub-abi.inc`, which probe-stub.S includes; the host
+ * reads the same table, and a test compares both with the assembled
+ * object's symbols.
+ */
+import { SIGNATURE_SLOT_BYTES, SIGNATURE_TAG } from '../probe/signature.js';
+
+const SLOT_BYTES = SIGNATURE_SLOT_BYTES;
+const PAGE_BYTES = 0x1000;
+
+export const STUB_ABI = {
+  /** Bytes at a page's start the stub writes: the signature, then `ret` and padding. */
+  SLOT_BYTES,
+  /** Bits 48-63 of every page signature (probe/signature.ts). */
+  SIG_TAG: Number(SIGNATURE_TAG),
+  PORT_DEBUGCON: 0xe9,
+  PORT_EXIT: 0xf4,
+  /** isa-debug-exit values: QEMU exits with (value << 1) | 1. */
+  EXIT_DONE: 0x10,
+  EXIT_BAD_STAGING: 0x11,
+  /** The stack the home code uses, just above the image (the multiboot bss). */
+  HOME_STACK_BYTES: 0x1000,
+
+  /** Where the image keeps what the host patches in: the multiboot header, the staging pointer, the entry offset. */
+  IMAGE_MB_HEADER: 0x10,
+  IMAGE_STAGING_PTR: 0x30,
+  IMAGE_ENTRY_OFFSET: 0x34,
+
+  /** Staging area header. */
+  STAGING_MAGIC: 0x70363878, // "x86p"
+  S_MAGIC: 0x00,
+  S_COUNT: 0x04,
+  /** Address of the first case descriptor. */
+  S_CASES: 0x08,
+  S_BYTES: 0x40,
+
+  /** Case descriptor. */
+  D_MODE: 0x00,
+  D_FLAGS: 0x04,
+  D_CR3: 0x08,
+  D_TABLES_PHYS: 0x0c,
+  D_TABLES_LEN: 0x10,
+  D_TABLES_SRC: 0x14,
+  D_CODE: 0x18,
+  D_CTX: 0x1c,
+  /** u64: dual alias of the code minus its identity address. */
+  D_DELTA: 0x20,
+  /** Runs of {u32 phys, u32 pages}: SIGN_RUN_BYTES each. */
+  D_SIGN_SRC: 0x28,
+  D_SIGN_COUNT: 0x2c,
+  /** Runs of {u64 virt, u32 pages, u32 0}: PROBE_RUN_BYTES each. */
+  D_PROBE_SRC: 0x30,
+  D_PROBE_COUNT: 0x34,
+  D_BYTES: 0x40,
+  SIGN_RUN_BYTES: 8,
+  PROBE_RUN_BYTES: 16,
+
+  MODE_32BIT: 0,
+  MODE_PAE: 1,
+  MODE_IA32E: 2,
+
+  /** Halt for the host after probing. */
+  F_PAUSE: 1,
+  /** No page can run ring-3 code: check user access with SMAP. */
+  F_SMAP: 2,
+
+  /** Observation flags in the guest's `o` lines. */
+  O_READ: 1,
+  O_WRITE: 2,
+  O_USER: 4,
+  O_EXEC: 8,
+  O_SIGNED: 0x10,
+
+  /** Context pages: page 0 variables and descriptor tables, page 1 stack, pages 2.. probe runs. */
+  C_HOME_RET: 0x10,
+  C_HOME_SP: 0x14,
+  C_RESUME: 0x18,
+  C_SAVED_SP: 0x20,
+  C_FAULTED: 0x28,
+  C_ERR: 0x2c,
+  C_CR2: 0x30,
+  C_BASE: 0x38,
+  C_IDBASE: 0x40,
+  C_MODE: 0x44,
+  C_FLAGS: 0x48,
+  C_CR3: 0x4c,
+  C_DELTA: 0x50,
+  C_RUNS: 0x58,
+  C_NRUNS: 0x5c,
+  C_SMAP: 0x60,
+  C_OBS_FLAGS: 0x64,
+  C_OBS_VALUE: 0x68,
+  C_RUN_VIRT: 0x70,
+  C_RUN_NEXT: 0x78,
+  C_RUN_PAGES: 0x80,
+  C_RUN_FLAGS: 0x84,
+  C_RUN_VALUE: 0x88,
+  C_GDT: 0x100,
+  C_GDTR: 0x160,
+  C_IDTR: 0x170,
+  C_TSS: 0x180,
+  C_IDT: 0x200,
+  C_ISTACK_TOP: PAGE_BYTES,
+  C_STACK_TOP: 2 * PAGE_BYTES,
+  /** The first probe run (as in the staging area), after the page's signature slot; runs go on page by page, each page after its slot. */
+  C_RUNS_START: 2 * PAGE_BYTES + SLOT_BYTES,
+  CTX_CLEAR_BYTES: 2 * PAGE_BYTES,
+} as const;
+
+export type StubSymbol = keyof typeof STUB_ABI;
+
+/** Widths of the case descriptor's fields (the rest are u32). */
+export const DESCRIPTOR_FIELD_BYTES: Readonly<Partial<Record<StubSymbol, 8>>> = { D_DELTA: 8 };
+
+/** The assembler's view of the table. */
+export function stubAbiInclude(): string {
+  const lines = ['/* Generated from src/engines/qemu/stub-abi.ts when the stub is built; do not edit. */'];
+  for (const [name, value] of Object.entries(STUB_ABI)) lines.push(`        .set ${name}, 0x${value.toString(16)}`);
+  return `${lines.join('\n')}\n`;
+}
