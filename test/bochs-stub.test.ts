@@ -72,7 +72,7 @@ function expectObserved(plan: CasePlan, caseLines: readonly string[]): void {
   expect(caseLines.filter((l) => l.startsWith('x '))).toEqual([]);
   const guest = parseGuestCase(caseLines);
   expect(guest.finished).toBe(true);
-  expect(guest.ranAt).toBe(plan.runVirt);
+  expect(guest.ranAt).toBe(plan.code.runVirt);
   const none: MappedRange[] = [];
   const seen = observedTranslations(plan, guest, none);
   // The stub executes only its signed `ret`s: unsigned pages (the tables') carry no executability.
