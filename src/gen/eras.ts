@@ -375,6 +375,11 @@ const mapXipFlash: EraStep = (ctx) => {
   if (!isSet(ctx, 'CONFIG_XIP')) return;
   const base = need(ctx, 'CONFIG_FLASH_BASE_ADDRESS', ' (CONFIG_XIP is set)');
   const size = need(ctx, 'CONFIG_FLASH_SIZE', ' (CONFIG_XIP is set)') * 1024n;
+  // Flash and RAM cannot share physical addresses; the scripts would silently give RAM flash's flags.
+  const image = { start: ctx.plan.imageBase + ctx.plan.virtToPhys, end: ctx.plan.imageBase + ctx.plan.virtToPhys + ctx.plan.imageSize };
+  if (size > 0n && image.end > image.start && base < image.end && image.start < base + size) {
+    throw new InputError(`XIP flash ${hex(base)}-${hex(base + size)} overlaps the image ${hex(image.start)}-${hex(image.end)}`);
+  }
   mapRange(ctx, { what: 'XIP flash', phys: base, size, flags: ctx.plan.baseFlags | presentFlag(ctx) });
 };
 
