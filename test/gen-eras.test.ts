@@ -189,6 +189,7 @@ const ERA_REFUSALS: EraRefusal[] = [
   { why: 'v2.6: a section with _start but no _end (KeyError)', era: 'v2.6', kernel: edit(v26virt, { lnkr_boot_end: undefined }), message: /missing required symbol lnkr_boot_end/ },
   { why: 'v2.6: a region with _start but neither _size nor _end (KeyError)', era: 'v2.6', kernel: edit(v26, { _image_rodata_size: undefined, _image_rodata_end: undefined }), message: /region _image_rodata: _image_rodata_start is defined but neither/ },
   { why: '2025: a region outside the image inside the reserved window (the script maps it to physical 0)', era: '2025', kernel: edit(m25, { __rodata_region_start: 0x380000n }), message: /region __rodata_region 0x380000-0x390000: page 0x380000 is not mapped/ },
+  { why: '2025: locore inside the boot identity map\'s large page (the script walks into it: KeyError)', era: '2025', kernel: edit(m25, { CONFIG_SRAM_BASE_ADDRESS: 0n, CONFIG_SRAM_OFFSET: 0x100000n }), message: /locore \(_locore_start to _lodata_end\): 0x1000 lies in a large page \(0x0-0x200000\)/ },
   { why: '2025: --map overlapping locore', era: '2025', kernel: m25, maps: ['0x1000,0x1000'], message: /already mapped at 0x1000/ },
   { why: '2025: --map number with a leading zero (int(text, 0) refuses it)', era: '2025', kernel: m25, maps: ['010,0x1000'], message: /physical address '010' is not a Python integer/ },
 ];
