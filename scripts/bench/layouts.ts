@@ -43,6 +43,6 @@ export function eraBenchKernel(era: Exclude<ZephyrEra, 'seed'>, sizeMiB: bigint)
     Object.assign(symbols, { CONFIG_KERNEL_VM_OFFSET: 0x100000n, CONFIG_SRAM_OFFSET: 0x100000n, CONFIG_MMU_PAGE_SIZE: 0x1000n });
     if (era === '2025') symbols.CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT = 1n;
   }
-  const args = era === 'v2.6' || era === '2025' ? ['--map', `${(size * 4n).toString(16)},200000,LW`] : [];
+  const args = era === 'v2.6' || era === '2025' ? ['--map', `0x${(size * 4n).toString(16)},0x200000,LW`] : [];
   return { kernel: { elfClass: 64, symbols }, args };
 }

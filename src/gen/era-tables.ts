@@ -109,25 +109,45 @@ export class EraTables {
     this.walk(virt, depth, true);
   }
 
-  /** Writes the entry at `depth` translating `virt` to `phys`, creating tables on the way. */
-  map(virt: number, phys: number, flags: bigint, depth: number, what: string): void {
-    const slot = this.walk(virt, depth, true, what)!;
+  /**
+   * map() for `count` consecutive entries at `depth` from `virt` to `phys`, a
+   * table at a time (one walk per table); `skipPhysZero` leaves out the entry
+   * for physical 0 (the NULL page of an identity map).
+   */
+  mapRun(virt: number, phys: number, count: number, flags: bigint, depth: number, what: string, skipPhysZero: boolean): void {
     const lw = this.levels[depth]!;
     const large = depth < this.leafDepth;
-    const [low, high] = this.read(slot, lw);
-    if (low & 1) {
-      const old = this.address(low, high, lw);
-      if (large && (low & Number(PAGE_SIZE_BIT)) === 0) {
-        throw new InputError(`${what}: a large page at ${hex(BigInt(virt))} would replace the page table of ${this.describe(virt, depth)}, which is already in use`);
-      }
-      if (old !== phys) {
-        throw new InputError(`${what}: virtual ${hex(BigInt(virt))} is already mapped to physical ${hex(BigInt(old))}, not ${hex(BigInt(phys))}`);
-      }
-    }
     const allowed = large ? lw.allowedLarge : lw.allowed;
     const f = split(flags);
-    this.write(slot, lw, ((phys % TWO_32) & lw.address.low) | (f.low & allowed.low), (Math.floor(phys / TWO_32) & lw.address.high) | (f.high & allowed.high));
-    this.trace?.(`${lw.level.name}: map ${hex(BigInt(virt))} -> ${hex(BigInt(phys))}`);
+    const low = f.low & allowed.low;
+    const high = f.high & allowed.high;
+    const step = lw.wide ? 2 : 1;
+    for (let i = 0; i < count; ) {
+      const v = virt + i * lw.span;
+      const slot = this.walk(v, depth, true, what)!;
+      const run = Math.min(count - i, lw.level.entries - this.index(v, lw));
+      const words = slot.words;
+      for (let j = 0, at = slot.at; j < run; j++, i++, at += step) {
+        const p = phys + i * lw.span;
+        if (skipPhysZero && p === 0) continue;
+        const old = words[at]!;
+        if (old & 1) this.checkReplace(v + j * lw.span, p, old, lw.wide ? words[at + 1]! : 0, lw, large, depth, what);
+        words[at] = ((p % TWO_32) & lw.address.low) | low;
+        if (lw.wide) words[at + 1] = (Math.floor(p / TWO_32) & lw.address.high) | high;
+        if (this.trace) this.trace(`${lw.level.name}: map ${hex(BigInt(v + j * lw.span))} -> ${hex(BigInt(p))}`);
+      }
+    }
+  }
+
+  /** A present entry may be written again only with the same physical address, and a page table never by a large page. */
+  private checkReplace(virt: number, phys: number, low: number, high: number, lw: LevelWords, large: boolean, depth: number, what: string): void {
+    if (large && (low & Number(PAGE_SIZE_BIT)) === 0) {
+      throw new InputError(`${what}: a large page at ${hex(BigInt(virt))} would replace the page table of ${this.describe(virt, depth)}, which is already in use`);
+    }
+    const old = this.address(low, high, lw);
+    if (old !== phys) {
+      throw new InputError(`${what}: virtual ${hex(BigInt(virt))} is already mapped to physical ${hex(BigInt(old))}, not ${hex(BigInt(phys))}`);
+    }
   }
 
   /** Replaces the flags of the leaf entry of `virt`, keeping its address; the entry must have been written. */

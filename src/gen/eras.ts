@@ -194,14 +194,9 @@ function mapRange(ctx: EraContext, m: RangeMapping): void {
   checkStepSize(ctx, m.what, m.size, scope);
   ctx.log(`map ${m.what}: ${identity ? 'identity ' : ''}${hex(virt)}-${hex(virt + m.size)}${identity ? '' : ` -> physical ${hex(m.phys)}`} (${formatSize(m.size)})${m.large ? ' with large pages' : ''}: ${describe(m.flags)}`);
   const count = Number(m.size / scope);
-  const step = Number(scope);
   const v0 = indexed(ctx, virt);
   const p0 = Number(m.phys);
-  for (let i = 0; i < count; i++) {
-    const phys = p0 + i * step;
-    if (identity && phys === 0 && !m.large) continue;
-    tables.map(v0 + i * step, phys, m.flags, depth, m.what);
-  }
+  tables.mapRun(v0, p0, count, m.flags, depth, m.what, identity && !m.large);
 }
 
 /** reserve(): every table down to `depth` for [base, base + size), which must start on a page-directory entry. */
