@@ -192,7 +192,7 @@ function mapRange(ctx: EraContext, m: RangeMapping): void {
   checkAligned(m.what, m.phys, m.size, scope);
   checkAligned(m.what, virt, m.size, scope);
   checkStepSize(ctx, m.what, m.size, scope);
-  ctx.log(`map ${m.what}: ${identity ? 'identity ' : ''}${hex(virt)}-${hex(virt + m.size)}${identity ? '' : ` -> physical ${hex(m.phys)}`} (${formatSize(m.size)})${m.large ? ' with large pages' : ''}: ${describe(m.flags)}`);
+  ctx.log(`map ${m.what}: ${identity ? 'identity ' : ''}${hex(virt)}-${hex(virt + m.size)}${identity ? '' : ` -> physical ${hex(m.phys)}`} (${formatSize(m.size)})${m.large ? ' with large pages' : ''}: ${flagNames(m.flags)}`);
   const count = Number(m.size / scope);
   const v0 = indexed(ctx, virt);
   const p0 = Number(m.phys);
@@ -246,7 +246,7 @@ function setRegionFlags(ctx: EraContext, name: string, flags: bigint, how: Regio
   checkAligned(what, start, size, 4096n);
   if (!virtualReach(ctx.mode, start, start + size)) throw new InputError(`${what}: ${hex(start)}-${hex(start + size)} leaves the addresses ${ctx.mode} paging can translate`);
   checkStepSize(ctx, what, size, 4096n);
-  ctx.log(`region ${name} ${hex(start)}-${hex(start + size)} (${formatSize(size)}): ${describe(flags)}`);
+  ctx.log(`region ${name} ${hex(start)}-${hex(start + size)} (${formatSize(size)}): ${flagNames(flags)}`);
   const v0 = indexed(ctx, start);
   const pages = Number(size / 4096n);
   for (let i = 0; i < pages; i++) {
@@ -255,7 +255,7 @@ function setRegionFlags(ctx: EraContext, name: string, flags: bigint, how: Regio
   }
 }
 
-function describe(value: bigint): string {
+function flagNames(value: bigint): string {
   const names: [bigint, string][] = [[P, 'P'], [RW, 'RW'], [US, 'US'], [PCD, 'PCD'], [DIRTY, 'D'], [PS, 'PS'], [G, 'G'], [XD, 'XD']];
   return names.filter(([bit]) => (value & bit) !== 0n).map(([, n]) => n).join(' ') || 'not present';
 }
