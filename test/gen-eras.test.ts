@@ -11,6 +11,7 @@ import { GOLDEN_DIR } from './support/golden.js';
 import { readZephyrFixture, zephyrFixtureBuilds } from './support/zephyr-fixtures.js';
 import { withDeviations } from './support/era-deviations.js';
 import { scratchDir, writeScratch, x86pt } from './support/cli.js';
+import { linkKernel } from './support/gnu.js';
 
 type Era = Exclude<ZephyrEra, 'seed'>;
 const numbersOf = (era: ZephyrEra): 'auto' | 'hex' => (era === '2025' ? 'auto' : 'hex');
@@ -283,6 +284,18 @@ describe('x86pt gen with era kernels', () => {
     expect(refused.exitCode).toBe(2);
     expect(refused.stderr).toMatch(/unrecognized arguments: --ker \(the 2025 gen_mmu.py takes long options in full\)/);
     expect(existsSync(out25)).toBe(false);
+  });
+
+  it('reads era kernels linked by GNU ld (--defsym) like a Zephyr build', async () => {
+    for (const [era, name] of [['2025', 'ia32e-shadow-stack-maps'], ['v2.6', 'pae-virt-boot-pinned'], ['v2.5', 'ia32e-locore-kpti-gcov']] as const) {
+      const l = ERA_GOLDEN_LAYOUTS[era][name]!;
+      const symbols = Object.entries(l.kernel.symbols).map(([n, value]) => ({ name: n, value }));
+      const elf = await linkKernel(l.kernel.elfClass, symbols, dir);
+      const out = join(dir, `${era}-${name}-ld.bin`);
+      const result = await x86pt(['-k', elf, '-o', out, '--compat', ...(l.args ?? [])]);
+      expect(result.exitCode).toBe(0);
+      expect(same(new Uint8Array(readFileSync(out)), golden(era, name))).toBe(true);
+    }
   });
 
   it('a bad --map exits 2 with one line and leaves the output untouched', async () => {
