@@ -87,6 +87,8 @@ export interface EraDefinition {
   readonly levelFlags: LevelFlags;
   /** `--map` and how its numbers are read; undefined: the era has no --map. */
   readonly mapNumbers?: NumberSyntax;
+  /** Whether generic sections may be left not present at boot (CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT unset). */
+  readonly demandPaging: boolean;
   /** Whether -vv traces every entry (the era counts -v). */
   readonly countsVerbose: boolean;
   /** Whether argparse accepts unique prefixes of long options. */
@@ -296,6 +298,11 @@ function planImage(ctx: EraContext): Plan {
   };
 }
 
+/** 2025: without CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT the image's pages are written not present (demand paging). */
+function generic(ctx: EraContext): boolean {
+  return !ctx.era.demandPaging || isSet(ctx, 'CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT');
+}
+
 /** v2.6 and later: linked at a virtual address, loaded at (SRAM base + offset). */
 function planLinkedVirtual(ctx: EraContext): Plan {
   const vmBase = need(ctx, 'CONFIG_KERNEL_VM_BASE');
@@ -312,8 +319,6 @@ function planLinkedVirtual(ctx: EraContext): Plan {
   const imageSize = allRam ? sramSize : mappedSize;
   if (imageSize >= vmSize) throw new InputError(`CONFIG_KERNEL_VM_SIZE ${hex(vmSize)} is too small: the image needs more than ${hex(imageSize)}`);
   const perms = isSet(ctx, 'CONFIG_SRAM_REGION_PERMISSIONS') ? ctx.era.bits.xd : 0n;
-  // 2025: without CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT the image's pages are written not present.
-  const present = ctx.era.era !== '2025' || isSet(ctx, 'CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT');
   return {
     tablesPhys: need(ctx, 'z_x86_pagetables_start') + virtToPhys,
     virtToPhys,
@@ -321,11 +326,10 @@ function planLinkedVirtual(ctx: EraContext): Plan {
     imageSize,
     vmBase,
     vmSize,
-    baseFlags: perms | (ctx.era.era === '2025' ? (present ? P : 0n) : P),
+    baseFlags: perms | (generic(ctx) ? P : 0n),
   };
 }
 
-const generic = (ctx: EraContext): boolean => ctx.era.era !== '2025' || isSet(ctx, 'CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT');
 
 const mapRam: EraStep = (ctx) =>
   mapRange(ctx, { what: 'RAM', phys: ctx.plan.imageBase, size: ctx.plan.imageSize, flags: ctx.plan.baseFlags | ctx.era.bits.rw });
@@ -357,7 +361,8 @@ const bootIdentityLargePages: EraStep = (ctx) => {
   mapRange(ctx, { what, phys: start, size: end - start, flags: P | RW | PS, large: true });
 };
 
-const presentFlag = (ctx: EraContext): bigint => (ctx.era.era === '2025' ? P : 0n);
+/** What is present at boot whatever the image is (locore, flash, boot and pinned sections). */
+const presentFlag = (ctx: EraContext): bigint => (ctx.era.demandPaging ? P : 0n);
 
 const mapLocore: EraStep = (ctx) => {
   if (!isSet(ctx, 'CONFIG_X86_64')) return;
@@ -503,23 +508,23 @@ const V26_STEPS: readonly EraStep[] = [
 /** Every era but the seed, which keeps its own builder (src/gen/generate.ts). */
 export const ERA_DEFINITIONS: Readonly<Record<Exclude<ZephyrEra, 'seed'>, EraDefinition>> = {
   'v2.4': {
-    era: 'v2.4', bits: PLAIN, levelFlags: V24_LEVELS, countsVerbose: false, allowsAbbreviations: true,
+    era: 'v2.4', demandPaging: false, bits: PLAIN, levelFlags: V24_LEVELS, countsVerbose: false, allowsAbbreviations: true,
     plan: planIdentity,
     steps: [mapRam, mapXipFlash, regionPermissions(classicRegions('_image_text', '_image_rodata'), 'start-size')],
   },
   'v2.5': {
-    era: 'v2.5', bits: MIRRORED, levelFlags: V25_LEVELS, countsVerbose: false, allowsAbbreviations: true,
+    era: 'v2.5', demandPaging: false, bits: MIRRORED, levelFlags: V25_LEVELS, countsVerbose: false, allowsAbbreviations: true,
     plan: planImage,
     steps: [reserveVmWindow, mapImage, mapLocore, mapXipFlash, regionPermissions(classicRegions('_image_text', '_image_rodata'), 'start-size')],
   },
   'v2.6': {
-    era: 'v2.6', bits: MIRRORED, levelFlags: V26_LEVELS, mapNumbers: 'hex', countsVerbose: true, allowsAbbreviations: true,
+    era: 'v2.6', demandPaging: false, bits: MIRRORED, levelFlags: V26_LEVELS, mapNumbers: 'hex', countsVerbose: true, allowsAbbreviations: true,
     plan: planLinkedVirtual,
     steps: [...V26_STEPS, regionPermissions(V26_REGIONS, 'size-or-end')],
     check: checkPlaceholder,
   },
   '2025': {
-    era: '2025', bits: MIRRORED, levelFlags: LEVELS_2025, mapNumbers: 'auto', countsVerbose: true, allowsAbbreviations: false,
+    era: '2025', demandPaging: true, bits: MIRRORED, levelFlags: LEVELS_2025, mapNumbers: 'auto', countsVerbose: true, allowsAbbreviations: false,
     plan: planLinkedVirtual,
     steps: [...V26_STEPS, regionPermissions(REGIONS_2025, 'size-or-end')],
     check: checkPlaceholder,
