@@ -87,11 +87,11 @@ export const ERA_GOLDEN_LAYOUTS: Readonly<Record<Exclude<ZephyrEra, 'seed'>, Rea
   },
   '2025': {
     'ia32e-present-at-boot': {
-      covers: 'the 2025 contract as make-modern-elf.sh builds it: generic sections present at boot, locore, __text_region/__rodata_region',
-      kernel: k64({ ...ram(0x200000n, 2048n), ...v26Common(0x200000n, 0x200000n, 0n, 0n), ...on('CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT', 'CONFIG_SRAM_REGION_PERMISSIONS'), z_mapped_start: 0x200000n, z_mapped_size: 0x100000n, z_x86_pagetables_start: 0x2f0000n, _locore_start: 0x1000n, _lodata_end: 0x8000n, ...region('__text_region', 0x200000n, 0x40000n), ...region('__rodata_region', 0x240000n, 0x10000n), ...region('_locore', 0x1000n, 0x2000n), ...region('_lorodata', 0x3000n, 0x1000n) }),
+      covers: 'the 2025 contract as make-modern-elf.sh builds it: generic sections present at boot, locore, __text_region/__rodata_region, a fitting placeholder',
+      kernel: k64({ ...ram(0x200000n, 2048n), ...v26Common(0x200000n, 0x200000n, 0n, 0n), ...on('CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT', 'CONFIG_SRAM_REGION_PERMISSIONS'), z_mapped_start: 0x200000n, z_mapped_size: 0x100000n, z_x86_pagetables_start: 0x2f0000n, dummy_pagetables: 0x2f0000n, _locore_start: 0x1000n, _lodata_end: 0x8000n, ...region('__text_region', 0x200000n, 0x40000n), ...region('__rodata_region', 0x240000n, 0x10000n), ...region('_locore', 0x1000n, 0x2000n), ...region('_lorodata', 0x3000n, 0x1000n) }, { dummy_pagetables: 20480n }),
     },
     'pae-demand-paging-virt': {
-      covers: 'generic sections not present at boot, linked at 0x40000000 and loaded at 0x100000, boot and pinned sections present, regions by _end',
+      covers: 'generic sections not present at boot, linked at 0x40000000 and loaded at 0x100000, boot and pinned sections present, regions by _end, an absent region (lnkr_boot_rodata) skipped',
       kernel: k32({ CONFIG_X86_PAE: 1n, ...ram(0n, 4096n), ...v26Common(0x40000000n, 0x400000n, 0n, 0x100000n), z_mapped_start: 0x40000000n, z_mapped_size: 0x20000n, z_x86_pagetables_start: 0x40004000n, ...on('CONFIG_SRAM_REGION_PERMISSIONS', 'CONFIG_LINKER_USE_BOOT_SECTION', 'CONFIG_LINKER_USE_PINNED_SECTION'), ...regionEnd('lnkr_boot', 0x40000000n, 0x40001000n), ...regionEnd('lnkr_boot_text', 0x40000000n, 0x40001000n), ...regionEnd('lnkr_pinned', 0x40001000n, 0x40009000n), ...regionEnd('lnkr_pinned_text', 0x40001000n, 0x40002000n), ...regionEnd('lnkr_pinned_rodata', 0x40002000n, 0x40003000n), ...regionEnd('__text_region', 0x40009000n, 0x4000c000n), ...regionEnd('__rodata_region', 0x4000c000n, 0x4000d000n) }),
     },
     'ia32e-shadow-stack-maps': {
@@ -100,7 +100,7 @@ export const ERA_GOLDEN_LAYOUTS: Readonly<Record<Exclude<ZephyrEra, 'seed'>, Rea
       kernel: k64({ ...ram(0n, 8192n), ...v26Common(0n, 0x800000n, 0x100000n, 0x100000n), ...on('CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT', 'CONFIG_SRAM_REGION_PERMISSIONS', 'CONFIG_HW_SHADOW_STACK', 'CONFIG_X86_KPTI', 'CONFIG_GDBSTUB'), z_mapped_start: 0x100000n, z_mapped_size: 0x40000n, z_x86_pagetables_start: 0x130000n, _locore_start: 0x1000n, _lodata_end: 0x9000n, ...region('__text_region', 0x100000n, 0x10000n), ...region('__rodata_region', 0x110000n, 0x8000n), ...region('__x86shadowstack', 0x120000n, 0x4000n), ...region('_locore', 0x1000n, 0x1000n), ...region('_lorodata', 0x2000n, 0x1000n) }),
     },
     '32bit-all-ram-xip': {
-      covers: '32-bit paging, all RAM mapped, XIP flash, a region with neither _size nor _end absent (skipped), no offset symbols',
+      covers: '32-bit paging, all RAM mapped, XIP flash, no CONFIG_SRAM_OFFSET',
       kernel: k32({ ...ram(0n, 4096n), CONFIG_KERNEL_VM_BASE: 0n, CONFIG_KERNEL_VM_SIZE: 0x800000n, CONFIG_KERNEL_VM_OFFSET: 0n, ...on('CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT', 'CONFIG_SRAM_REGION_PERMISSIONS', 'CONFIG_ARCH_MAPS_ALL_RAM', 'CONFIG_XIP'), CONFIG_FLASH_BASE_ADDRESS: 0x1000000n, CONFIG_FLASH_SIZE: 64n, z_mapped_start: 0x100000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x110000n, ...region('__text_region', 0x1000000n, 0x8000n), ...region('__rodata_region', 0x1008000n, 0x4000n) }),
     },
   },
