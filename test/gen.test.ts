@@ -103,6 +103,10 @@ const REFUSALS: Refusal[] = [
   { why: 'flash overlapping RAM', kernel: { ...ok32, xip: { flashBase: 0x200000n, flashSizeKiB: 64n } }, message: /flash 0x200000-0x210000 overlaps RAM/ },
   { why: '32-bit RAM past 4 GiB', kernel: { ...ok32, sramBase: 0xffc00000n, sramSizeKiB: 8192n }, message: /RAM 0xffc00000-0x100400000 ends above 0x100000000/ },
   { why: 'PAE RAM past 4 GiB', kernel: { ...okPae, sramBase: 0xffe00000n, sramSizeKiB: 4096n }, message: /ends above 0x100000000/ },
+  { why: 'IA-32e RAM in the high half (canonical, but identity needs virtual = physical)', kernel: { ...ok64, sramBase: 0xffff800000000000n, sramSizeKiB: 4n, kernelVmBase: 0xffff800000000000n, pagetablesStart: 0x100000n }, message: /RAM 0xffff800000000000-0xffff800000001000 ends above 0x800000000000/ },
+  { why: 'IA-32e 4 MiB of RAM in the high half', kernel: { ...ok64, sramBase: 0xffff800000000000n, sramSizeKiB: 4096n, kernelVmBase: 0xffff800000000000n, pagetablesStart: 0x100000n }, message: /ends above 0x800000000000/ },
+  { why: 'IA-32e XIP flash in the high half', kernel: { ...ok64, xip: { flashBase: 0xffff800000000000n, flashSizeKiB: 4n } }, message: /flash 0xffff800000000000-0xffff800000001000 ends above 0x800000000000/ },
+  { why: 'tables larger than the size limit (4 TiB of RAM)', kernel: { ...ok64, sramBase: 0n, sramSizeKiB: 4n * 1024n ** 3n }, message: /the page tables would take 8606748672 bytes .* more than the limit of 1073741824 bytes; raise it with --max-tables-size/ },
   { why: 'IA-32e RAM past the lower canonical half', kernel: { ...ok64, sramBase: 0x7ffffff00000n, sramSizeKiB: 2048n }, message: /ends above 0x800000000000/ },
   { why: 'PAE dual window wrapping past the 4th PDPTE', kernel: { ...okPae, kernelVmBase: 0xc0100000n, pagetablesStart: 0xc0400000n, sramSizeKiB: 1024n * 1024n }, message: /dual mapping window 0xc0000000-0x140000000 .* leaves/ },
   { why: 'non-canonical IA-32e virtual base', kernel: { ...ok64, kernelVmBase: 0x800000100000n, pagetablesStart: 0x800000400000n }, message: /leaves the addresses/ },
@@ -127,6 +131,13 @@ describe('refusals', () => {
       expect(() => generate(refusal.kernel, true)).toThrow(refusal.message);
     });
   }
+
+  it('the tables-size limit: the exact size passes, one byte less refuses', () => {
+    const kernel: KernelDescription = { ...ok64, sramBase: 0n, sramSizeKiB: 1024n * 1024n };
+    const size = generate(kernel).bytes.length;
+    expect(generateTables(symbolsOf(kernel), { maxTablesBytes: size }).bytes.length).toBe(size);
+    expect(() => generateTables(symbolsOf(kernel), { maxTablesBytes: size - 1 })).toThrow(/more than the limit of/);
+  });
 
   it('accepts empty XIP flash inside RAM: an empty span overlaps nothing', () => {
     expect(generate({ ...ok32, xip: { flashBase: 0x200000n, flashSizeKiB: 0n } }).bytes.length).toBe(generate(ok32).bytes.length);
@@ -185,6 +196,21 @@ describe('x86pt gen', () => {
       expect((await x86pt(['gen', '--compat', '-k', elf, '-o', out])).exitCode).toBe(0);
       expect(Buffer.from(readFileSync(out)).equals(Buffer.from(readGolden(name)))).toBe(true);
     }
+  });
+
+  it('refuses 4 TiB of RAM at once, one line, and --max-tables-size is the way to raise the limit', async () => {
+    const huge = writeKernel(dir, 'huge', { ...ok64, sramBase: 0n, sramSizeKiB: 4n * 1024n ** 3n });
+    const out = join(dir, 'huge.bin');
+    const result = await x86pt(['-k', huge, '-o', out]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/more than the limit of 1073741824 bytes; raise it with --max-tables-size/);
+    expect(existsSync(out)).toBe(false);
+    const lowered = await x86pt(['-k', kernel, '-o', out, '--max-tables-size', '4K']);
+    expect(lowered.exitCode).toBe(2);
+    expect(lowered.stderr).toMatch(/more than the limit of 4096 bytes/);
+    expect((await x86pt(['-k', kernel, '-o', out, '--max-tables-size', '1M'])).exitCode).toBe(0);
+    expect((await x86pt(['-k', kernel, '-o', out, '--max-tables-size', 'lots'])).stderr).toMatch(/--max-tables-size lots: expected a byte count/);
   });
 
   it('names a missing kernel file, exit 2', async () => {

@@ -78,3 +78,31 @@ export function elfClassOf(mode: PagingModeName): 32 | 64 {
 export function kernelElf(kernel: KernelDescription): Uint8Array {
   return writeElf({ elfClass: elfClassOf(kernel.mode), symbols: kernelSymbols(kernel) });
 }
+
+/**
+ * A kernel of any Zephyr era, given as the symbols its ELF carries (as a
+ * build's `nm` lists them) and the sizes of those that have one (the tables'
+ * placeholder `dummy_pagetables`). Era kernels differ in which symbols they
+ * have, not in their shape, so they are described by symbol.
+ */
+export interface SymbolKernel {
+  readonly elfClass: 32 | 64;
+  readonly symbols: Readonly<Record<string, bigint>>;
+  readonly sizes?: Readonly<Record<string, bigint>>;
+}
+
+/** The symbol and size maps the ELF reader would return for such a kernel. */
+export function symbolKernelMaps(kernel: SymbolKernel): { symbols: Map<string, bigint>; sizes: Map<string, bigint> } {
+  const symbols = new Map(Object.entries(kernel.symbols));
+  const sizes = new Map(Object.keys(kernel.symbols).map((name) => [name, kernel.sizes?.[name] ?? 0n] as const));
+  return { symbols, sizes };
+}
+
+/** The kernel's ELF as the project's writer makes it. */
+export function symbolKernelElf(kernel: SymbolKernel): Uint8Array {
+  const symbols = Object.entries(kernel.symbols).map(([name, value]) => {
+    const size = kernel.sizes?.[name];
+    return size === undefined ? { name, value } : { name, value, size };
+  });
+  return writeElf({ elfClass: kernel.elfClass, symbols });
+}

@@ -18,6 +18,8 @@ export interface ElfSymbols {
   readonly machine: number;
   /** name -> st_value, exact; a name defined twice has its last value; the null symbol is the name '' */
   readonly symbols: ReadonlyMap<string, bigint>;
+  /** name -> st_size of the first symbol of that name (as pyelftools' first match finds it) */
+  readonly sizes: ReadonlyMap<string, bigint>;
 }
 
 /** Section types pyelftools (and so gen_mmu.py) takes for a symbol table. */
@@ -67,7 +69,7 @@ class ElfParser {
     const machine = getSmallField(this.view, 0, layout.header.e_machine);
     const sections = this.sectionTable(layout);
     const symtab = this.firstSymbolTable(layout, sections);
-    return { elfClass: layout.elfClass, machine, symbols: this.readSymbols(layout, sections, symtab) };
+    return { elfClass: layout.elfClass, machine, ...this.readSymbols(layout, sections, symtab) };
   }
 
   private fail(problem: string): InputError {
@@ -134,7 +136,7 @@ class ElfParser {
     throw this.fail(`no symbol table: none of the ${sections.count} sections is SHT_SYMTAB or SHT_DYNSYM`);
   }
 
-  private readSymbols(layout: ElfLayout, sections: SectionTable, symtabIndex: number): Map<string, bigint> {
+  private readSymbols(layout: ElfLayout, sections: SectionTable, symtabIndex: number): { symbols: Map<string, bigint>; sizes: Map<string, bigint> } {
     const { view } = this;
     const sh = layout.section;
     const st = layout.symbol;
@@ -167,6 +169,7 @@ class ElfParser {
     const namesAt = new Map<number, string>([[0, '']]);
     let nameBudget = Math.max(NAME_BUDGET_FLOOR, 4 * strtab.length);
     const symbols = new Map<string, bigint>();
+    const sizes = new Map<string, bigint>();
     const count = symtab.size / st.size;
     for (let i = 0; i < count; i++) {
       const base = symtab.start + i * st.size;
@@ -184,8 +187,9 @@ class ElfParser {
         namesAt.set(nameOffset, name);
       }
       symbols.set(name, getField(view, base, st.st_value));
+      if (!sizes.has(name)) sizes.set(name, getField(view, base, st.st_size));
     }
-    return symbols;
+    return { symbols, sizes };
   }
 
   /** A section's contents, which must lie inside the file. */

@@ -16,6 +16,8 @@ import {
 export interface ElfSymbolDef {
   readonly name: string;
   readonly value: bigint;
+  /** st_size; 0 when not given */
+  readonly size?: bigint;
 }
 
 export interface ElfImage {
@@ -95,6 +97,7 @@ export function writeElf(image: ElfImage): Uint8Array {
     const base = symtabOffset + (i + 1) * st.size;
     setField(view, base, st.st_name, nameOffsets[i]!);
     setField(view, base, st.st_value, symbol.value);
+    if (symbol.size !== undefined) setField(view, base, st.st_size, symbol.size);
     setField(view, base, st.st_info, (STB_GLOBAL << 4) | STT_NOTYPE);
     setField(view, base, st.st_shndx, SHN_ABS);
   });

@@ -5,6 +5,9 @@ import { indexedAddress, topLevel, topLevelBytes, type Level } from './modes.js'
 import { layoutFromSymbols, mappedSpan, type Layout, type Symbols } from './layout.js';
 import { lowerTablesNeeded, PageTables } from './tables.js';
 import type { PagingModeName } from '../elf/kernel.js';
+import { detectZephyrEra, ERA_TITLES, type ZephyrEra } from '../elf/zephyr-era.js';
+import { buildEraTables, ERA_DEFINITIONS, type EraDefinition } from './eras.js';
+import { parseExtraMapping } from './map-option.js';
 
 export interface GenerateOptions {
   /**
@@ -14,6 +17,18 @@ export interface GenerateOptions {
   readonly compat?: boolean;
   /** Receives a line for each step: mode, bases, each table, each region's flags. */
   readonly log?: (line: string) => void;
+  /** Refuse a layout whose tables would take more bytes than this (default DEFAULT_MAX_TABLES_BYTES). */
+  readonly maxTablesBytes?: number;
+}
+
+/** 1 GiB of tables: 512 GiB mapped with 4 KiB pages in PAE or IA-32e, 1 TiB in 32-bit paging. */
+export const DEFAULT_MAX_TABLES_BYTES = 2 ** 30;
+
+/** Refuses, before anything is allocated, tables larger than the limit. */
+export function checkTablesSize(bytes: number, limit: number): void {
+  if (bytes > limit) {
+    throw new InputError(`the page tables would take ${bytes} bytes (${formatSize(BigInt(bytes))}), more than the limit of ${limit} bytes; raise it with --max-tables-size`);
+  }
 }
 
 export interface GeneratedTables {
@@ -39,6 +54,7 @@ export function buildTables(layout: Layout, options: GenerateOptions = {}): Gene
     return { start: Number(start), end: Number(end) };
   });
   const lowerTables = lowerTablesNeeded(mode, filled);
+  checkTablesSize(lowerTables * 4096 + topLevelBytes(mode), options.maxTablesBytes ?? DEFAULT_MAX_TABLES_BYTES);
   const end = layout.tablesPhys + BigInt(lowerTables * 4096 + topLevelBytes(mode));
   if (end > mode.tablesLimit) {
     throw new InputError(`page tables ${hex(layout.tablesPhys)}-${hex(end)} (z_x86_pagetables_start) end above ${hex(mode.tablesLimit)}, beyond what ${mode.title} can address`);
@@ -76,4 +92,54 @@ export function buildTables(layout: Layout, options: GenerateOptions = {}): Gene
 /** Symbols in, table bytes out; throws InputError for every layout it refuses. */
 export function generateTables(symbols: Symbols, options: GenerateOptions = {}): GeneratedTables {
   return buildTables(layoutFromSymbols(symbols), options);
+}
+
+export interface KernelSymbols {
+  readonly symbols: Symbols;
+  /** st_size by name (the placeholder dummy_pagetables is checked against it) */
+  readonly sizes?: ReadonlyMap<string, bigint>;
+}
+
+export interface EraGenerateOptions extends GenerateOptions {
+  /** The contract to follow; told from the symbols when absent. */
+  readonly era?: ZephyrEra;
+  /** `--map` arguments, for the eras that take them. */
+  readonly maps?: readonly string[];
+  /** Receives a line per entry written (-vv), for the eras that count -v. */
+  readonly trace?: (line: string) => void;
+}
+
+export interface EraGeneratedTables extends GeneratedTables {
+  readonly era: ZephyrEra;
+  /** How the era was chosen: 'given' or the deciding symbols. */
+  readonly decidedBy: readonly string[];
+}
+
+/** The era's definition, or undefined for the seed (its own builder). */
+export const eraDefinition = (era: ZephyrEra): EraDefinition | undefined => (era === 'seed' ? undefined : ERA_DEFINITIONS[era]);
+
+/** Any era's kernel in, its tables out; throws InputError for every layout that era's tables cannot express. */
+export function generateForEra(kernel: KernelSymbols, options: EraGenerateOptions = {}): EraGeneratedTables {
+  const decision = options.era ? { era: options.era, decidedBy: ['given'] } : detectZephyrEra(kernel.symbols);
+  const { era } = decision;
+  const log = options.log ?? (() => {});
+  log(`Zephyr era ${era}: ${ERA_TITLES[era]} (${options.era ? 'chosen with --zephyr' : `from ${decision.decidedBy.join(' ')}`})`);
+  const definition = eraDefinition(era);
+  const maps = options.maps ?? [];
+  if (!definition) {
+    if (maps.length > 0) throw new InputError(`--map is not an option of the ${era} gen_mmu.py`);
+    return { ...generateTables(kernel.symbols, options), era, decidedBy: decision.decidedBy };
+  }
+  if (maps.length > 0 && !definition.mapNumbers) throw new InputError(`--map is not an option of the ${era} gen_mmu.py`);
+  const extraMappings = maps.map((m) => parseExtraMapping(m, definition.mapNumbers!));
+  const symbols = kernel.symbols;
+  const mode: PagingModeName = symbols.has('CONFIG_X86_64') ? 'ia32e' : symbols.has('CONFIG_X86_PAE') ? 'pae' : '32bit';
+  const built = buildEraTables(definition, mode, symbols, kernel.sizes ?? new Map(), {
+    fixed: !(options.compat ?? false),
+    extraMappings,
+    maxTablesBytes: options.maxTablesBytes ?? DEFAULT_MAX_TABLES_BYTES,
+    log,
+    ...(options.trace && definition.countsVerbose ? { trace: options.trace } : {}),
+  });
+  return { mode, ...built, era, decidedBy: decision.decidedBy };
 }

@@ -91,8 +91,11 @@ function permissionRegions(symbols: Symbols, mode: PagingMode): { name: string; 
 
 /** Refuses a mapping that leaves the addresses the mode can translate. */
 function checkIdentityReach(mode: PagingMode, what: string, base: bigint, size: bigint): void {
-  if (!isReachable(mode, base, base + size)) {
-    const limit = identitySpan(mode).end;
+  // Identity means virtual = physical: only the span starting at 0 qualifies (the
+  // IA-32e high half is canonical but no physical address is that large).
+  const identity = identitySpan(mode);
+  if (!(base >= identity.start && base + size <= identity.end)) {
+    const limit = identity.end;
     throw new InputError(
       `${what} ${hex(base)}-${hex(base + size)} ends above ${hex(limit)}, the most ${mode.title} can identity-map` +
       ` (higher addresses would wrap or not be canonical)`,
