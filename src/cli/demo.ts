@@ -1,9 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { generateTables } from '../gen/generate.js';
 import { kernelElf, kernelSymbolMap, type KernelDescription } from '../elf/kernel.js';
-import { writeFileAtomic } from '../core/io.js';
+import { ensureDirectory, writeFileAtomic } from '../core/io.js';
 import { EXIT_FAILED, EXIT_OK } from '../core/errors.js';
 import { runAction } from './command.js';
 import { checkTables } from '../verify/check.js';
@@ -56,7 +55,7 @@ export function registerDemo(program: Command): void {
     .addHelpText('after', '\nExit status: 0 when every sample verifies, 1 otherwise.')
     .action(
       runAction(async (options: { out?: string }) => {
-        if (options.out) mkdirSync(options.out, { recursive: true });
+        if (options.out) ensureDirectory(options.out);
         let failed = 0;
         for (const sample of DEMO_SAMPLES) {
           const symbols = kernelSymbolMap(sample.kernel);
@@ -76,8 +75,8 @@ export function registerDemo(program: Command): void {
           }));
           process.stdout.write(verifyText(result, { tablesFile, kernelFile: `${sample.name}.elf` }));
           if (options.out) {
-            writeFileAtomic(join(options.out, `${sample.name}.elf`), kernelElf(sample.kernel));
-            writeFileAtomic(join(options.out, tablesFile), tables.bytes);
+            await writeFileAtomic(join(options.out, `${sample.name}.elf`), kernelElf(sample.kernel));
+            await writeFileAtomic(join(options.out, tablesFile), tables.bytes);
           }
         }
         return failed === 0 ? EXIT_OK : EXIT_FAILED;

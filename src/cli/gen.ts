@@ -22,12 +22,12 @@ export function registerGen(program: Command): void {
     .option('--compat', 'byte-identical to gen_mmu.py: keeps R/W and U/S in PAE PDPTEs, which hardware rejects')
     .addHelpText('after', '\nExit status: 0 written, 2 bad input or a layout the tables cannot express (nothing written).')
     .action(
-      runAction((options: GenOptions) => {
+      runAction(async (options: GenOptions) => {
         const verbose = options.verbose || process.env.VERBOSE !== undefined;
         const log = verbose ? (line: string) => process.stdout.write(`x86pt: ${line}\n`) : undefined;
         const { symbols } = readElf(options.kernel);
         const tables = namingSource(options.kernel, () => generateTables(symbols, { compat: options.compat ?? false, ...(log ? { log } : {}) }));
-        writeFileAtomic(options.output, tables.bytes);
+        await writeFileAtomic(options.output, tables.bytes);
         log?.(`wrote ${tables.bytes.length} bytes to ${options.output}`);
         return EXIT_OK;
       }),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { EXIT_BAD_INPUT, EXIT_OK } from '../core/errors.js';
+import { EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK } from '../core/errors.js';
+import { installCleanupHooks } from '../core/cleanup.js';
 
 /** Subcommand words; anything else starting with '-' is the reference's bare form. */
 const PASS_THROUGH = new Set(['-h', '--help', '-V', '--version']);
@@ -35,7 +36,25 @@ export async function buildProgram(word: string | undefined): Promise<Command> {
   return program;
 }
 
+/**
+ * A reader that went away (`x86pt demo | head -1`) ends the output: nothing
+ * more can be said, so the process stops quietly with the status so far.
+ */
+function endQuietlyOnClosedPipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit();
+    process.exitCode = EXIT_INTERNAL;
+    process.stderr.write(`x86pt: internal error: standard output: ${err.message}\n`);
+  });
+  // Nowhere is left to report a failing stderr on; it must not become an uncaught exception either.
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit();
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
+  endQuietlyOnClosedPipe();
+  installCleanupHooks();
   const args = argv.slice(2);
   // gen_mmu.py's own arguments (-k K -o O [-v]) with no command word mean `gen`,
   // so a build system can swap x86pt in for the script unchanged.
@@ -48,7 +67,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = benign ? EXIT_OK : EXIT_BAD_INPUT;
       return;
     }
-    throw err;
+    process.exitCode = EXIT_INTERNAL;
+    process.stderr.write(`x86pt: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (process.env.X86PT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   }
 }
 

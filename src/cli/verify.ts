@@ -145,7 +145,7 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const engine = await loadEngine(flags.engine, options);
       const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
-      if (flags.junit !== undefined) writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
+      if (flags.junit !== undefined) await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
       process.stdout.write(flags.json ? verifyJson(result) : verifyText(result, names));
       return result.ok ? EXIT_OK : EXIT_FAILED;
     }));

@@ -6,6 +6,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { trackTempDir } from '../../core/cleanup.js';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
@@ -62,7 +63,7 @@ export function qemuArguments(plan: BootPlan, kernel: string, staging: string, q
 }
 
 export async function runBoot(stub: ProbeStub, plan: BootPlan, options: BootOptions): Promise<BootOutput> {
-  const dir = mkdtempSync(join(tmpdir(), 'x86pt-qemu-'));
+  const dir = trackTempDir(mkdtempSync(join(tmpdir(), 'x86pt-qemu-')));
   const kernel = join(dir, 'stub.bin');
   const staging = join(dir, 'staging.bin');
   const socket = join(dir, 'qmp.sock');
