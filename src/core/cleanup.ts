@@ -4,12 +4,13 @@
  * registry empties itself on a normal exit and on SIGINT, SIGTERM and SIGHUP,
  * after which the signal is raised again so the process ends with the
  * signal's status (a shell sees 128 + n), as if it had not been caught.
+ * On a signal the processes x86pt started are killed as well.
  *
  * A command that wants to finish gracefully on Ctrl-C (fuzz prints its
  * summary) takes the first SIGINT with `onInterrupt`; the next one ends the
  * process through the registry like any other.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 
 export type CleanupSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
@@ -42,9 +43,39 @@ function onSignal(signal: CleanupSignal): void {
     if (handler?.(signal)) return;
   }
   runCleanup();
+  killChildren();
   for (const s of SIGNALS) process.removeAllListeners(s);
   // Raised again with the default disposition: the parent sees death by this signal.
   process.kill(process.pid, signal);
+}
+
+/**
+ * Kills the processes this one started (an emulator, a generator) so that
+ * none outlives it as an orphan; Linux lists them in /proc. Elsewhere the
+ * registered actions are all there is.
+ */
+function killChildren(): void {
+  let tasks: string[];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return;
+  }
+  for (const task of tasks) {
+    let children: string;
+    try {
+      children = readFileSync(`/proc/self/task/${task}/children`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const pid of children.trim().split(/\s+/).filter((p) => p.length > 0)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
 }
 
 /** Installs the exit and signal hooks; idempotent. Called by the first registration. */
