@@ -23,8 +23,16 @@ export interface ElfSymbols {
 /** Section types pyelftools (and so gen_mmu.py) takes for a symbol table. */
 const SYMBOL_TABLE_TYPES: ReadonlySet<number> = new Set([SHT_SYMTAB, SHT_DYNSYM, SHT_SUNW_LDYNSYM]);
 
-/** Names may overlap in a string table (suffix sharing); this caps what overlapping names can make us decode. */
+/** Names may overlap in a string table (suffix sharing); this caps the total length of the overlapping names handed out. */
 const NAME_BUDGET_FLOOR = 64 * 1024 * 1024;
+
+/**
+ * Of those, the bytes decoded on their own (suffixes with non-ASCII bytes,
+ * which cannot share the decoding of their whole string); each byte may
+ * become a two-byte character, so this bounds their memory to 32 MiB for
+ * any table under 4 MiB.
+ */
+const DECODE_BUDGET_FLOOR = 16 * 1024 * 1024;
 
 /**
  * The largest kernel ELF read: a Zephyr image with full debug information is
@@ -55,9 +63,11 @@ class NameTable {
   /** Each whole string by the offset of its terminating NUL. */
   private readonly wholeByEnd = new Map<number, { readonly start: number; readonly text: string; readonly lastNonAscii: number }>();
   private budget: number;
+  private decodeBudget: number;
 
   constructor(private readonly strtab: Uint8Array, private readonly fail: (problem: string) => InputError) {
     this.budget = Math.max(NAME_BUDGET_FLOOR, 4 * strtab.length);
+    this.decodeBudget = Math.max(DECODE_BUDGET_FLOOR, 4 * strtab.length);
   }
 
   at(offset: number, symbol: number): string {
@@ -73,9 +83,12 @@ class NameTable {
       // Shared or not, the names handed out stay bounded in total: whoever reads them reads each.
       this.budget -= end - offset;
       if (this.budget < 0) throw this.fail('symbol names overlap so much that decoding them would exhaust memory');
-      name = offset > whole.lastNonAscii
-        ? whole.text.substring(whole.text.length - (end - offset))
-        : this.decoder.decode(strtab.subarray(offset, end));
+      if (offset > whole.lastNonAscii) name = whole.text.substring(whole.text.length - (end - offset));
+      else {
+        this.decodeBudget -= end - offset;
+        if (this.decodeBudget < 0) throw this.fail('symbol names overlap so much that decoding them would exhaust memory');
+        name = this.decoder.decode(strtab.subarray(offset, end));
+      }
     }
     this.byOffset.set(offset, name);
     return name;
