@@ -249,6 +249,15 @@ describe('a closed stdout', () => {
     expect(run.code).toBe(0);
   });
 
+  it('gen -v still writes its output and exits 0 when nobody reads what it prints', async () => {
+    const { dir, elf } = kernelAndTables();
+    const out = join(dir, 'out.bin');
+    const run = await withClosedStdout(['gen', '-v', '-k', elf, '-o', out]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(statSync(out).size).toBe(readFileSync(join(dir, 'k.bin')).length);
+  });
+
   it('demo | head -1 prints the first line and nothing on stderr', async () => {
     const { stdout, stderr, exitCode } = await execa('bash', ['-c', `node ${CLI} demo | head -2; exit \${PIPESTATUS[0]}`], { reject: false });
     expect(stdout).toMatch(/^\n== 32-bit paging/);

@@ -37,19 +37,22 @@ export async function buildProgram(word: string | undefined): Promise<Command> {
 }
 
 /**
- * A reader that went away (`x86pt demo | head -1`) ends the output: nothing
- * more can be said, so the process stops quietly with the status so far.
+ * A reader that went away (`x86pt demo | head -1`) ends the output, not the
+ * command: what is left to print is dropped, no trace, and the command
+ * finishes with its own status (`gen -v -o out | head -1` still writes out).
  */
 function endQuietlyOnClosedPipe(): void {
+  const silence = (stream: NodeJS.WriteStream): void => {
+    stream.write = (() => true) as typeof stream.write;
+  };
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit();
+    silence(process.stdout);
+    if (err.code === 'EPIPE') return;
     process.exitCode = EXIT_INTERNAL;
     process.stderr.write(`x86pt: internal error: standard output: ${err.message}\n`);
   });
   // Nowhere is left to report a failing stderr on; it must not become an uncaught exception either.
-  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit();
-  });
+  process.stderr.on('error', () => silence(process.stderr));
 }
 
 export async function main(argv: string[]): Promise<void> {
