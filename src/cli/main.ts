@@ -55,8 +55,22 @@ function endQuietlyOnClosedPipe(): void {
   process.stderr.on('error', () => silence(process.stderr));
 }
 
+/** An error no command caught (thrown from a callback, a promise nobody awaited) is a bug: exit 3, the trace only on request. */
+function internalError(err: unknown): void {
+  process.stderr.write(`x86pt: internal error: ${(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')}\n`);
+  if (process.env.X86PT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+}
+
 export async function main(argv: string[]): Promise<void> {
   endQuietlyOnClosedPipe();
+  process.on('uncaughtException', (err) => {
+    internalError(err);
+    process.exit(EXIT_INTERNAL);
+  });
+  process.on('unhandledRejection', (err) => {
+    internalError(err);
+    process.exit(EXIT_INTERNAL);
+  });
   installCleanupHooks();
   const args = argv.slice(2);
   // gen_mmu.py's own arguments (-k K -o O [-v]) with no command word mean `gen`,
@@ -71,8 +85,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     process.exitCode = EXIT_INTERNAL;
-    process.stderr.write(`x86pt: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (process.env.X86PT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    internalError(err);
   }
 }
 
