@@ -103,7 +103,8 @@ describe('the cleanup registry', () => {
     const script = `
       import { mkdtempSync, writeFileSync } from 'node:fs';
       import { join } from 'node:path';
-      import { trackTempDir } from ${JSON.stringify(join(DIST, 'core', 'cleanup.js'))};
+      import { installCleanupHooks, trackTempDir } from ${JSON.stringify(join(DIST, 'core', 'cleanup.js'))};
+      installCleanupHooks(); // as the CLI does at start
       const made = trackTempDir(mkdtempSync(join(${JSON.stringify(dir)}, 'x86pt-qemu-')));
       writeFileSync(join(made, 'staging.bin'), 'x');
       console.log('ready');

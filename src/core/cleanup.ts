@@ -1,14 +1,15 @@
 /**
  * What the process must remove or stop however it ends: temporary files and
  * directories, child process groups. Each is registered while it exists; the
- * registry empties itself on a normal exit and on SIGINT, SIGTERM and SIGHUP,
- * after which the signal is raised again so the process ends with the
- * signal's status (a shell sees 128 + n), as if it had not been caught.
- * On a signal the processes x86pt started are killed as well.
+ * registry empties itself on a normal exit and, once the CLI has installed
+ * the hooks, on SIGINT, SIGTERM and SIGHUP, after which the signal is raised
+ * again so the process ends with the signal's status (a shell sees 128 + n),
+ * as if it had not been caught. On a signal the processes x86pt started are
+ * killed as well.
  *
  * A command that wants to finish gracefully on Ctrl-C (fuzz prints its
- * summary) takes the first SIGINT with `onInterrupt`; the next one ends the
- * process through the registry like any other.
+ * summary) takes the first SIGINT with `withInterruptHandler`; the next one
+ * ends the process through the registry like any other.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 
@@ -78,17 +79,30 @@ function killChildren(): void {
   }
 }
 
-/** Installs the exit and signal hooks; idempotent. Called by the first registration. */
+let exitHooked = false;
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', runCleanup);
+}
+
+/**
+ * Installs the signal hooks (and the exit hook); idempotent. The CLI calls
+ * it at start: taking over signals is a decision for the program, not for a
+ * library function that happens to write a file, so a registration alone
+ * only hooks the normal exit.
+ */
 export function installCleanupHooks(): void {
+  hookExit();
   if (installed) return;
   installed = true;
-  process.on('exit', runCleanup);
   for (const s of SIGNALS) process.on(s, onSignal);
 }
 
 /** Registers `action`; the returned function unregisters it (without running it). */
 export function registerCleanup(action: Action): () => void {
-  installCleanupHooks();
+  hookExit();
   const id = nextId++;
   actions.set(id, action);
   return () => {
