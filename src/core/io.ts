@@ -112,7 +112,12 @@ export function readInputFile(path: string, options: ReadOptions): Uint8Array {
       throw new InputError(`${path}: ${stats.size} bytes is more than the ${formatSize(BigInt(options.maxBytes))} x86pt reads as ${options.what}`);
     }
     // Exactly the size fstat gave: a file growing meanwhile cannot make us read more.
-    const bytes = new Uint8Array(stats.size);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(stats.size);
+    } catch {
+      throw new InputError(`${path}: ${stats.size} bytes of ${options.what} do not fit in the memory available`);
+    }
     let got = 0;
     while (got < bytes.length) {
       const n = readSync(fd, bytes, got, Math.min(WRITE_CHUNK_BYTES, bytes.length - got), null);
