@@ -75,6 +75,7 @@ class NameTable {
     if (known !== undefined) return known;
     const { strtab } = this;
     if (offset >= strtab.length) throw this.fail(`symbol ${symbol}: name offset ${offset} is outside its string table (${strtab.length} bytes)`);
+    // Scanning is bounded too: a name that is not its string's start is charged its length below.
     const end = strtab.indexOf(0, offset);
     if (end < 0) throw this.fail(`symbol ${symbol}: name at offset ${offset} is not NUL-terminated within its string table`);
     const whole = this.wholeEndingAt(end);
