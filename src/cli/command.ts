@@ -1,8 +1,9 @@
-import { InputError, EXIT_BAD_INPUT } from '../core/errors.js';
+import { InputError, EXIT_BAD_INPUT, EXIT_INTERNAL } from '../core/errors.js';
 
 /**
- * Wraps a command body: bad input becomes one line on stderr and exit 2,
- * never a stack trace. The body returns the exit code.
+ * Wraps a command body: bad input becomes one line on stderr and exit 2;
+ * anything else is a bug in x86pt, exit 3, its stack trace only with
+ * X86PT_DEBUG=1. The body returns the exit code.
  */
 export function runAction<A extends unknown[]>(
   body: (...args: A) => Promise<number> | number,
@@ -11,12 +12,13 @@ export function runAction<A extends unknown[]>(
     try {
       process.exitCode = await body(...args);
     } catch (err) {
-      process.exitCode = EXIT_BAD_INPUT;
       if (err instanceof InputError) {
-        process.stderr.write(`x86pt: ${err.message}\n`);
+        process.exitCode = EXIT_BAD_INPUT;
+        process.stderr.write(`x86pt: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
       } else {
+        process.exitCode = EXIT_INTERNAL;
         const detail = err instanceof Error ? err.message : String(err);
-        process.stderr.write(`x86pt: internal error: ${detail}\n`);
+        process.stderr.write(`x86pt: internal error: ${detail.replace(/\s*\n\s*/g, ' ')}\n`);
         if (process.env.X86PT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
       }
     }

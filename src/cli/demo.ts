@@ -1,10 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { generateForEra, generateTables } from '../gen/generate.js';
 import { kernelElf, kernelSymbolMap, symbolKernelElf, symbolKernelMaps, type KernelDescription, type SymbolKernel } from '../elf/kernel.js';
 import { walkTables } from '../verify/walker.js';
-import { writeFileAtomic } from '../core/io.js';
+import { ensureDirectory, writeFileAtomic } from '../core/io.js';
 import { EXIT_FAILED, EXIT_OK } from '../core/errors.js';
 import { runAction } from './command.js';
 import { checkTables } from '../verify/check.js';
@@ -76,7 +75,7 @@ export function registerDemo(program: Command): void {
     .addHelpText('after', '\nExit status: 0 when every sample verifies, 1 otherwise.')
     .action(
       runAction(async (options: { out?: string }) => {
-        if (options.out) mkdirSync(options.out, { recursive: true });
+        if (options.out) ensureDirectory(options.out);
         let failed = 0;
         for (const sample of DEMO_SAMPLES) {
           const symbols = kernelSymbolMap(sample.kernel);
@@ -96,8 +95,8 @@ export function registerDemo(program: Command): void {
           }));
           process.stdout.write(verifyText(result, { tablesFile, kernelFile: `${sample.name}.elf` }));
           if (options.out) {
-            writeFileAtomic(join(options.out, `${sample.name}.elf`), kernelElf(sample.kernel));
-            writeFileAtomic(join(options.out, tablesFile), tables.bytes);
+            await writeFileAtomic(join(options.out, `${sample.name}.elf`), kernelElf(sample.kernel));
+            await writeFileAtomic(join(options.out, tablesFile), tables.bytes);
           }
         }
         // The verifier's spec follows the seed's contract; a 2025 kernel's tables get the walker's architectural checks.
@@ -111,8 +110,8 @@ export function registerDemo(program: Command): void {
         }));
         process.stdout.write(`architectural checks: ${walked.violations.length} violations (era ${modern.era}, ${walked.mappedPages} pages mapped)\n`);
         if (options.out) {
-          writeFileAtomic(join(options.out, `${MODERN_SAMPLE.name}.elf`), symbolKernelElf(MODERN_SAMPLE.kernel));
-          writeFileAtomic(join(options.out, `${MODERN_SAMPLE.name}.bin`), modern.bytes);
+          await writeFileAtomic(join(options.out, `${MODERN_SAMPLE.name}.elf`), symbolKernelElf(MODERN_SAMPLE.kernel));
+          await writeFileAtomic(join(options.out, `${MODERN_SAMPLE.name}.bin`), modern.bytes);
         }
         return failed === 0 ? EXIT_OK : EXIT_FAILED;
       }),

@@ -1,6 +1,8 @@
 /** The `fuzz` command: property-based fuzzing of x86pt's generator or of any gen_mmu.py-compatible one. */
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { registerTemp, withInterruptHandler } from '../core/cleanup.js';
+import { ensureDirectory } from '../core/io.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -61,8 +63,23 @@ function parseKinds(text: string | undefined): FindingKind[] {
   return kinds as FindingKind[];
 }
 
-function parsePath(text: string): string {
+/** Longest replay path: each step is one shrink, and no shrink sequence of a layout comes near it. */
+const MAX_PATH_STEPS = 10_000;
+/** Largest number at one step of a replay path after the first: fast-check walks a shrink stream to it. */
+const MAX_PATH_SHRINK_INDEX = 100_000;
+
+/**
+ * A fast-check path: the run (below --runs, since replaying run N draws the N
+ * layouts before it), then shrink steps. Bounded, so a mistyped path is
+ * refused instead of replaying for hours.
+ */
+function parsePath(text: string, runs: number): string {
   if (!/^\d+(:\d+)*$/.test(text.trim())) throw new InputError(`--path: '${text}' is not a fast-check path (numbers separated by ':', as a report prints it)`);
+  const steps = text.trim().split(':').map(Number);
+  if (steps.length > MAX_PATH_STEPS) throw new InputError(`--path: ${steps.length} steps is more than the ${MAX_PATH_STEPS} a shrunk case can have`);
+  if (!(steps[0]! < runs)) throw new InputError(`--path: run ${steps[0]} is not below --runs ${runs} (give the --runs the case was found with)`);
+  const far = steps.slice(1).find((n) => !(n <= MAX_PATH_SHRINK_INDEX));
+  if (far !== undefined) throw new InputError(`--path: shrink step ${far} is beyond ${MAX_PATH_SHRINK_INDEX}; no layout shrinks that many ways`);
   return text.trim();
 }
 
@@ -106,7 +123,7 @@ async function closeEngine(engine: Engine): Promise<void> {
 async function fuzz(flags: FuzzFlags): Promise<number> {
   const runs = parseCount(flags.runs, '--runs', 1, 100_000_000);
   const seed = flags.seed !== undefined ? parseSeed(flags.seed) : randomInt(0, 2 ** 31);
-  const path = flags.path !== undefined ? parsePath(flags.path) : undefined;
+  const path = flags.path !== undefined ? parsePath(flags.path, runs) : undefined;
   if (path !== undefined && flags.seed === undefined) throw new InputError('--path needs the --seed it was found with');
   const modes = parseModes(flags.modes);
   const timeoutMs = parseCount(flags.timeout, '--timeout', 1, 24 * 3600 * 1000);
@@ -121,47 +138,63 @@ async function fuzz(flags: FuzzFlags): Promise<number> {
   const { campaignSummary, counterexampleReport, saveCounterexample } = await import('../fuzz/report.js');
   const { loadEngine } = await import('../engines/index.js');
 
+  // Checked before the campaign, not after an hour of it.
+  if (flags.save !== undefined) ensureDirectory(flags.save);
   const workDir = flags.generator !== undefined ? mkdtempSync(join(tmpdir(), 'x86pt-fuzz-')) : undefined;
+  const forgetWorkDir = workDir !== undefined ? registerTemp(workDir) : undefined;
   const engine = await loadEngine(flags.engine);
   const bar = await progressBar(flags.progress && process.stderr.isTTY === true);
-  // Ctrl-C ends the search after the case at hand; the summary still comes, and a second Ctrl-C quits at once.
+  // Ctrl-C ends the search after the case at hand; the summary still comes (exit 130), and a second
+  // Ctrl-C ends the process through the cleanup registry, which removes every temporary file first.
   const stop = new AbortController();
-  const interrupt = (): void => {
-    if (stop.signal.aborted) process.exit(130);
+  const interrupt = (): boolean => {
+    if (stop.signal.aborted) return false;
     stop.abort();
+    return true;
   };
-  process.on('SIGINT', interrupt);
-  try {
-    const generator = flags.generator !== undefined
-      ? commandGenerator(flags.generator, { timeoutMs, workDir: workDir! })
-      : inProcessGenerator({ compat: flags.compat ?? false });
-    const settings = {
-      seed, modes, engine: flags.engine, ignore: ignoreList, determinism: flags.determinism,
-      ...(flags.generator !== undefined ? { generator: flags.generator, timeoutMs } : {}),
-      ...(flags.compat ? { compat: true } : {}),
-      ...(refusalExit !== undefined ? { refusalExit } : {}),
-    };
-    const result = await runCampaign({
-      modes, runs, seed, shrinkBudget, generator, engine, determinism: flags.determinism, ignore: new Set(ignoreList), stop: stop.signal,
-      ...(path !== undefined ? { path } : {}),
-      ...(refusalExit !== undefined ? { refusalExit } : {}),
-    }, { onProgress: (p) => bar.update(p) });
-    bar.stop();
-    process.stdout.write(campaignSummary(result, settings, generator.description));
-    const cx = result.counterexample;
-    if (!cx) return EXIT_OK;
-    const saved = flags.save !== undefined
-      ? saveCounterexample(flags.save, cx, (paths) => counterexampleReport(cx, settings, paths))
-      : [];
-    process.stdout.write(counterexampleReport(cx, settings, saved));
-    return EXIT_FAILED;
-  } finally {
-    process.off('SIGINT', interrupt);
-    bar.stop();
-    await closeEngine(engine);
-    if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
-  }
+  return withInterruptHandler(interrupt, async () => {
+    try {
+      const generator = flags.generator !== undefined
+        ? commandGenerator(flags.generator, { timeoutMs, workDir: workDir! })
+        : inProcessGenerator({ compat: flags.compat ?? false });
+      const settings = {
+        seed, modes, engine: flags.engine, ignore: ignoreList, determinism: flags.determinism,
+        ...(flags.generator !== undefined ? { generator: flags.generator, timeoutMs } : {}),
+        ...(flags.compat ? { compat: true } : {}),
+        ...(refusalExit !== undefined ? { refusalExit } : {}),
+      };
+      const result = await runCampaign({
+        modes, runs, seed, shrinkBudget, generator, engine, determinism: flags.determinism, ignore: new Set(ignoreList), stop: stop.signal,
+        ...(path !== undefined ? { path } : {}),
+        ...(refusalExit !== undefined ? { refusalExit } : {}),
+      }, { onProgress: (p) => bar.update(p) });
+      bar.stop();
+      process.stdout.write(campaignSummary(result, settings, generator.description));
+      const cx = result.counterexample;
+      if (!cx) return result.interrupted ? EXIT_INTERRUPTED : EXIT_OK;
+      let saved: string[] = [];
+      if (flags.save !== undefined) {
+        try {
+          saved = await saveCounterexample(flags.save, cx, (paths) => counterexampleReport(cx, settings, paths));
+        } catch (err) {
+          // The counterexample is not lost with its files: printed first, then the failure to save it.
+          process.stdout.write(counterexampleReport(cx, settings, []));
+          throw err;
+        }
+      }
+      process.stdout.write(counterexampleReport(cx, settings, saved));
+      return EXIT_FAILED;
+    } finally {
+      bar.stop();
+      await closeEngine(engine);
+      if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
+      forgetWorkDir?.();
+    }
+  });
 }
+
+/** A campaign ended by Ctrl-C without a counterexample: the shell's status for SIGINT. */
+const EXIT_INTERRUPTED = 128 + 2;
 
 export function registerFuzzCommand(program: Command): void {
   program
@@ -204,6 +237,8 @@ Examples:
   x86pt fuzz --modes pae --ignore accepted-refused --generator 'python3 gen_mmu.py -k {kernel} -o {output}'
   x86pt fuzz --modes 32bit,ia32e --ignore accepted-refused --generator './my_gen_mmu.py -k {kernel} -o {output}' --save cx
 
-Exit status: 0 no counterexample, 1 counterexample found (printed shrunk), 2 bad usage.`)
+Exit status: 0 no counterexample, 1 counterexample found (printed shrunk), 2 bad usage
+or a --save that cannot be written, 3 internal error, 130 interrupted by Ctrl-C (the
+summary is printed; a second Ctrl-C ends at once).`)
     .action(runAction((flags: FuzzFlags) => fuzz(flags)));
 }

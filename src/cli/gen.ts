@@ -71,7 +71,7 @@ export function registerGen(program: Command): void {
     .option('--max-tables-size <bytes>', `refuse layouts whose tables exceed this size (default ${DEFAULT_MAX_TABLES_BYTES / 2 ** 20} MiB)`)
     .addHelpText('after', '\nExit status: 0 written, 2 bad input or a layout the tables cannot express (nothing written).')
     .action(
-      runAction((options: GenOptions) => {
+      runAction(async (options: GenOptions) => {
         if (options.zephyr !== undefined && !isZephyrEra(options.zephyr)) {
           throw new InputError(`--zephyr ${options.zephyr}: not an era; one of ${ZEPHYR_ERAS.join(', ')}`);
         }
@@ -100,7 +100,7 @@ export function registerGen(program: Command): void {
         if (abbreviations.length > 0 && definition && !definition.allowsAbbreviations) {
           throw new InputError(`unrecognized arguments: ${abbreviations.join(' ')} (the ${tables.era} gen_mmu.py takes long options in full)`);
         }
-        writeFileAtomic(options.output, tables.bytes);
+        await writeFileAtomic(options.output, tables.bytes);
         log?.(`wrote ${tables.bytes.length} bytes to ${options.output}`);
         return EXIT_OK;
       }),

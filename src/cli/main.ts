@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { EXIT_BAD_INPUT, EXIT_OK } from '../core/errors.js';
+import { EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK } from '../core/errors.js';
+import { installCleanupHooks } from '../core/cleanup.js';
 
 /** Subcommand words; anything else starting with '-' is the reference's bare form. */
 const PASS_THROUGH = new Set(['-h', '--help', '-V', '--version']);
@@ -35,7 +36,42 @@ export async function buildProgram(word: string | undefined): Promise<Command> {
   return program;
 }
 
+/**
+ * A reader that went away (`x86pt demo | head -1`) ends the output, not the
+ * command: what is left to print is dropped, no trace, and the command
+ * finishes with its own status (`gen -v -o out | head -1` still writes out).
+ */
+function endQuietlyOnClosedPipe(): void {
+  const silence = (stream: NodeJS.WriteStream): void => {
+    stream.write = (() => true) as typeof stream.write;
+  };
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    silence(process.stdout);
+    if (err.code === 'EPIPE') return;
+    process.exitCode = EXIT_INTERNAL;
+    process.stderr.write(`x86pt: internal error: standard output: ${err.message}\n`);
+  });
+  // Nowhere is left to report a failing stderr on; it must not become an uncaught exception either.
+  process.stderr.on('error', () => silence(process.stderr));
+}
+
+/** An error no command caught (thrown from a callback, a promise nobody awaited) is a bug: exit 3, the trace only on request. */
+function internalError(err: unknown): void {
+  process.stderr.write(`x86pt: internal error: ${(err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')}\n`);
+  if (process.env.X86PT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+}
+
 export async function main(argv: string[]): Promise<void> {
+  endQuietlyOnClosedPipe();
+  process.on('uncaughtException', (err) => {
+    internalError(err);
+    process.exit(EXIT_INTERNAL);
+  });
+  process.on('unhandledRejection', (err) => {
+    internalError(err);
+    process.exit(EXIT_INTERNAL);
+  });
+  installCleanupHooks();
   const args = argv.slice(2);
   // gen_mmu.py's own arguments (-k K -o O [-v]) with no command word mean `gen`,
   // so a build system can swap x86pt in for the script unchanged.
@@ -48,7 +84,8 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = benign ? EXIT_OK : EXIT_BAD_INPUT;
       return;
     }
-    throw err;
+    process.exitCode = EXIT_INTERNAL;
+    internalError(err);
   }
 }
 

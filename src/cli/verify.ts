@@ -116,7 +116,7 @@ Text lists one range a line: virtual span, 4 KiB pages, physical start, permissi
 "violations": [{"level", "path", "entryAddr", "message"}]}, addresses as hex strings.
 
 Exit status: 0 printed, 2 bad input.`)
-    .action(runAction((tablesFile: string, flags: DumpFlags) => {
+    .action(runAction(async (tablesFile: string, flags: DumpFlags) => {
       const options = walkOptionsOf(flags);
       const { mode, tablesPhys } = placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
       const tables = readTables(tablesFile, mode);
@@ -125,7 +125,7 @@ Exit status: 0 printed, 2 bad input.`)
         mode, tablesFile, tablesPhys, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys,
         ranges: walked.ranges, violations: walked.violations,
       };
-      process.stdout.write(dumpReports(context, flags));
+      process.stdout.write(await dumpReports(context, flags));
       return EXIT_OK;
     }));
 }
@@ -161,8 +161,8 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
       const format = verifyFormat(flags);
-      if (flags.junit !== undefined) writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
-      const report = verifyReports(result, names, symbols, format, flags);
+      if (flags.junit !== undefined) await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
+      const report = await verifyReports(result, names, symbols, format, flags);
       process.stdout.write(report.text);
       return report.ok ? EXIT_OK : EXIT_FAILED;
     }));
@@ -208,7 +208,7 @@ Lines: "+" added, "-" removed, "~" changed (target, permissions or both), and
 architectural violations that appear or disappear.
 
 Exit status: 0 same, 1 different, 2 bad input.`)
-    .action(runAction((oldFile: string, newFile: string, flags: DiffFlags) => {
+    .action(runAction(async (oldFile: string, newFile: string, flags: DiffFlags) => {
       const options = walkOptionsOf(flags);
       const readSide = (file: string, which: 'old' | 'new'): DiffSide => {
         const ownKernel = which === 'old' ? flags.oldKernel : flags.newKernel;
@@ -233,7 +233,7 @@ Exit status: 0 same, 1 different, 2 bad input.`)
         return { file, mode: where.mode, tablesPhys: where.tablesPhys, ranges: walked.ranges, violations: walked.violations };
       };
       const report = diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new'));
-      const markdown = diffReports(report, flags);
+      const markdown = await diffReports(report, flags);
       process.stdout.write(markdown ?? (flags.format === 'json' ? diffJson(report) : diffText(report)));
       return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
     }));
@@ -256,22 +256,22 @@ function verifyFormat(flags: VerifyFlags): 'text' | 'json' | 'markdown' {
 }
 
 /** dump's output with the W+X audit; writes --html. */
-function dumpReports(context: DumpContext, flags: DumpFlags): string {
+async function dumpReports(context: DumpContext, flags: DumpFlags): Promise<string> {
   const wx = writableExecutable(context.ranges);
   if (flags.html !== undefined) {
     const kernel = flags.kernel !== undefined ? kernelRegions(readKernelSymbols(flags.kernel)) : null;
-    writeFileAtomic(flags.html, dumpHtml({ ...context, kernel, wx }));
+    await writeFileAtomic(flags.html, dumpHtml({ ...context, kernel, wx }));
   }
   return flags.format === 'json' ? withWxJson(dumpJson(context), wx) : dumpText(context) + wxText(wx, context.mode, false);
 }
 
 /** verify's output in the chosen format with the W+X audit, and whether it passes once --deny is applied; writes --html. */
-function verifyReports(result: VerifyResult, names: VerifyNames, symbols: ReadonlyMap<string, bigint>,
-  format: 'text' | 'json' | 'markdown', flags: VerifyFlags): { text: string; ok: boolean } {
+async function verifyReports(result: VerifyResult, names: VerifyNames, symbols: ReadonlyMap<string, bigint>,
+  format: 'text' | 'json' | 'markdown', flags: VerifyFlags): Promise<{ text: string; ok: boolean }> {
   const deny = flags.deny !== undefined ? [flags.deny] : [];
   const wx = writableExecutable(result.actual);
   const kernel = kernelRegions(symbols);
-  if (flags.html !== undefined) writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
+  if (flags.html !== undefined) await writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
   const text = format === 'json' ? withWxJson(verifyJson(result), wx, deny)
     : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny })
       : verifyText(result, names) + wxText(wx, result.mode, deny.includes('wx'));
@@ -279,11 +279,11 @@ function verifyReports(result: VerifyResult, names: VerifyNames, symbols: Readon
 }
 
 /** Writes diff's --html; returns the Markdown report under --format markdown, else null. */
-function diffReports(report: DiffReport, flags: DiffFlags): string | null {
+async function diffReports(report: DiffReport, flags: DiffFlags): Promise<string | null> {
   if (flags.format !== 'markdown' && flags.html === undefined) return null;
   const { oldKernel, newKernel, symbolChanges } = diffKernels(flags);
   if (flags.html !== undefined) {
-    writeFileAtomic(flags.html, diffHtml({
+    await writeFileAtomic(flags.html, diffHtml({
       ...report,
       old: { ...report.old, kernel: oldKernel },
       new: { ...report.new, kernel: newKernel },

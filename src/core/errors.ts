@@ -10,6 +10,8 @@ export class InputError extends Error {
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
+/** A bug in x86pt: anything thrown that is not an InputError. */
+export const EXIT_INTERNAL = 3;
 
 /** Runs `body`, prefixing the message of any InputError it throws with the file it concerns. */
 export function namingSource<T>(source: string, body: () => T): T {

@@ -4,8 +4,8 @@
  * length of the file before it is used, so memory and time stay proportional
  * to the file whatever the headers say; anything malformed is one InputError.
  */
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
+import { readInputFile } from '../core/io.js';
 import {
   EI_CLASS, EI_DATA, EI_NIDENT, ELF_MAGIC, ELF32_LAYOUT, ELF64_LAYOUT, ELFCLASS32, ELFCLASS64, ELFDATA2LSB,
   ELFDATA2MSB, SHT_DYNSYM, SHT_STRTAB, SHT_SUNW_LDYNSYM, SHT_SYMTAB,
@@ -25,13 +25,96 @@ export interface ElfSymbols {
 /** Section types pyelftools (and so gen_mmu.py) takes for a symbol table. */
 const SYMBOL_TABLE_TYPES: ReadonlySet<number> = new Set([SHT_SYMTAB, SHT_DYNSYM, SHT_SUNW_LDYNSYM]);
 
-/** Names may overlap in a string table (suffix sharing); this caps what overlapping names can make us decode. */
+/** Names may overlap in a string table (suffix sharing); this caps the total length of the overlapping names handed out. */
 const NAME_BUDGET_FLOOR = 64 * 1024 * 1024;
 
-/** readFileSync's limit; larger files are refused before any read. */
-const MAX_FILE_BYTES = 2 ** 31 - 1;
+/**
+ * Of those, the bytes decoded on their own (suffixes with non-ASCII bytes,
+ * which cannot share the decoding of their whole string); each byte may
+ * become a two-byte character, so this bounds their memory to 32 MiB for
+ * any table under 4 MiB.
+ */
+const DECODE_BUDGET_FLOOR = 16 * 1024 * 1024;
+
+/**
+ * The largest kernel ELF read: a Zephyr image with full debug information is
+ * tens of MiB; larger files are refused before any read.
+ */
+export const MAX_ELF_BYTES = 1 << 30;
 
 const hex = (n: bigint | number): string => `0x${n.toString(16)}`;
+
+/**
+ * The names of a string table, decoded as pyelftools decodes them (UTF-8,
+ * invalid bytes replaced, a leading BOM kept).
+ *
+ * Names may overlap: a name offset can point into the middle of another name
+ * (suffix sharing, or a hostile file with thousands of offsets into one long
+ * string). Each NUL-terminated string of the table is decoded once, and a
+ * name that is an ASCII suffix of it is taken as a substring of that one
+ * decoding, which V8 keeps as a slice sharing its characters: memory stays
+ * proportional to the table, not to the sum of the names' lengths. Only a
+ * suffix with non-ASCII bytes (which may not start on a character boundary)
+ * is decoded on its own. Overlapping names count against a budget (their
+ * total length), so what the names add up to stays bounded too.
+ */
+class NameTable {
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+  /** Decoded names by offset. */
+  private readonly byOffset = new Map<number, string>([[0, '']]);
+  /** Each whole string by the offset of its terminating NUL. */
+  private readonly wholeByEnd = new Map<number, { readonly start: number; readonly text: string; readonly lastNonAscii: number }>();
+  private budget: number;
+  private decodeBudget: number;
+
+  constructor(private readonly strtab: Uint8Array, private readonly fail: (problem: string) => InputError) {
+    this.budget = Math.max(NAME_BUDGET_FLOOR, 4 * strtab.length);
+    this.decodeBudget = Math.max(DECODE_BUDGET_FLOOR, 4 * strtab.length);
+  }
+
+  at(offset: number, symbol: number): string {
+    const known = this.byOffset.get(offset);
+    if (known !== undefined) return known;
+    const { strtab } = this;
+    if (offset >= strtab.length) throw this.fail(`symbol ${symbol}: name offset ${offset} is outside its string table (${strtab.length} bytes)`);
+    // Scanning is bounded too: a name that is not its string's start is charged its length below.
+    const end = strtab.indexOf(0, offset);
+    if (end < 0) throw this.fail(`symbol ${symbol}: name at offset ${offset} is not NUL-terminated within its string table`);
+    const whole = this.wholeEndingAt(end);
+    let name = whole.text;
+    if (offset !== whole.start) {
+      // Shared or not, the names handed out stay bounded in total: whoever reads them reads each.
+      this.budget -= end - offset;
+      if (this.budget < 0) throw this.fail('symbol names overlap so much that decoding them would exhaust memory');
+      if (offset > whole.lastNonAscii) name = whole.text.substring(whole.text.length - (end - offset));
+      else {
+        this.decodeBudget -= end - offset;
+        if (this.decodeBudget < 0) throw this.fail('symbol names overlap so much that decoding them would exhaust memory');
+        name = this.decoder.decode(strtab.subarray(offset, end));
+      }
+    }
+    this.byOffset.set(offset, name);
+    return name;
+  }
+
+  /** The whole string (from after the previous NUL) that ends at the NUL at `end`. */
+  private wholeEndingAt(end: number) {
+    let whole = this.wholeByEnd.get(end);
+    if (whole) return whole;
+    const { strtab } = this;
+    const start = end === 0 ? 0 : strtab.lastIndexOf(0, end - 1) + 1;
+    let lastNonAscii = -1;
+    for (let i = end - 1; i >= start; i--) {
+      if (strtab[i]! >= 0x80) {
+        lastNonAscii = i;
+        break;
+      }
+    }
+    whole = { start, text: this.decoder.decode(strtab.subarray(start, end)), lastNonAscii };
+    this.wholeByEnd.set(end, whole);
+    return whole;
+  }
+}
 
 /** A byte range of the file, known to lie inside it. */
 interface Extent {
@@ -164,28 +247,13 @@ class ElfParser {
     const strtabExtent = this.sectionExtent(layout, strtabBase, `string table (section ${link})`);
     const strtab = this.bytes.subarray(strtabExtent.start, strtabExtent.start + strtabExtent.size);
 
-    // As pyelftools decodes names: UTF-8, invalid bytes replaced, a leading BOM kept.
-    const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
-    const namesAt = new Map<number, string>([[0, '']]);
-    let nameBudget = Math.max(NAME_BUDGET_FLOOR, 4 * strtab.length);
+    const names = new NameTable(strtab, (problem) => this.fail(problem));
     const symbols = new Map<string, bigint>();
     const sizes = new Map<string, bigint>();
     const count = symtab.size / st.size;
     for (let i = 0; i < count; i++) {
       const base = symtab.start + i * st.size;
-      const nameOffset = getSmallField(view, base, st.st_name);
-      let name = namesAt.get(nameOffset);
-      if (name === undefined) {
-        if (nameOffset >= strtab.length) {
-          throw this.fail(`symbol ${i}: name offset ${nameOffset} is outside its string table (${strtab.length} bytes)`);
-        }
-        const end = strtab.indexOf(0, nameOffset);
-        if (end < 0) throw this.fail(`symbol ${i}: name at offset ${nameOffset} is not NUL-terminated within its string table`);
-        nameBudget -= end - nameOffset;
-        if (nameBudget < 0) throw this.fail('symbol names overlap so much that decoding them would exhaust memory');
-        name = decoder.decode(strtab.subarray(nameOffset, end));
-        namesAt.set(nameOffset, name);
-      }
+      const name = names.at(getSmallField(view, base, st.st_name), i);
       symbols.set(name, getField(view, base, st.st_value));
       if (!sizes.has(name)) sizes.set(name, getField(view, base, st.st_size));
     }
@@ -210,42 +278,7 @@ class ElfParser {
   }
 }
 
-/** The bytes of a regular file; anything else (missing, a directory, a device, unreadable) is an InputError. */
+/** The bytes of a regular file; anything else (missing, a directory, a device, a FIFO, too large) is an InputError. */
 function readRegularFile(path: string): Uint8Array {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new InputError(`${path}: ${describeFsError(err)}`);
-  }
-  try {
-    const stats = fstatSync(fd);
-    if (stats.isDirectory()) throw new InputError(`${path}: is a directory, not an ELF file`);
-    if (!stats.isFile()) throw new InputError(`${path}: not a regular file`);
-    if (stats.size > MAX_FILE_BYTES) throw new InputError(`${path}: file too large (${stats.size} bytes)`);
-    return readFileSync(fd);
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw new InputError(`${path}: ${describeFsError(err)}`);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function describeFsError(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  switch (code) {
-    case 'ENOENT': return 'no such file';
-    case 'EACCES':
-    case 'EPERM': return 'permission denied';
-    case 'EISDIR': return 'is a directory, not an ELF file';
-    case 'ENOTDIR': return 'a component of the path is not a directory';
-    case 'ELOOP': return 'too many levels of symbolic links';
-    case 'ERR_FS_FILE_TOO_LARGE': return 'file too large';
-    default: return `cannot read the file (${typeof code === 'string' ? code : oneLine(err)})`;
-  }
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+  return readInputFile(path, { maxBytes: MAX_ELF_BYTES, what: 'an ELF file' });
 }

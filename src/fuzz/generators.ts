@@ -6,10 +6,12 @@
  * This is the one place the fuzzer touches the generator in src/: as the
  * thing being tested, never to decide what is right.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { registerCleanup } from '../core/cleanup.js';
 import { EXIT_BAD_INPUT, InputError } from '../core/errors.js';
+import { readInputFile } from '../core/io.js';
 import { parseElf } from '../elf/reader.js';
 import { generateTables } from '../gen/generate.js';
 
@@ -94,16 +96,111 @@ export function splitCommand(template: string): string[] {
 }
 
 export interface CommandGeneratorOptions {
-  /** Each run is killed after this long. */
+  /** Each run is killed after this long, with every process it started. */
   readonly timeoutMs: number;
   /** Where each run gets a fresh directory with `kernel.elf`; the output goes beside it. */
   readonly workDir: string;
+  /** The largest output read; a bigger one is a finding (default MAX_GENERATOR_OUTPUT_BYTES). */
+  readonly maxOutputBytes?: number;
 }
+
+/**
+ * The largest table block a generator may write. Fuzzed layouts map at most
+ * a few GiB, whose tables are a few MiB; a generator writing more than this
+ * has gone wrong, and reading it all would only cost memory.
+ */
+export const MAX_GENERATOR_OUTPUT_BYTES = 256 << 20;
 
 const KERNEL_FILE = 'kernel.elf';
 const OUTPUT_FILE = 'tables.bin';
 
+/** Of stderr only the end is kept: its last line explains a refusal. */
+const STDERR_TAIL_BYTES = 64 << 10;
+
+/** How long the end of stderr is waited for once the generator has exited (a process outside its group may hold it). */
+const STREAM_GRACE_MS = 100;
+
 const lastLine = (text: string): string => text.trim().split('\n').pop()?.trim() ?? '';
+
+interface RunResult {
+  /** null when the process was killed by a signal or never started. */
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly timedOut: boolean;
+  readonly stderr: string;
+  /** Set when the program could not be started at all. */
+  readonly startError?: Error;
+}
+
+/** Kills a process group; one already gone is fine. */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing of the group is left.
+  }
+}
+
+/**
+ * Runs one generator in a process group of its own. At the deadline the
+ * whole group is killed, and when the generator exits whatever it left
+ * running is killed too; its stderr is read until it ends or briefly after
+ * the exit, so a leftover process holding the pipe cannot stall the campaign.
+ */
+function runGenerator(file: string, args: readonly string[], timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    const forget = registerCleanup(() => killGroup(child.pid));
+    let tail = Buffer.alloc(0);
+    let timedOut = false;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let settled = false;
+    let grace: NodeJS.Timeout | undefined;
+    const finish = (startError?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      clearTimeout(grace);
+      killGroup(child.pid);
+      forget();
+      child.stderr?.destroy();
+      resolve({
+        exitCode: exit?.code ?? null, signal: exit?.signal ?? null, timedOut, stderr: tail.toString('utf8'),
+        ...(startError ? { startError } : {}),
+      });
+    };
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      killGroup(child.pid);
+      // The exit event follows a SIGKILL at once; this bounds the wait even if it does not.
+      grace = setTimeout(() => finish(), 1000);
+    }, timeoutMs);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      tail = Buffer.concat([tail, chunk]);
+      if (tail.length > STDERR_TAIL_BYTES) tail = tail.subarray(tail.length - STDERR_TAIL_BYTES);
+    });
+    child.stderr?.on('error', () => {});
+    child.stderr?.on('end', () => {
+      if (exit) finish();
+    });
+    child.on('error', (err) => finish(err));
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      killGroup(child.pid);
+      if (child.stderr?.readableEnded ?? true) finish();
+      else {
+        clearTimeout(grace);
+        grace = setTimeout(() => finish(), STREAM_GRACE_MS);
+      }
+    });
+  });
+}
+
+/** What a generator left in its directory, without reading it (it may be a FIFO or huge). */
+function leftoversIn(dir: string): { name: string; bytes: number }[] {
+  return readdirSync(dir).filter((name) => name !== KERNEL_FILE).map((name) => ({ name, bytes: lstatSync(join(dir, name)).size }));
+}
 
 /**
  * Any generator with gen_mmu.py's command line: `{kernel}` and `{output}` in
@@ -115,6 +212,7 @@ export function commandGenerator(template: string, options: CommandGeneratorOpti
   for (const placeholder of ['{kernel}', '{output}']) {
     if (!words.some((w) => w.includes(placeholder))) throw new InputError(`--generator: '${template}' has no ${placeholder}`);
   }
+  const maxOutputBytes = options.maxOutputBytes ?? MAX_GENERATOR_OUTPUT_BYTES;
   return {
     description: template,
     async generate(elf: Uint8Array): Promise<GeneratorOutcome> {
@@ -125,27 +223,28 @@ export function commandGenerator(template: string, options: CommandGeneratorOpti
         writeFileSync(kernel, elf);
         const [file, ...args] = words.map((w) => w.replaceAll('{kernel}', kernel).replaceAll('{output}', output));
         // Only stderr is kept (its last line explains a refusal); a chatty stdout (-v, VERBOSE) is dropped unread.
-        const result = await execa(file!, args, {
-          reject: false, timeout: options.timeoutMs, forceKillAfterDelay: 1000, stdin: 'ignore', stdout: 'ignore',
-          maxBuffer: 16 << 20,
-        });
+        const result = await runGenerator(file!, args, options.timeoutMs);
         if (result.timedOut) return { kind: 'timeout', message: `no answer within ${options.timeoutMs} ms` };
-        if (result.exitCode === undefined) {
+        if (result.startError) {
           // Not started at all (no such program, not executable): the command line is wrong, not the generator.
-          if (!result.signal) throw new InputError(`--generator: cannot run ${file}: ${lastLine(result.shortMessage ?? '')}`);
-          return { kind: 'crashed', message: `killed by ${result.signal}${result.stderr ? `: ${lastLine(String(result.stderr))}` : ''}` };
+          const code = (result.startError as NodeJS.ErrnoException).code;
+          throw new InputError(`--generator: cannot run ${file}: ${code ?? result.startError.message}`);
         }
-        const written = readdirSync(dir).filter((name) => name !== KERNEL_FILE);
+        if (result.exitCode === null) {
+          return { kind: 'crashed', message: `killed by ${result.signal}${result.stderr ? `: ${lastLine(result.stderr)}` : ''}` };
+        }
+        const written = leftoversIn(dir);
         if (result.exitCode !== 0) {
-          return {
-            kind: 'refused',
-            exitCode: result.exitCode ?? -1,
-            message: lastLine(String(result.stderr ?? '')),
-            leftovers: written.map((name) => ({ name, bytes: readFileSync(join(dir, name)).byteLength })),
-          };
+          return { kind: 'refused', exitCode: result.exitCode, message: lastLine(result.stderr), leftovers: written };
         }
-        if (!written.includes(OUTPUT_FILE)) return { kind: 'crashed', message: `exit status 0 but no ${OUTPUT_FILE} was written` };
-        return { kind: 'tables', bytes: new Uint8Array(readFileSync(output)) };
+        if (!written.some((f) => f.name === OUTPUT_FILE)) return { kind: 'crashed', message: `exit status 0 but no ${OUTPUT_FILE} was written` };
+        try {
+          return { kind: 'tables', bytes: readInputFile(output, { maxBytes: maxOutputBytes, what: 'a table block', record: false }) };
+        } catch (err) {
+          // Not a regular file, too big, unreadable: the generator misbehaved, which is a finding.
+          if (err instanceof InputError) return { kind: 'crashed', message: `exit status 0 but ${err.message.replace(`${output}: `, `${OUTPUT_FILE}: `)}` };
+          throw err;
+        }
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

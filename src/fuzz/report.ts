@@ -1,7 +1,6 @@
 /** Reports of a campaign: the summary, a counterexample, the command that reproduces it, and its files. */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../verify/files.js';
+import { ensureDirectory, writeFileAtomic } from '../core/io.js';
 import type { PagingMode } from '../verify/model.js';
 import type { CampaignResult, CampaignStats, Counterexample } from './campaign.js';
 import { describeLayout } from './layout.js';
@@ -19,6 +18,9 @@ export interface CampaignSettings {
   readonly determinism: boolean;
 }
 
+/** fuzz's default --runs: a reproduce command names --runs only when the case's run lies beyond it (replay needs run < --runs). */
+const DEFAULT_RUNS = 1000;
+
 /** Quotes a word for a POSIX shell when it needs it. */
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
@@ -27,6 +29,8 @@ export function shellQuote(word: string): string {
 /** The one-line command that replays a case (and keeps shrinking it if it can). */
 export function reproduceCommand(settings: CampaignSettings, path: string): string {
   const words = ['x86pt', 'fuzz', '--seed', String(settings.seed), '--path', path, '--modes', settings.modes.join(',')];
+  const run = Number(path.split(':')[0]);
+  if (run >= DEFAULT_RUNS) words.push('--runs', String(run + 1));
   if (settings.generator !== undefined) words.push('--generator', settings.generator);
   if (settings.generator !== undefined && settings.timeoutMs !== undefined) words.push('--timeout', String(settings.timeoutMs));
   if (settings.compat) words.push('--compat');
@@ -101,13 +105,13 @@ export function counterexampleReport(cx: Counterexample, settings: CampaignSetti
  * Writes the counterexample's ELF, the tables it got and the report (which
  * `render` makes, given the paths saved); returns the paths.
  */
-export function saveCounterexample(dir: string, cx: Counterexample, render: (saved: readonly string[]) => string): string[] {
-  mkdirSync(dir, { recursive: true });
+export async function saveCounterexample(dir: string, cx: Counterexample, render: (saved: readonly string[]) => string): Promise<string[]> {
+  ensureDirectory(dir);
   const files: [string, Uint8Array][] = [['kernel.elf', cx.report.elf]];
   if (cx.report.outcome.kind === 'tables') files.push(['tables.bin', cx.report.outcome.bytes]);
   if (cx.report.rerun?.kind === 'tables' && cx.finding.kind === 'nondeterministic') files.push(['tables-rerun.bin', cx.report.rerun.bytes]);
   const paths = [...files.map(([name]) => join(dir, name)), join(dir, 'report.txt')];
-  files.forEach(([, data], i) => writeFileAtomic(paths[i]!, data));
-  writeFileAtomic(paths[paths.length - 1]!, render(paths));
+  for (const [i, [, data]] of files.entries()) await writeFileAtomic(paths[i]!, data);
+  await writeFileAtomic(paths[paths.length - 1]!, render(paths));
   return paths;
 }

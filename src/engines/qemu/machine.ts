@@ -6,6 +6,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { registerTemp } from '../../core/cleanup.js';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
@@ -79,7 +80,15 @@ export interface BootOptions {
 /** A boot's temporary directory. The one place it is made: every path out of a boot removes it. */
 function bootDirectory(): { readonly path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), 'x86pt-qemu-'));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+  // Registered too, so that a signal mid-boot removes it as well.
+  const unregister = registerTemp(path);
+  return {
+    path,
+    remove: () => {
+      rmSync(path, { recursive: true, force: true });
+      unregister();
+    },
+  };
 }
 
 const CPU_POLL_MS = 1000;
