@@ -16,7 +16,7 @@ interface VerifyJson {
   mode: string;
   mismatches: { virt: string; size: string; kind: string; expected: Record<string, unknown> | null; actual: Record<string, unknown> | null }[];
   violations: { level: string; path: number[]; entryAddr: string; message: string }[];
-  layoutProblems: string[];
+  blockProblems: string[];
 }
 
 describe('x86pt verify', () => {
@@ -32,7 +32,7 @@ describe('x86pt verify', () => {
   it('--json: the result with hex strings', async () => {
     const { exitCode, stdout } = await x86pt(['verify', good.tables, '-k', good.elf, '--json']);
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toEqual({ ok: true, engine: 'walker', version: '1.0', mode: 'ia32e', mismatches: [], violations: [], layoutProblems: [] });
+    expect(JSON.parse(stdout)).toEqual({ ok: true, engine: 'walker', version: '1.0', mode: 'ia32e', mismatches: [], violations: [], blockProblems: [] });
   });
 
   it('catches single-bit flips of leaf entries, reporting the page (both aliases)', async () => {

@@ -131,7 +131,7 @@ function registerVerify(program: Command): void {
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
 "version", "mode", "mismatches": [{"virt", "size", "kind", "expected", "actual"}],
-"violations": [...], "layoutProblems": [...]}; a mismatch covers a run of pages
+"violations": [...], "blockProblems": [...]}; a mismatch covers a run of pages
 that differ the same way, "expected"/"actual" describe its first page (null: unmapped).
 
 Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input

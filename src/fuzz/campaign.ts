@@ -13,7 +13,7 @@ import { layoutArbitrary } from './arbitraries.js';
 import type { FuzzLayout } from './layout.js';
 import {
   engineInputOf, evaluateLayout, judgeCase, prepareCase,
-  type CaseContext, type CaseReport, type Finding, type FindingKind, type Observation,
+  type CaseContext, type CaseReport, type Finding, type FindingKind, type EngineResult,
 } from './properties.js';
 
 export interface CampaignOptions extends CaseContext {
@@ -91,7 +91,7 @@ const BATCH = 32;
 
 /** An engine that observes many table sets in one go, e.g. QEMU booting once for several. */
 interface BatchEngine extends Engine {
-  runBatch(inputs: readonly EngineInput[]): Promise<readonly Observation[]>;
+  runBatch(inputs: readonly EngineInput[]): Promise<readonly EngineResult[]>;
 }
 
 const isBatchEngine = (engine: Engine): engine is BatchEngine =>

@@ -36,7 +36,7 @@ export function verifyJunit(result: VerifyResult, names: VerifyNames, seconds: n
     },
     {
       name: 'table block has the size the layout needs',
-      ...(result.layoutProblems.length > 0 && { failure: { message: result.layoutProblems[0]!, details: result.layoutProblems } }),
+      ...(result.blockProblems.length > 0 && { failure: { message: result.blockProblems[0]!, details: result.blockProblems } }),
     },
   ];
   const failures = cases.filter((c) => c.failure).length;

@@ -4,6 +4,7 @@
  * pages are probed, and the refusals for layouts QEMU cannot host.
  */
 import { InputError } from '../../core/errors.js';
+import { hex } from '../../core/text.js';
 import type { EngineInput, MappedRange, PagingMode, VirtSpan } from '../../verify/model.js';
 import { createWalker, tableBlockProblem, type PageWalker } from '../../verify/walker.js';
 import { intersect, normalize, subtract, type Interval } from './intervals.js';
@@ -81,7 +82,6 @@ export function asQemuReadsThem(input: EngineInput): Uint8Array {
   return tables;
 }
 
-const hex = (v: bigint): string => `0x${v.toString(16)}`;
 const pageFloor = (v: bigint): bigint => (v / PAGE) * PAGE;
 const pageCeil = (v: bigint): bigint => ((v + PAGE - 1n) / PAGE) * PAGE;
 const physOf = (r: MappedRange): Interval => ({ start: r.phys, end: r.phys + r.size });
