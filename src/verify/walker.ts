@@ -181,26 +181,29 @@ function describeBits(lo: number, hi: number): string {
   return parts.join(', ');
 }
 
-/*
- * Slots of one level in the lookup fast path's flat array of facts, SLOTS
- * numbers per level. The index is (low >>> INDEX_SHIFT | high << HIGH_SHIFT
- * & HIGH_MASK) & INDEX_MASK, the high half used only where the index reaches
- * past bit 31.
+/**
+ * Slots of one level in the lookup fast path's flat array of facts, Slot.Count
+ * numbers per level (a const enum: the names compile to the numbers, so the
+ * hot loop reads constants). The index is (low >>> IndexShift | high <<
+ * HighShift & HighMask) & IndexMask, the high half used only where the index
+ * reaches past bit 31.
  */
-const INDEX_SHIFT = 0;
-const HIGH_SHIFT = 1;
-const HIGH_MASK = 2;
-const INDEX_MASK = 3;
-/** Bits that leave the fast path (reserved bits, and PS where it maps a page), low and high word. */
-const LEAVE_LO = 4;
-const LEAVE_HI = 5;
-/** Low-word bits an entry cannot take away (R/W and U/S where they do not count). */
-const KEEP_LO = 6;
-/** XD where it counts. */
-const XD_HI = 7;
-/** Address bits of the high word. */
-const ADDRESS_HI = 8;
-const SLOTS = 9;
+const enum Slot {
+  IndexShift,
+  HighShift,
+  HighMask,
+  IndexMask,
+  /** Bits that leave the fast path (reserved bits, and PS where it maps a page), low and high word. */
+  LeaveLo,
+  LeaveHi,
+  /** Low-word bits an entry cannot take away (R/W and U/S where they do not count). */
+  KeepLo,
+  /** XD where it counts. */
+  XdHi,
+  /** Address bits of the high word. */
+  AddressHi,
+  Count,
+}
 
 /**
  * What a walk tells its consumers, entry by entry, in linear-address order
@@ -222,7 +225,24 @@ export interface WalkVisitor {
   outside?(depth: number, path: readonly number[], word: number, target: number): void;
 }
 
-const ignore = (): void => {};
+const TOP_ENTRY_PAGES = new Map<PagingMode, Float64Array>();
+
+/** Virtual page number each top-level entry starts at (sign-extended in IA-32e's upper half), computed once a mode. */
+function topEntryPages(mode: PagingMode): Float64Array {
+  let pages = TOP_ENTRY_PAGES.get(mode);
+  if (!pages) {
+    pages = Float64Array.from({ length: PAGING_MODE_RECORDS[mode].levels[0]!.entries }, (_, i) => Number(topEntryVirt(mode, i) >> 12n));
+    TOP_ENTRY_PAGES.set(mode, pages);
+  }
+  return pages;
+}
+
+/** Linear page numbers a mode can form: [0, lowEnd) and, in IA-32e, [highStart, pagesEnd) (the canonical upper half). */
+function linearPageSpans(mode: PagingMode): { lowEnd: number; highStart: number; pagesEnd: number } {
+  const spans = linearSpans(mode).map((s) => ({ start: Number(s.virt >> 12n), end: Number((s.virt + s.size) >> 12n) }));
+  const lowEnd = spans[0]!.end;
+  return { lowEnd, highStart: spans[1]?.start ?? lowEnd, pagesEnd: spans[1]?.end ?? lowEnd };
+}
 
 export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): PageWalker {
   const options = checkOptions(walkOptions);
@@ -241,9 +261,7 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
   const basePhys = Number(block.tablesPhys); // exact: 4 KiB aligned and, for any table we follow, < 2^52
   const topPhys = topTablePhys(block.mode, block.tablesPhys, byteLength);
   const depth = levels.length;
-  const topCount = levels[0]!.entries;
-  /** Virtual page number each top-level entry starts at (sign-extended in IA-32e's upper half). */
-  const topVpn = Float64Array.from({ length: topCount }, (_, i) => Number(topEntryVirt(block.mode, i) >> 12n));
+  const topVpn = topEntryPages(block.mode);
 
   /** Physical address of the table an entry points to. */
   const tableTarget = (lo: number, hi: number, level: CompiledLevel): number =>
@@ -257,28 +275,24 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     return high + field + ((lo & level.largeAddressLo) >>> PAGE_SHIFT) + (vpn % level.pagesPerEntry);
   };
 
-  const facts = new Int32Array(depth * SLOTS);
+  const facts = new Int32Array(depth * Slot.Count);
   levels.forEach((level, l) => {
-    const f = l * SLOTS;
+    const f = l * Slot.Count;
     const shift = Math.log2(level.pagesPerEntry);
-    facts[f + INDEX_SHIFT] = shift;
-    facts[f + HIGH_SHIFT] = 32 - shift;
-    facts[f + HIGH_MASK] = shift === 0 ? 0 : -1;
-    facts[f + INDEX_MASK] = level.entries - 1;
-    facts[f + LEAVE_LO] = level.reservedLo | (level.psMapsPage ? 0x80 : 0);
-    facts[f + LEAVE_HI] = level.reservedHi | 0;
-    facts[f + KEEP_LO] = level.controlsAccess ? 0 : 6;
-    facts[f + XD_HI] = level.executeDisable ? 0x80000000 | 0 : 0;
-    facts[f + ADDRESS_HI] = level.addressHi | 0;
+    facts[f + Slot.IndexShift] = shift;
+    facts[f + Slot.HighShift] = 32 - shift;
+    facts[f + Slot.HighMask] = shift === 0 ? 0 : -1;
+    facts[f + Slot.IndexMask] = level.entries - 1;
+    facts[f + Slot.LeaveLo] = level.reservedLo | (level.psMapsPage ? 0x80 : 0);
+    facts[f + Slot.LeaveHi] = level.reservedHi | 0;
+    facts[f + Slot.KeepLo] = level.controlsAccess ? 0 : 6;
+    facts[f + Slot.XdHi] = level.executeDisable ? 0x80000000 | 0 : 0;
+    facts[f + Slot.AddressHi] = level.addressHi | 0;
   });
-  const lastFacts = (depth - 1) * SLOTS;
+  const lastFacts = (depth - 1) * Slot.Count;
   const firstWord = topOffset >>> 2;
   const lastTableStart = byteLength - 4096;
-  // Linear page numbers: [0, lowEnd) and, in IA-32e, [highStart, pagesEnd) (the canonical upper half).
-  const spans = linearSpans(block.mode).map((s) => ({ start: Number(s.virt >> 12n), end: Number((s.virt + s.size) >> 12n) }));
-  const lowEnd = spans[0]!.end;
-  const highStart = spans[1]?.start ?? lowEnd;
-  const pagesEnd = spans[1]?.end ?? lowEnd;
+  const { lowEnd, highStart, pagesEnd } = linearPageSpans(block.mode);
 
   /** The packed translation from the bits gathered on the way down. */
   const packed = (frame: number, allowLo: number, xdHi: number): number =>
@@ -291,22 +305,22 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     let offset = firstWord;
     let allowLo = -1; // R/W and U/S of every level, ANDed
     let xdHi = 0; // XD of every level where it counts, ORed
-    for (let f = 0; f <= lastFacts; f += SLOTS) {
-      const index = ((vpnLow >>> facts[f + INDEX_SHIFT]!) | ((vpnHigh << facts[f + HIGH_SHIFT]!) & facts[f + HIGH_MASK]!)) & facts[f + INDEX_MASK]!;
+    for (let f = 0; f <= lastFacts; f += Slot.Count) {
+      const index = ((vpnLow >>> facts[f + Slot.IndexShift]!) | ((vpnHigh << facts[f + Slot.HighShift]!) & facts[f + Slot.HighMask]!)) & facts[f + Slot.IndexMask]!;
       const w = offset + index * stride;
       const lo = words[w]!;
       if ((lo & 1) === 0) return -1;
       const hi = wide ? words[w + 1]! : 0;
-      allowLo &= lo | facts[f + KEEP_LO]!;
-      xdHi |= hi & facts[f + XD_HI]!;
-      if (((lo & facts[f + LEAVE_LO]!) | (hi & facts[f + LEAVE_HI]!)) !== 0) {
-        const level = levels[f / SLOTS]!;
+      allowLo &= lo | facts[f + Slot.KeepLo]!;
+      xdHi |= hi & facts[f + Slot.XdHi]!;
+      if (((lo & facts[f + Slot.LeaveLo]!) | (hi & facts[f + Slot.LeaveHi]!)) !== 0) {
+        const level = levels[f / Slot.Count]!;
         if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0) return -1;
         // PS: a large page.
         if ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0) return -1;
         return packed(leafPage(lo, hi, level, true, vpn), allowLo, xdHi);
       }
-      const frame = (hi & facts[f + ADDRESS_HI]!) * 2 ** 20 + (lo >>> PAGE_SHIFT);
+      const frame = (hi & facts[f + Slot.AddressHi]!) * 2 ** 20 + (lo >>> PAGE_SHIFT);
       if (f === lastFacts) return packed(frame, allowLo, xdHi);
       const child = frame * 4096 - basePhys;
       if (!(child >= 0 && child <= lastTableStart)) return -1;
@@ -328,9 +342,6 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
   };
 
   const traverse = (visitor: WalkVisitor): void => {
-    const onLeaf = visitor.leaf?.bind(visitor) ?? ignore;
-    const onReserved = visitor.reserved?.bind(visitor) ?? ignore;
-    const onOutside = visitor.outside?.bind(visitor) ?? ignore;
     const path = new Array<number>(depth).fill(0);
     const visit = (l: number, tableWord: number, vpnBase: number, accessAbove: number): void => {
       const level = levels[l]!;
@@ -345,7 +356,7 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
         const large = level.psMapsPage && (lo & 0x80) !== 0;
         if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0
           || (large && ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0))) {
-          onReserved(l, path, w, lo, hi, large);
+          visitor.reserved?.(l, path, w, lo, hi, large);
           continue;
         }
         let access = accessAbove;
@@ -356,14 +367,14 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
         if (level.executeDisable && (hi & 0x80000000) !== 0) access &= ~ACCESS_EXECUTABLE;
         const vpn = l === 0 ? topVpn[i]! : vpnBase + i * per;
         if (large) {
-          onLeaf(vpn, leafPage(lo, hi, level, true, 0), per, access);
+          visitor.leaf?.(vpn, leafPage(lo, hi, level, true, 0), per, access);
         } else if (last) {
-          onLeaf(vpn, (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT), 1, access);
+          visitor.leaf?.(vpn, (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT), 1, access);
         } else {
           const target = tableTarget(lo, hi, level);
           const offset = target - basePhys;
           if (offset >= 0 && offset + 4096 <= byteLength) visit(l + 1, offset >>> 2, vpn, access);
-          else onOutside(l, path, w, target);
+          else visitor.outside?.(l, path, w, target);
         }
       }
     };
@@ -375,11 +386,7 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     const violations = new ViolationCollector(block, record, levels, options);
     const cr3 = cr3Violation(block.mode, topPhys, options);
     if (cr3) violations.list.push(cr3);
-    traverse({
-      leaf: (vpn, ppn, pages, access) => runs.add(vpn, ppn, pages, access),
-      reserved: (l, path, w, lo, hi, large) => violations.reserved(l, path, w, lo, hi, large),
-      outside: (l, path, w, target) => violations.outside(l, path, w, target),
-    });
+    traverse(new WalkRecorder(runs, violations));
     return { mode: block.mode, topTablePhys: topPhys, ranges: runs.ranges(), violations: violations.list, mappedPages: runs.pages };
   };
 
@@ -397,6 +404,23 @@ function cr3Violation(mode: PagingMode, topPhys: bigint, options: Required<WalkO
     entryAddr: topPhys,
     message: `the top-level table at ${hex(topPhys)} lies beyond ${hex(limit)}, which CR3 cannot address in ${record.title}: the tables cannot be installed`,
   };
+}
+
+/** The consumers of a whole-block walk: leaves into ranges, rejected entries into violations. */
+class WalkRecorder implements WalkVisitor {
+  constructor(private readonly runs: RangeBuilder, private readonly violations: ViolationCollector) {}
+
+  leaf(vpn: number, ppn: number, pages: number, access: number): void {
+    this.runs.add(vpn, ppn, pages, access);
+  }
+
+  reserved(depth: number, path: readonly number[], word: number, lo: number, hi: number, large: boolean): void {
+    this.violations.reserved(depth, path, word, lo, hi, large);
+  }
+
+  outside(depth: number, path: readonly number[], word: number, target: number): void {
+    this.violations.outside(depth, path, word, target);
+  }
 }
 
 /** A walk's consumer that turns rejected entries into violations, one per entry (a table reached twice is reported once). */
