@@ -170,3 +170,77 @@ describe('refusals, one case or more per policy rule', () => {
     expect(spec.reasons.join('\n')).toMatch(/CONFIG_SRAM_BASE_ADDRESS[^]*z_x86_pagetables_start[^]*_image_text_start[^]*_lorodata_size/);
   });
 });
+
+describe('boundaries, a test on each side', () => {
+  const rulesOf = (kernel: KernelDescription): readonly RefusalRule[] => {
+    const spec = specFromSymbols(symbolsOf(kernel));
+    return spec.valid ? [] : spec.rules;
+  };
+  const small = (mode: KernelDescription['mode']): KernelDescription => ({ mode, sramBase: 0x100000n, sramSizeKiB: 64n, pagetablesStart: 0x200000n });
+
+  for (const [mode, limit] of [['32bit', 1n << 32n], ['pae', 1n << 32n], ['ia32e', 1n << 52n]] as const) {
+    it(`${mode}: a table block ending at CR3's reach ${limit === 1n << 32n ? '(4 GiB)' : '(2^52)'} is accepted, a page further refused`, () => {
+      const { tableBytes } = validSpec(small(mode));
+      // The highest page-aligned base whose block still ends at or below the limit (exactly at it where the block is whole pages).
+      const edge = (limit - tableBytes) / 4096n * 4096n;
+      const atEdge = { ...small(mode), pagetablesStart: edge };
+      expect(validSpec(atEdge).tablesPhys + tableBytes <= limit).toBe(true);
+      if (mode !== 'pae') expect(edge + tableBytes).toBe(limit);
+      expect(() => generateTables(symbolsOf(atEdge))).not.toThrow();
+      const past = { ...small(mode), pagetablesStart: edge + 4096n };
+      expect(rulesOf(past)).toEqual(['tables-beyond-cr3-reach']);
+      expect(() => generateTables(symbolsOf(past))).toThrow(InputError);
+    });
+  }
+
+  it('RAM ending exactly at 4 GiB is accepted, a page further refused', () => {
+    const kernel: KernelDescription = { mode: '32bit', sramBase: 0xfff00000n, sramSizeKiB: 1024n, pagetablesStart: 0x400000n };
+    expect(validSpec(kernel).expected.at(-1)).toMatchObject({ virt: 0xfff00000n, size: 0x100000n });
+    expect(rulesOf({ ...kernel, sramSizeKiB: 1028n })).toEqual(['identity-beyond-reach']);
+  });
+
+  it('XIP flash ending exactly at 4 GiB is accepted, a page further refused', () => {
+    const kernel: KernelDescription = { ...ram32, xip: { flashBase: 0xfffff000n, flashSizeKiB: 4n } };
+    expect(validSpec(kernel).expected.at(-1)).toMatchObject({ virt: 0xfffff000n, size: 0x1000n });
+    expect(rulesOf({ ...kernel, xip: { flashBase: 0xfffff000n, flashSizeKiB: 8n } })).toEqual(['identity-beyond-reach']);
+  });
+
+  it('IA-32e RAM ending exactly at 2^47 is accepted, a page further refused', () => {
+    const kernel: KernelDescription = { mode: 'ia32e', sramBase: (1n << 47n) - 0x200000n, sramSizeKiB: 2048n, pagetablesStart: 0x100000n };
+    expect(validSpec(kernel).expected).toEqual([range((1n << 47n) - 0x200000n, (1n << 47n) - 0x200000n, 0x200000n, 'wx')]);
+    expect(rulesOf({ ...kernel, sramSizeKiB: 2052n })).toEqual(['identity-beyond-reach']);
+  });
+
+  it('a PAE dual window ending exactly at 4 GiB is accepted, one needing a 5th PDPTE refused', () => {
+    const kernel: KernelDescription = { mode: 'pae', sramBase: 0n, sramSizeKiB: 1024n * 1024n, kernelVmBase: 0xc0000000n, pagetablesStart: 0xc0000000n };
+    expect(validSpec(kernel).dual).toBe(true);
+    expect(rulesOf({ ...kernel, sramSizeKiB: 1024n * 1024n + 4n })).toEqual(['dual-window-beyond-reach']);
+  });
+
+  it('an IA-32e high window ending exactly at 2^64 is accepted, one wrapping past it refused', () => {
+    const kernel: KernelDescription = { mode: 'ia32e', sramBase: 0x7fffffe000n, sramSizeKiB: 8n, kernelVmBase: 0xffffffffffffe000n, pagetablesStart: 0xffffffffffffe000n };
+    expect(validSpec(kernel).expected.at(-1)).toMatchObject({ virt: 0xffffffffffffe000n, size: 0x2000n });
+    expect(rulesOf({ ...kernel, sramSizeKiB: 12n })).toEqual(['dual-window-beyond-reach']);
+  });
+
+  it('a dual window in the top-level entry right after the identity map\'s is accepted, in its last one refused', () => {
+    const kernel: KernelDescription = { mode: '32bit', sramBase: 0n, sramSizeKiB: 8192n, kernelVmBase: 0x800000n, pagetablesStart: 0xc00000n };
+    expect(validSpec(kernel).dual).toBe(true);
+    expect(rulesOf({ ...kernel, kernelVmBase: 0x400000n, pagetablesStart: 0x800000n })).toEqual(['dual-window-overlaps-identity']);
+  });
+
+  it('XIP flash right after or right before RAM is accepted, a page into it refused', () => {
+    const after: KernelDescription = { ...ram32, xip: { flashBase: 0x200000n, flashSizeKiB: 4n } };
+    const before: KernelDescription = { ...ram32, xip: { flashBase: 0xff000n, flashSizeKiB: 4n } };
+    expect(validSpec(after).expected.at(-1)).toMatchObject({ virt: 0x200000n, size: 0x1000n });
+    expect(validSpec(before).expected[0]).toMatchObject({ virt: 0xff000n, size: 0x1000n });
+    expect(rulesOf({ ...ram32, xip: { flashBase: 0x1ff000n, flashSizeKiB: 4n } })).toEqual(['flash-overlaps-ram']);
+    expect(rulesOf({ ...ram32, xip: { flashBase: 0xff000n, flashSizeKiB: 8n } })).toEqual(['flash-overlaps-ram']);
+  });
+
+  it('a region ending at the end of RAM is accepted, a page further refused', () => {
+    const withText = (size: bigint): KernelDescription => ({ ...perms('32bit'), regions: { ...perms('32bit').regions, _image_text: { start: 0x1ff000n, size } } });
+    expect(validSpec(withText(0x1000n)).expected.at(-1)).toMatchObject({ virt: 0x1ff000n, writable: false });
+    expect(rulesOf(withText(0x2000n))).toEqual(['region-unmapped']);
+  });
+});

@@ -10,8 +10,6 @@ import type { VerifyResult } from './check.js';
 
 import { formatSize, hex } from '../core/text.js';
 
-export { formatSize, hex };
-
 /** Hex address padded to the width the mode's addresses need (8 digits, 16 in IA-32e virtual space). */
 const padded = (value: bigint, digits: number): string => `0x${value.toString(16).padStart(digits, '0')}`;
 const virtDigits = linearAddressDigits;

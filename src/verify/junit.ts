@@ -1,7 +1,8 @@
 /** `verify` results as JUnit XML, the report format CI systems collect. */
 import type { VerifyResult } from './check.js';
 import { mismatchKind } from './compare.js';
-import { hex, violationLine, type VerifyNames } from './format.js';
+import { hex } from '../core/text.js';
+import { violationLine, type VerifyNames } from './format.js';
 import { describeAccess } from './ranges.js';
 
 const escapeXml = (text: string): string =>

@@ -32,8 +32,6 @@ export interface WalkResult {
   /** Every translation, as maximal ranges sorted by virtual address. */
   readonly ranges: MappedRange[];
   readonly violations: Violation[];
-  /** Number of 4 KiB pages mapped. */
-  readonly mappedPages: number;
 }
 
 /** Packed access bits of `PageWalker.translatePage`. */
@@ -387,7 +385,7 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     const cr3 = cr3Violation(block.mode, topPhys, options);
     if (cr3) violations.list.push(cr3);
     traverse(new WalkRecorder(runs, violations));
-    return { mode: block.mode, topTablePhys: topPhys, ranges: runs.ranges(), violations: violations.list, mappedPages: runs.pages };
+    return { mode: block.mode, topTablePhys: topPhys, ranges: runs.ranges(), violations: violations.list };
   };
 
   return { mode: block.mode, topTablePhys: topPhys, translatePage, lookup, traverse, walk };
@@ -501,10 +499,8 @@ class RangeBuilder {
   private ppn = 0;
   private length = 0;
   private access = 0;
-  pages = 0;
 
   add(vpn: number, ppn: number, pages: number, access: number): void {
-    this.pages += pages;
     if (access === this.access && vpn === this.vpn + this.length && ppn === this.ppn + this.length && this.vpn >= 0) {
       this.length += pages;
       return;
