@@ -5,7 +5,7 @@
  * bits in PAE PDPTEs).
  */
 import { InputError } from '../core/errors.js';
-import type { Engine, MappedRange, PagingMode, Violation, VirtSpan, WalkOptions } from './model.js';
+import type { Engine, MappedRange, TablePlacement, Violation, VirtSpan, WalkOptions } from './model.js';
 import { compareRanges, type Mismatch } from './compare.js';
 import { specFromSymbols, type RefusalRule } from './spec.js';
 import { tableBlockProblem, walkerReport, walkTables } from './walker.js';
@@ -21,13 +21,11 @@ export interface CheckInput {
   readonly walkOptions?: WalkOptions;
 }
 
-export interface VerifyResult {
+export interface VerifyResult extends TablePlacement {
   /** True when the translations match, nothing is violated and the block has the layout's size. */
   readonly ok: boolean;
   readonly engine: string;
   readonly version: string;
-  readonly mode: PagingMode;
-  readonly tablesPhys: bigint;
   readonly expected: readonly MappedRange[];
   readonly actual: readonly MappedRange[];
   readonly coverage: readonly VirtSpan[] | 'all';

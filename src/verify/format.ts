@@ -2,7 +2,7 @@
  * Reports for people and for programs: ptdump-like text and JSON (addresses
  * as hex strings) for `dump`, `verify` and `diff`.
  */
-import type { MappedRange, PagingMode, Violation } from './model.js';
+import type { MappedRange, PagingMode, TablePlacement, Violation } from './model.js';
 import { mismatchKind, type Mismatch } from './compare.js';
 import { describeAccess, mappedBytes, type Translation } from './ranges.js';
 import { PAGING_MODE_RECORDS, TABLE_BYTES, linearAddressDigits } from './paging-modes.js';
@@ -74,10 +74,9 @@ function findAliases(ranges: readonly MappedRange[]): Map<number, { virt: bigint
   return aliases;
 }
 
-export interface DumpContext {
-  readonly mode: PagingMode;
+/** What a dump shows: a walk of the block, and the file it came from. */
+export interface DumpContext extends TablePlacement {
   readonly tablesFile: string;
-  readonly tablesPhys: bigint;
   readonly tableBytes: number;
   readonly topTablePhys: bigint;
   readonly ranges: readonly MappedRange[];
@@ -178,10 +177,8 @@ export function verifyJson(result: VerifyResult): string {
 }
 
 /** One side of a diff, as read. */
-export interface DiffSide {
+export interface DiffSide extends TablePlacement {
   readonly file: string;
-  readonly mode: PagingMode;
-  readonly tablesPhys: bigint;
   readonly ranges: readonly MappedRange[];
   readonly violations: readonly Violation[];
 }

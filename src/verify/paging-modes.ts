@@ -67,6 +67,18 @@ const largePageWithShift = (shift: number): LargePageRule => ({ requires: null, 
 
 const FOUR_GIB = 1n << 32n;
 
+/** The page directory and page table of the 8-byte modes (PAE, IA-32e): alike but for the address field's top bit. */
+const wideDirectoryAndTable = (addressTopBit: number): PagingLevel[] => [
+  {
+    entry: 'PDE', shift: 21, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+    addressTopBit, onReserved: 'page-fault', largePage: largePageWithShift(21),
+  },
+  {
+    entry: 'PTE', shift: 12, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+    addressTopBit, onReserved: 'page-fault', largePage: null,
+  },
+];
+
 export const PAGING_MODE_RECORDS: Readonly<Record<PagingMode, PagingModeRecord>> = {
   '32bit': {
     mode: '32bit',
@@ -102,14 +114,7 @@ export const PAGING_MODE_RECORDS: Readonly<Record<PagingMode, PagingModeRecord>>
         entry: 'PDPTE', shift: 30, entries: 4, controlsAccess: false, executeDisable: false,
         reservedBits: [1, 2, 5, 6, 7, 8], addressTopBit: 63, onReserved: 'gp-on-cr3-load', largePage: null,
       },
-      {
-        entry: 'PDE', shift: 21, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
-        addressTopBit: 62, onReserved: 'page-fault', largePage: largePageWithShift(21),
-      },
-      {
-        entry: 'PTE', shift: 12, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
-        addressTopBit: 62, onReserved: 'page-fault', largePage: null,
-      },
+      ...wideDirectoryAndTable(62),
     ],
   },
   ia32e: {
@@ -129,14 +134,7 @@ export const PAGING_MODE_RECORDS: Readonly<Record<PagingMode, PagingModeRecord>>
         entry: 'PDPTE', shift: 30, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
         addressTopBit: 51, onReserved: 'page-fault', largePage: largePageWithShift(30),
       },
-      {
-        entry: 'PDE', shift: 21, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
-        addressTopBit: 51, onReserved: 'page-fault', largePage: largePageWithShift(21),
-      },
-      {
-        entry: 'PTE', shift: 12, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
-        addressTopBit: 51, onReserved: 'page-fault', largePage: null,
-      },
+      ...wideDirectoryAndTable(51),
     ],
   },
 };

@@ -6,7 +6,7 @@
  * policy rejects, each as one line naming the symbols and addresses.
  */
 import { InputError } from '../core/errors.js';
-import type { MappedRange, PagingMode } from './model.js';
+import type { MappedRange, PagingMode, TablePlacement } from './model.js';
 import { hex } from '../core/text.js';
 import {
   PAGING_MODE_RECORDS, blockBytes, cr3Limit, hasCanonicalHalves, identityEnd, linearSpans, pagesCanDenyExecute, topEntries, topLevelScope,
@@ -52,11 +52,8 @@ export interface Refusal {
   readonly reason: string;
 }
 
-export interface ValidSpec {
+export interface ValidSpec extends TablePlacement {
   readonly valid: true;
-  readonly mode: PagingMode;
-  /** Physical address of the table block's first byte. */
-  readonly tablesPhys: bigint;
   /** Whether RAM is also mapped at CONFIG_KERNEL_VM_BASE. */
   readonly dual: boolean;
   /** The intended translation, maximal ranges sorted by virtual address. */
@@ -124,7 +121,7 @@ export function pagingModeOf(symbols: ReadonlyMap<string, bigint>): PagingMode {
  * block's first byte. Needs fewer symbols than the full spec, so a refused
  * layout's tables can still be dumped. `source` names the ELF in errors.
  */
-export function tablePlacement(symbols: ReadonlyMap<string, bigint>, source: string): { mode: PagingMode; tablesPhys: bigint } {
+export function tablePlacement(symbols: ReadonlyMap<string, bigint>, source: string): TablePlacement {
   const get = (name: string): bigint => {
     const value = symbols.get(name);
     if (value === undefined) throw new InputError(`${source}: required symbol ${name} is missing`);

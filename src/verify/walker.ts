@@ -8,7 +8,7 @@
  * words from a typed array.
  */
 import { InputError } from '../core/errors.js';
-import type { EngineReport, MappedRange, PagingMode, Violation, WalkOptions } from './model.js';
+import type { EngineReport, MappedRange, PagingMode, TablePlacement, Violation, WalkOptions } from './model.js';
 import type { Translation } from './ranges.js';
 import { hex } from '../core/text.js';
 import {
@@ -17,11 +17,9 @@ import {
 } from './paging-modes.js';
 
 /** A block of paging structures as it sits in physical memory. */
-export interface TableBlock {
-  readonly mode: PagingMode;
+export interface TableBlock extends TablePlacement {
+  /** The block's bytes; the top-level table is its last page (last 32 bytes in PAE). */
   readonly tables: Uint8Array;
-  /** Physical address of the block's first byte; the top-level table is its last page (last 32 bytes in PAE). */
-  readonly tablesPhys: bigint;
 }
 
 /** What the walk of a whole block found. */
