@@ -12,7 +12,7 @@ import type { EngineReport, MappedRange, PagingMode, TablePlacement, Violation, 
 import type { Translation } from './ranges.js';
 import { hex } from '../core/text.js';
 import {
-  PAGING_MODE_RECORDS, TABLE_BYTES, cr3Limit, linearSpans, topEntryVirt, topTablePhys,
+  PAGING_MODE_RECORDS, TABLE_BYTES, cr3Limit, linearSpans, topEntries, topEntryVirt, topTablePhys,
   type EntryName, type PagingLevel, type PagingModeRecord,
 } from './paging-modes.js';
 
@@ -227,7 +227,7 @@ const TOP_ENTRY_PAGES = new Map<PagingMode, Float64Array>();
 function topEntryPages(mode: PagingMode): Float64Array {
   let pages = TOP_ENTRY_PAGES.get(mode);
   if (!pages) {
-    pages = Float64Array.from({ length: PAGING_MODE_RECORDS[mode].levels[0]!.entries }, (_, i) => Number(topEntryVirt(mode, i) >> 12n));
+    pages = Float64Array.from({ length: topEntries(mode) }, (_, i) => Number(topEntryVirt(mode, i) >> 12n));
     TOP_ENTRY_PAGES.set(mode, pages);
   }
   return pages;
