@@ -363,3 +363,28 @@ describe('boundaries, a test on each side', () => {
     expect(() => createWalker({ mode: 'ia32e', tables: new Uint8Array(4096), tablesPhys: 1n << 64n })).toThrow(InputError);
   });
 });
+
+describe('one traversal, many consumers', () => {
+  it('drives a visitor over leaves, rejected entries and pointers outside, in linear-address order', () => {
+    const t = new TableBlockBuilder('32bit', 0x10000n, 1);
+    t.set(t.top, 0, t.tableAddr(0) | P | RW | US);
+    t.set(0, 1, 0x5000n | P | RW);
+    t.set(0, 2, 0x6000n | P | US);
+    t.set(t.top, 1, 0xc00000n | P | RW | PS);
+    t.set(t.top, 2, 0x400000n | (1n << 21n) | P | PS); // reserved bit 21
+    t.set(t.top, 3, 0x40000000n | P); // a table outside the block
+    const seen: string[] = [];
+    createWalker({ mode: '32bit', tables: t.bytes, tablesPhys: t.base }).traverse({
+      leaf: (vpn, ppn, pages, access) => seen.push(`leaf ${vpn.toString(16)}->${ppn.toString(16)} x${pages} ${access}`),
+      reserved: (depth, path, word) => seen.push(`reserved ${depth} ${path.slice(0, depth + 1).join('/')} @${word * 4}`),
+      outside: (depth, path, _word, target) => seen.push(`outside ${depth} ${path.slice(0, depth + 1).join('/')} ${target.toString(16)}`),
+    });
+    expect(seen).toEqual([
+      'leaf 1->5 x1 5',
+      'leaf 2->6 x1 6',
+      'leaf 400->c00 x1024 5',
+      'reserved 0 2 @4104',
+      'outside 0 3 40000000',
+    ]);
+  });
+});
