@@ -80,6 +80,9 @@ describe('what else verify catches', () => {
     const refused = symbolsOf({ ...kernel, sramBase: 0x100800n });
     await expect(checkTables({ symbols: refused, tables })).rejects.toThrow(RefusedLayoutError);
     await expect(checkTables({ symbols: refused, tables })).rejects.toThrow(/CONFIG_SRAM_BASE_ADDRESS 0x100800 is not 4 KiB aligned/);
+    // The reason names the rule it breaks; the error lists the rules too.
+    await expect(checkTables({ symbols: refused, tables })).rejects.toThrow(/is not 4 KiB aligned \(rule not-page-aligned\)/);
+    await expect(checkTables({ symbols: refused, tables })).rejects.toMatchObject({ rules: ['not-page-aligned'] });
   });
 
   it('a block that cannot be tables of the mode is bad input', async () => {
