@@ -243,4 +243,13 @@ describe('boundaries, a test on each side', () => {
     expect(validSpec(withText(0x1000n)).expected.at(-1)).toMatchObject({ virt: 0x1ff000n, writable: false });
     expect(rulesOf(withText(0x2000n))).toEqual(['region-unmapped']);
   });
+
+  it('RAM ending exactly at a 2 MiB boundary needs no page table past it; a page further needs one more', () => {
+    const kernel: KernelDescription = { mode: 'pae', sramBase: 0x100000n, sramSizeKiB: 1024n, pagetablesStart: 0x400000n };
+    expect(validSpec(kernel).tableCount).toBe(3); // PDPT, PD, one PT
+    expect(validSpec({ ...kernel, sramSizeKiB: 1028n }).tableCount).toBe(4);
+    // Starting exactly at a boundary: the page table below it is not needed.
+    expect(validSpec({ ...kernel, sramBase: 0x200000n }).tableCount).toBe(3);
+    expect(validSpec({ ...kernel, sramBase: 0x1ff000n }).tableCount).toBe(4);
+  });
 });
