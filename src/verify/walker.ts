@@ -240,6 +240,7 @@ function linearPageSpans(mode: PagingMode): { lowEnd: number; highStart: number;
   return { lowEnd, highStart: spans[1]?.start ?? lowEnd, pagesEnd: spans[1]?.end ?? lowEnd };
 }
 
+/** A walker bound to one block; InputError when the bytes or the base cannot be a table block of the mode. */
 export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): PageWalker {
   const options = checkOptions(walkOptions);
   const record = PAGING_MODE_RECORDS[block.mode];
@@ -295,6 +296,7 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     frame * 8 + (((allowLo >>> 1) & 3) | (xdHi === 0 ? ACCESS_EXECUTABLE : 0));
 
   const translatePage = (vpn: number): number => {
+    // Linear addresses only: below 4 GiB, or canonical in IA-32e (bits 63:47 all equal to bit 47).
     if (!(vpn >= 0 && (vpn < lowEnd || (vpn >= highStart && vpn < pagesEnd)))) return -1;
     const vpnLow = vpn >>> 0;
     const vpnHigh = ((vpn - vpnLow) / 2 ** 32) | 0;
