@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  blockBytes, cr3Limit, identityEnd, isLinearAddress, linearSpans, reservedLowMask, topEntryVirt, topTablePhys,
+  blockBytes, cr3Limit, hasCanonicalHalves, identityEnd, isLinearAddress, linearAddressDigits, linearSpans, pagesCanDenyExecute,
+  reservedLowMask, topEntries, topEntryVirt, topTablePhys,
 } from '../src/verify/paging-modes.js';
 
 describe('facts derived from the SDM records', () => {
@@ -47,5 +48,18 @@ describe('facts derived from the SDM records', () => {
     expect(reservedLowMask('pae', 0)).toBe(0x1e6);
     expect(reservedLowMask('ia32e', 0)).toBe(0x80);
     expect(reservedLowMask('pae', 1)).toBe(0);
+  });
+
+  it('counts top-level entries: 1024, PAE\'s 4, 512', () => {
+    expect([topEntries('32bit'), topEntries('pae'), topEntries('ia32e')]).toEqual([1024, 4, 512]);
+  });
+
+  it('splits only IA-32e linear addresses into canonical halves, written in 16 hex digits', () => {
+    expect([hasCanonicalHalves('32bit'), hasCanonicalHalves('pae'), hasCanonicalHalves('ia32e')]).toEqual([false, false, true]);
+    expect([linearAddressDigits('32bit'), linearAddressDigits('pae'), linearAddressDigits('ia32e')]).toEqual([8, 8, 16]);
+  });
+
+  it('lets pages deny execution with XD in PAE and IA-32e paging, not in 32-bit paging', () => {
+    expect([pagesCanDenyExecute('32bit'), pagesCanDenyExecute('pae'), pagesCanDenyExecute('ia32e')]).toEqual([false, true, true]);
   });
 });

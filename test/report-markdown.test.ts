@@ -75,7 +75,7 @@ describe('verify --format markdown', () => {
     const mismatch = (k: number): Mismatch => ({ virt: BigInt(k) * 0x2000n, size: 0x1000n, expected: null, actual: { phys: 0n, writable: false, user: false, executable: false } });
     const result = (count: number): VerifyResult => ({
       ok: false, engine: 'walker', version: '1.0', mode: 'pae', tablesPhys: 0x400000n, expected: [], actual: [], coverage: 'all',
-      mismatches: Array.from({ length: count }, (_, k) => mismatch(k)), violations: [], layoutProblems: [],
+      mismatches: Array.from({ length: count }, (_, k) => mismatch(k)), violations: [], blockProblems: [],
     });
     const render = (count: number) => verifyMarkdown({
       result: result(count), names: { tablesFile: 't.bin', kernelFile: 'k.elf' }, kernel: kernelRegions(symbolsOf(SMALL_LAYOUTS['pae-dual-perms']!)), wx: [], deny: [],

@@ -16,7 +16,7 @@ interface VerifyJson {
   mode: string;
   mismatches: { virt: string; size: string; kind: string; expected: Record<string, unknown> | null; actual: Record<string, unknown> | null }[];
   violations: { level: string; path: number[]; entryAddr: string; message: string }[];
-  layoutProblems: string[];
+  blockProblems: string[];
 }
 
 describe('x86pt verify', () => {
@@ -32,7 +32,7 @@ describe('x86pt verify', () => {
   it('--json: the result with hex strings', async () => {
     const { exitCode, stdout } = await x86pt(['verify', good.tables, '-k', good.elf, '--json']);
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toEqual({ ok: true, engine: 'walker', version: '1.0', mode: 'ia32e', mismatches: [], violations: [], layoutProblems: [], wx: [] });
+    expect(JSON.parse(stdout)).toEqual({ ok: true, engine: 'walker', version: '1.0', mode: 'ia32e', mismatches: [], violations: [], blockProblems: [], wx: [] });
   });
 
   it('catches single-bit flips of leaf entries, reporting the page (both aliases)', async () => {
@@ -86,7 +86,7 @@ describe('x86pt verify', () => {
     const short = join(dir, 'short.bin');
     writeFileSync(short, new Uint8Array(4096 + 8));
     const cases: [string, string[], RegExp][] = [
-      ['layout refused by the policy', ['verify', good.tables, '-k', refused], /refused\.elf: the kernel's layout is refused: CONFIG_SRAM_BASE_ADDRESS 0x100800 is not 4 KiB aligned/],
+      ['layout refused by the policy', ['verify', good.tables, '-k', refused], /refused\.elf: the kernel's layout is refused: CONFIG_SRAM_BASE_ADDRESS 0x100800 is not 4 KiB aligned \(rule not-page-aligned\)/],
       ['tables of the wrong shape', ['verify', short, '-k', good.elf], /short\.bin: 4104 bytes is not a whole number of ia32e tables/],
       ['missing kernel', ['verify', good.tables, '-k', join(dir, 'none.elf')], /none\.elf/],
       ['unknown engine', ['verify', good.tables, '-k', good.elf, '--engine', 'bochs'], /bochs/],

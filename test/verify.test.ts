@@ -21,7 +21,7 @@ describe('generated tables verify', () => {
       const result = await checkTables({ symbols: symbolsOf(kernel), tables: tables.bytes });
       expect(result.mismatches).toEqual([]);
       expect(result.violations).toEqual([]);
-      expect(result.layoutProblems).toEqual([]);
+      expect(result.blockProblems).toEqual([]);
       expect(result.ok).toBe(true);
       expect(result).toMatchObject({ engine: 'walker', mode: kernel.mode, tablesPhys: tables.tablesPhys });
       expect(result.expected.length).toBeGreaterThan(0);
@@ -73,13 +73,16 @@ describe('what else verify catches', () => {
     longer.set(tables.subarray(tables.length - 4096), tables.length);
     const result = await checkTables({ symbols, tables: longer });
     expect(result.ok).toBe(false);
-    expect(result.layoutProblems).toEqual([expect.stringMatching(/is \d+ bytes; the layout needs \d+/)]);
+    expect(result.blockProblems).toEqual([expect.stringMatching(/is \d+ bytes; the layout needs \d+/)]);
   });
 
   it('a refused layout is bad input, with the reasons', async () => {
     const refused = symbolsOf({ ...kernel, sramBase: 0x100800n });
     await expect(checkTables({ symbols: refused, tables })).rejects.toThrow(RefusedLayoutError);
     await expect(checkTables({ symbols: refused, tables })).rejects.toThrow(/CONFIG_SRAM_BASE_ADDRESS 0x100800 is not 4 KiB aligned/);
+    // The reason names the rule it breaks; the error lists the rules too.
+    await expect(checkTables({ symbols: refused, tables })).rejects.toThrow(/is not 4 KiB aligned \(rule not-page-aligned\)/);
+    await expect(checkTables({ symbols: refused, tables })).rejects.toMatchObject({ rules: ['not-page-aligned'] });
   });
 
   it('a block that cannot be tables of the mode is bad input', async () => {

@@ -286,3 +286,105 @@ describe('the walker agrees with a naive per-entry bigint walk', () => {
     });
   }
 });
+
+describe('boundaries, a test on each side', () => {
+  const cr3Violations = (mode: PagingMode, tablesPhys: bigint, lowerTables: number, options: WalkOptions = {}) => {
+    const t = new TableBlockBuilder(mode, tablesPhys, lowerTables);
+    return walkTables({ mode, tables: t.bytes, tablesPhys }, options).violations.filter((v) => v.level === 'CR3');
+  };
+
+  it('CR3 reaches a top-level table ending exactly at 4 GiB, not one a page further (32-bit)', () => {
+    expect(cr3Violations('32bit', (1n << 32n) - 0x2000n, 1)).toEqual([]);
+    expect(cr3Violations('32bit', (1n << 32n) - 0x1000n, 0)).toEqual([]);
+    expect(cr3Violations('32bit', (1n << 32n) - 0x1000n, 1)).toEqual([expect.objectContaining({ level: 'CR3', entryAddr: 0x100000000n })]);
+    expect(cr3Violations('32bit', 1n << 32n, 1)).toEqual([expect.objectContaining({ level: 'CR3', entryAddr: 0x100001000n })]);
+    expect(cr3Violations('32bit', 1n << 32n, 0)[0]!.message).toMatch(/top-level table at 0x100000000 lies beyond 0x100000000/);
+  });
+
+  it('CR3 reaches a top-level table ending exactly at MAXPHYADDR, not one a page further (IA-32e)', () => {
+    expect(cr3Violations('ia32e', (1n << 40n) - 0x1000n, 0, { maxPhysAddr: 40 })).toEqual([]);
+    expect(cr3Violations('ia32e', 1n << 40n, 0, { maxPhysAddr: 40 })).toHaveLength(1);
+    expect(cr3Violations('ia32e', (1n << 52n) - 0x2000n, 1)).toEqual([]);
+    expect(cr3Violations('ia32e', (1n << 52n) - 0x1000n, 1)).toHaveLength(1);
+  });
+
+  it('CR3 reaches PAE\'s 32-byte table in the last page below 4 GiB, not a page further', () => {
+    expect(cr3Violations('pae', (1n << 32n) - 0x1000n, 0)).toEqual([]);
+    expect(cr3Violations('pae', 1n << 32n, 0)).toHaveLength(1);
+  });
+
+  it('follows pointers to the first and the last page of the block, not a page before or past it', () => {
+    const t = new TableBlockBuilder('32bit', 0x10000n, 2);
+    t.set(0, 0, 0x5000n | P | RW);
+    t.set(t.top, 0, t.tableAddr(0) | P | RW); // the first page
+    t.set(t.top, 1, (t.base - 0x1000n) | P | RW); // a page before
+    t.set(t.top, 2, t.tableAddr(t.top) | P | RW); // the last page: the directory read as a page table
+    t.set(t.top, 3, (t.tableAddr(t.top) + 0x1000n) | P | RW); // a page past
+    const block = { mode: '32bit' as const, tables: t.bytes, tablesPhys: t.base };
+    const { violations } = walkTables(block);
+    expect(violations.map((v) => [v.level, v.path])).toEqual([['PDE', [1]], ['PDE', [3]]]);
+    const walker = createWalker(block);
+    expect(walker.lookup(0x0n)?.phys).toBe(0x5000n);
+    expect(walker.lookup(0x800000n)?.phys).toBe(t.tableAddr(0)); // PDE 2 -> the directory's entry 0 as a PTE
+    expect(walker.lookup(0x400000n)).toBeNull();
+    expect(walker.lookup(0xc00000n)).toBeNull();
+  });
+
+  it('takes address bit MAXPHYADDR - 1, reserves bit MAXPHYADDR', () => {
+    const t = new TableBlockBuilder('ia32e', 0x100000n, 3);
+    t.set(t.top, 0, t.tableAddr(2) | P | RW);
+    t.set(2, 0, t.tableAddr(1) | P | RW);
+    t.set(1, 0, t.tableAddr(0) | P | RW);
+    t.set(0, 0, (1n << 35n) | P | RW);
+    t.set(0, 1, (1n << 36n) | P | RW);
+    const block = { mode: 'ia32e' as const, tables: t.bytes, tablesPhys: t.base };
+    const walker = createWalker(block, { maxPhysAddr: 36 });
+    expect(walker.lookup(0x0n)?.phys).toBe(1n << 35n);
+    expect(walker.lookup(0x1000n)).toBeNull();
+    expect(walker.walk().violations.map((v) => [v.level, v.path])).toEqual([['PTE', [0, 0, 0, 1]]]);
+  });
+
+  it('forms the last address of each canonical half, not the first one past it', () => {
+    const t = new TableBlockBuilder('ia32e', 0x100000n, 1);
+    t.set(t.top, 255, t.tableAddr(0) | P | RW);
+    t.set(t.top, 256, t.tableAddr(0) | P | RW);
+    t.set(0, 0, 0x40000000n | P | RW | PS);
+    t.set(0, 511, 0x80000000n | P | RW | PS);
+    const walker = createWalker({ mode: 'ia32e', tables: t.bytes, tablesPhys: t.base });
+    expect(walker.lookup(0x7fffffffffffn)?.phys).toBe(0xbfffffffn);
+    expect(walker.lookup(0x800000000000n)).toBeNull();
+    expect(walker.lookup(0xffff800000000000n)?.phys).toBe(0x40000000n);
+    expect(walker.lookup(0xffff7fffffffffffn)).toBeNull();
+    expect(walker.lookup(0xffffffffffffffffn)).toBeNull(); // entry 511 is empty
+  });
+
+  it('takes a tables base up to the last page below 2^64, not 2^64', () => {
+    expect(() => createWalker({ mode: 'ia32e', tables: new Uint8Array(4096), tablesPhys: (1n << 64n) - 0x1000n })).not.toThrow();
+    expect(() => createWalker({ mode: 'ia32e', tables: new Uint8Array(4096), tablesPhys: 1n << 64n })).toThrow(InputError);
+  });
+});
+
+describe('one traversal, many consumers', () => {
+  it('drives a visitor over leaves, rejected entries and pointers outside, in linear-address order', () => {
+    const t = new TableBlockBuilder('32bit', 0x10000n, 1);
+    t.set(t.top, 0, t.tableAddr(0) | P | RW | US);
+    t.set(0, 1, 0x5000n | P | RW);
+    t.set(0, 2, 0x6000n | P | US);
+    t.set(t.top, 1, 0xc00000n | P | RW | PS);
+    t.set(t.top, 2, 0x400000n | (1n << 21n) | P | PS); // reserved bit 21
+    t.set(t.top, 3, 0x40000000n | P); // a table outside the block
+    const seen: string[] = [];
+    createWalker({ mode: '32bit', tables: t.bytes, tablesPhys: t.base }).traverse({
+      leaf: (vpn, ppn, pages, access) => seen.push(`leaf ${vpn.toString(16)}->${ppn.toString(16)} x${pages} ${access}`),
+      reserved: (depth, path, word) => seen.push(`reserved ${depth} ${path.slice(0, depth + 1).join('/')} @${word * 4}`),
+      outside: (depth, path, _word, target) => seen.push(`outside ${depth} ${path.slice(0, depth + 1).join('/')} ${target.toString(16)}`),
+    });
+    expect(seen).toEqual([
+      'leaf 1->5 x1 5',
+      'leaf 2->6 x1 6',
+      'leaf 400->c00 x1024 5',
+      'reserved 0 2 @4104',
+      'outside 0 3 40000000',
+    ]);
+  });
+});

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { generateForEra, generateTables } from '../gen/generate.js';
 import { kernelElf, kernelSymbolMap, symbolKernelElf, symbolKernelMaps, type KernelDescription, type SymbolKernel } from '../elf/kernel.js';
 import { walkTables } from '../verify/walker.js';
+import { mappedBytes } from '../verify/ranges.js';
 import { ensureDirectory, writeFileAtomic } from '../core/io.js';
 import { EXIT_FAILED, EXIT_OK } from '../core/errors.js';
 import { runAction } from './command.js';
@@ -108,7 +109,7 @@ export function registerDemo(program: Command): void {
           mode: walked.mode, tablesFile: `${MODERN_SAMPLE.name}.bin`, tablesPhys: modern.tablesPhys, tableBytes: modern.bytes.length,
           topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
         }));
-        process.stdout.write(`architectural checks: ${walked.violations.length} violations (era ${modern.era}, ${walked.mappedPages} pages mapped)\n`);
+        process.stdout.write(`architectural checks: ${walked.violations.length} violations (era ${modern.era}, ${mappedBytes(walked.ranges) / 4096n} pages mapped)\n`);
         if (options.out) {
           await writeFileAtomic(join(options.out, `${MODERN_SAMPLE.name}.elf`), symbolKernelElf(MODERN_SAMPLE.kernel));
           await writeFileAtomic(join(options.out, `${MODERN_SAMPLE.name}.bin`), modern.bytes);

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { EXIT_FAILED, EXIT_OK, InputError } from '../core/errors.js';
 import { runAction } from './command.js';
-import { PAGING_MODES, type PagingMode, type WalkOptions } from '../verify/model.js';
+import { PAGING_MODES, type PagingMode, type TablePlacement, type WalkOptions } from '../verify/model.js';
 import { ENGINE_NAMES, loadEngine } from '../engines/index.js';
 import { checkTables } from '../verify/check.js';
 import { diffTables } from '../verify/diff.js';
@@ -98,6 +98,12 @@ function placement(kernel: string | undefined, mode: PagingMode | undefined, bas
   return { mode, tablesPhys: parseBase(base, names.base) };
 }
 
+/** A table block read from its file and walked: what dump and each side of diff show. */
+function walkFile(file: string, where: TablePlacement, options: WalkOptions) {
+  const tables = readTables(file, where.mode);
+  return { tables, walked: walkTables({ ...where, tables }, options) };
+}
+
 function registerDump(program: Command): void {
   const command = program
     .command('dump')
@@ -118,12 +124,10 @@ Text lists one range a line: virtual span, 4 KiB pages, physical start, permissi
 Exit status: 0 printed, 2 bad input.`)
     .action(runAction(async (tablesFile: string, flags: DumpFlags) => {
       const options = walkOptionsOf(flags);
-      const { mode, tablesPhys } = placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
-      const tables = readTables(tablesFile, mode);
-      const walked = walkTables({ mode, tables, tablesPhys }, options);
+      const where = placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
+      const { tables, walked } = walkFile(tablesFile, where, options);
       const context = {
-        mode, tablesFile, tablesPhys, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys,
-        ranges: walked.ranges, violations: walked.violations,
+        ...where, tablesFile, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
       };
       process.stdout.write(await dumpReports(context, flags));
       return EXIT_OK;
@@ -146,7 +150,7 @@ function registerVerify(program: Command): void {
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
 "version", "mode", "mismatches": [{"virt", "size", "kind", "expected", "actual"}],
-"violations": [...], "layoutProblems": [...]}; a mismatch covers a run of pages
+"violations": [...], "blockProblems": [...]}; a mismatch covers a run of pages
 that differ the same way, "expected"/"actual" describe its first page (null: unmapped).
 
 Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
@@ -214,7 +218,7 @@ Exit status: 0 same, 1 different, 2 bad input.`)
         const ownKernel = which === 'old' ? flags.oldKernel : flags.newKernel;
         const ownMode = which === 'old' ? flags.oldMode : flags.newMode;
         const ownBase = which === 'old' ? flags.oldBase : flags.newBase;
-        const where = ((): { mode: PagingMode; tablesPhys: bigint } => {
+        const where = ((): TablePlacement => {
           if (ownKernel !== undefined || ((ownMode ?? ownBase) === undefined && flags.kernel !== undefined)) {
             const kernel = ownKernel ?? flags.kernel!;
             if ((ownMode ?? ownBase) !== undefined) throw new InputError(`give either --${which}-kernel or --${which}-mode/--${which}-base, not both`);
@@ -228,9 +232,8 @@ Exit status: 0 same, 1 different, 2 bad input.`)
           }
           return { mode, tablesPhys: parseBase(base, ownBase !== undefined ? `--${which}-base` : '--base') };
         })();
-        const tables = readTables(file, where.mode);
-        const walked = walkTables({ mode: where.mode, tables, tablesPhys: where.tablesPhys }, options);
-        return { file, mode: where.mode, tablesPhys: where.tablesPhys, ranges: walked.ranges, violations: walked.violations };
+        const { walked } = walkFile(file, where, options);
+        return { ...where, file, ranges: walked.ranges, violations: walked.violations };
       };
       const report = diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new'));
       const markdown = await diffReports(report, flags);

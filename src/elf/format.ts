@@ -31,7 +31,6 @@ export const SHT_DYNSYM = 11;
 export const SHT_SUNW_LDYNSYM = 0x6ffffff3;
 
 export const SHN_ABS = 0xfff1;
-export const SHN_XINDEX = 0xffff;
 
 export const STB_LOCAL = 0;
 export const STB_GLOBAL = 1;

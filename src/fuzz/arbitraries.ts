@@ -17,6 +17,7 @@
 import fc from 'fast-check';
 import { kernelSymbols, type KernelDescription, type Region, type RegionName } from '../elf/kernel.js';
 import type { PagingMode } from '../verify/model.js';
+import { cr3Limit, identityEnd, topEntries, topEntryVirt, topLevelScope } from '../verify/paging-modes.js';
 import type { FuzzLayout } from './layout.js';
 
 const PAGE = 4096n;
@@ -25,15 +26,8 @@ const MiB = 1n << 20n;
 const GiB = 1n << 30n;
 const U64_END = 1n << 64n;
 
-/** The facts of a mode the arbitraries aim at. */
-interface ModeFacts {
-  /** Bytes one top-level entry covers. */
-  readonly scope: bigint;
-  readonly topEntries: number;
-  /** End of the identity-mappable addresses: 4 GiB, or 2^47 (canonical lower half). */
-  readonly identityEnd: bigint;
-  /** End of the physical addresses the tables may occupy. */
-  readonly tablesEnd: bigint;
+/** The fuzzing choices of a mode: what the arbitraries aim at. The paging facts come from the verifier's model. */
+interface ModeChoices {
   /** Symbol values must fit the ELF class. */
   readonly valueEnd: bigint;
   /** Bases of RAM worth trying: boundaries of every paging level and of the mode. */
@@ -42,23 +36,44 @@ interface ModeFacts {
   readonly windows: readonly number[];
 }
 
-const MODE_FACTS: Readonly<Record<PagingMode, ModeFacts>> = {
+const MODE_CHOICES: Readonly<Record<PagingMode, ModeChoices>> = {
   '32bit': {
-    scope: 4n * MiB, topEntries: 1024, identityEnd: 1n << 32n, tablesEnd: 1n << 32n, valueEnd: 1n << 32n,
+    valueEnd: 1n << 32n,
     anchors: [MiB, 0n, PAGE, 2n * MiB, 4n * MiB, 8n * MiB, 16n * MiB - PAGE, GiB, 2n * GiB, 3n * GiB],
     windows: [768, 1023, 512, 769, 1, 2],
   },
   pae: {
-    scope: GiB, topEntries: 4, identityEnd: 1n << 32n, tablesEnd: 1n << 32n, valueEnd: 1n << 32n,
+    valueEnd: 1n << 32n,
     anchors: [MiB, 0n, PAGE, 2n * MiB, 4n * MiB, GiB, 2n * GiB, 3n * GiB, GiB - 2n * MiB],
     windows: [3, 2, 1, 0],
   },
   ia32e: {
-    scope: 512n * GiB, topEntries: 512, identityEnd: 1n << 47n, tablesEnd: 1n << 52n, valueEnd: U64_END,
+    valueEnd: U64_END,
     anchors: [MiB, 0n, PAGE, 2n * MiB, GiB, 4n * GiB, 512n * GiB, 1024n * GiB, 1n << 46n, (1n << 47n) - 512n * GiB],
     windows: [256, 511, 257, 1, 255, 2],
   },
 };
+
+/** A mode's fuzzing choices with the paging facts they are resolved against. */
+interface ModeFacts extends ModeChoices {
+  /** Bytes one top-level entry covers. */
+  readonly scope: bigint;
+  readonly topEntries: number;
+  /** End of the identity-mappable addresses: 4 GiB, or 2^47 (canonical lower half). */
+  readonly identityEnd: bigint;
+  /** End of the physical addresses the tables may occupy (CR3's reach). */
+  readonly tablesEnd: bigint;
+}
+
+const factsOf = (mode: PagingMode): ModeFacts => ({
+  ...MODE_CHOICES[mode],
+  scope: topLevelScope(mode),
+  topEntries: topEntries(mode),
+  identityEnd: identityEnd(mode),
+  tablesEnd: cr3Limit(mode),
+});
+
+const MODE_FACTS: Readonly<Record<PagingMode, ModeFacts>> = { '32bit': factsOf('32bit'), pae: factsOf('pae'), ia32e: factsOf('ia32e') };
 
 /** One alternative of a `oneof`, drawn `weight` times as often as a weight of 1. */
 const w = <T>(weight: number, arbitrary: fc.Arbitrary<T>): fc.WeightedArbitrary<T> => ({ weight, arbitrary });
@@ -173,13 +188,6 @@ const clamp = (value: bigint, low: bigint, high: bigint): bigint => (value < low
 const mod = (value: bigint, m: bigint): bigint => ((value % m) + m) % m;
 const pages = (n: number | bigint): bigint => BigInt(n) * PAGE;
 
-/** The virtual address a top-level entry starts at (canonical in IA-32e). */
-function windowAddress(mode: PagingMode, index: number): bigint {
-  const facts = MODE_FACTS[mode];
-  const address = BigInt(index) * facts.scope;
-  return mode === 'ia32e' && index >= 256 ? address | 0xffff000000000000n : address;
-}
-
 function resolveRamSize(choice: LayoutChoices['ramSize'], ramBase: bigint): bigint {
   switch (choice.kind) {
     case 'pages': return pages(choice.pages);
@@ -216,7 +224,7 @@ function dualBase(mode: PagingMode, ramBase: bigint, ramSize: bigint, window: nu
   // Preferred windows, then the entries just past the identity map's (which overlap when RAM needs several), then any.
   const candidates = [...facts.windows, identityIndex + span, identityIndex + 1];
   const index = window < candidates.length ? candidates[window]! % facts.topEntries : random % facts.topEntries;
-  return mod(windowAddress(mode, index) + (ramBase % facts.scope), facts.valueEnd);
+  return mod(topEntryVirt(mode, index) + (ramBase % facts.scope), facts.valueEnd);
 }
 
 function placeFlash(choice: Extract<LayoutChoices['mapping'], { kind: 'xip' }>, facts: ModeFacts, ramBase: bigint, ramSize: bigint) {

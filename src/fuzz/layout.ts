@@ -4,6 +4,7 @@
  * real ELF by the project's writer, exactly as a linker would hand it over.
  */
 import { writeElf, type ElfSymbolDef } from '../elf/writer.js';
+import { hex } from '../core/text.js';
 import { elfClassOf, kernelSymbols, type KernelDescription } from '../elf/kernel.js';
 
 export interface FuzzLayout {
@@ -27,8 +28,6 @@ export function layoutElf(layout: FuzzLayout): Uint8Array {
 export function layoutSymbolMap(layout: FuzzLayout): Map<string, bigint> {
   return new Map(layoutSymbols(layout).map((s) => [s.name, s.value] as const));
 }
-
-const hex = (value: bigint): string => `0x${value.toString(16)}`;
 
 /** A few readable lines: the mode and features, then every symbol of the ELF. */
 export function describeLayout(layout: FuzzLayout): string[] {

@@ -13,9 +13,10 @@ import { InputError } from '../core/errors.js';
 import { parseElf } from '../elf/reader.js';
 import { checkTables, type VerifyResult } from '../verify/check.js';
 import { mismatchKind } from '../verify/compare.js';
-import { hex, verifyText, violationLine } from '../verify/format.js';
+import { hex } from '../core/text.js';
+import { verifyText, violationLine } from '../verify/format.js';
 import type { Engine, EngineInput, EngineReport } from '../verify/model.js';
-import { PAGING_MODE_LAYOUTS } from '../verify/paging-modes.js';
+import { topTablePhys } from '../verify/paging-modes.js';
 import { specFromSymbols, type Spec } from '../verify/spec.js';
 import { tableBlockProblem } from '../verify/walker.js';
 import { createWalkerEngine } from '../engines/walker.js';
@@ -90,7 +91,7 @@ function determinismFinding(first: GeneratorOutcome, second: GeneratorOutcome): 
 }
 
 /** What an engine saw of one case, computed ahead (a batch) or to be computed now. */
-export type Observation =
+export type EngineResult =
   | { readonly ok: true; readonly report: EngineReport }
   | { readonly ok: false; readonly error: InputError };
 
@@ -100,7 +101,7 @@ const replayEngine = (name: string, report: EngineReport): Engine => ({ name, ru
 /** The findings of tables the spec accepts the layout for. */
 async function tableFindings(
   spec: Extract<Spec, { valid: true }>, symbols: ReadonlyMap<string, bigint>, outcome: Extract<GeneratorOutcome, { kind: 'tables' }>,
-  engine: Engine, observed: Observation | undefined,
+  engine: Engine, observed: EngineResult | undefined,
 ): Promise<{ findings: Finding[]; engineFallback?: string }> {
   const findings: Finding[] = [];
   const problem = tableBlockProblem(spec.mode, outcome.bytes.byteLength);
@@ -144,12 +145,11 @@ async function tableFindings(
       details: result.violations.slice(0, 8).map(violationLine),
     });
   }
-  const structure = [...result.layoutProblems];
-  const topBytes = BigInt(PAGING_MODE_LAYOUTS[spec.mode].topTableBytes);
+  const structure = [...result.blockProblems];
   if (outcome.tableCount !== undefined && outcome.tableCount !== spec.tableCount) {
     structure.push(`the generator reports ${outcome.tableCount} tables; the layout needs ${spec.tableCount}`);
   }
-  const topExpected = spec.tablesPhys + BigInt(outcome.bytes.byteLength) - topBytes;
+  const topExpected = topTablePhys(spec.mode, spec.tablesPhys, outcome.bytes.byteLength);
   if (outcome.topLevelPhys !== undefined && outcome.topLevelPhys !== topExpected) {
     structure.push(`the top-level table is at ${hex(outcome.topLevelPhys)}, not last in the block (${hex(topExpected)})`);
   }
@@ -159,7 +159,7 @@ async function tableFindings(
 
 /** The findings of the first run's answer. */
 async function answerFindings(
-  spec: Spec, symbols: ReadonlyMap<string, bigint>, outcome: GeneratorOutcome, context: CaseContext, observed: Observation | undefined,
+  spec: Spec, symbols: ReadonlyMap<string, bigint>, outcome: GeneratorOutcome, context: CaseContext, observed: EngineResult | undefined,
 ): Promise<{ findings: Finding[]; engineFallback?: string }> {
   switch (outcome.kind) {
     case 'crashed': return { findings: [{ kind: 'crash', summary: `the generator crashed: ${outcome.message}`, details: [] }] };
@@ -225,7 +225,7 @@ export function engineInputOf(prepared: PreparedCase): EngineInput | null {
 }
 
 /** Judges a prepared case; `observed` is the engine's view when a batch already computed it. */
-export async function judgeCase(prepared: PreparedCase, context: CaseContext, observed?: Observation): Promise<CaseReport> {
+export async function judgeCase(prepared: PreparedCase, context: CaseContext, observed?: EngineResult): Promise<CaseReport> {
   const { layout, elf, symbols, spec, outcome, rerun } = prepared;
   const answer = await answerFindings(spec, symbols, outcome, context, observed);
   const all = [...answer.findings];

@@ -5,7 +5,7 @@
  * bits in PAE PDPTEs).
  */
 import { InputError } from '../core/errors.js';
-import type { Engine, MappedRange, PagingMode, Violation, VirtSpan, WalkOptions } from './model.js';
+import type { Engine, MappedRange, TablePlacement, Violation, VirtSpan, WalkOptions } from './model.js';
 import { compareRanges, type Mismatch } from './compare.js';
 import { specFromSymbols, type RefusalRule } from './spec.js';
 import { tableBlockProblem, walkerReport, walkTables } from './walker.js';
@@ -21,26 +21,24 @@ export interface CheckInput {
   readonly walkOptions?: WalkOptions;
 }
 
-export interface VerifyResult {
+export interface VerifyResult extends TablePlacement {
   /** True when the translations match, nothing is violated and the block has the layout's size. */
   readonly ok: boolean;
   readonly engine: string;
   readonly version: string;
-  readonly mode: PagingMode;
-  readonly tablesPhys: bigint;
   readonly expected: readonly MappedRange[];
   readonly actual: readonly MappedRange[];
   readonly coverage: readonly VirtSpan[] | 'all';
   readonly mismatches: readonly Mismatch[];
   readonly violations: readonly Violation[];
   /** Problems of the block as a whole: its size against the size the layout needs. */
-  readonly layoutProblems: readonly string[];
+  readonly blockProblems: readonly string[];
 }
 
 /** The kernel's layout is one the policy refuses: there is nothing to verify the tables against. */
 export class RefusedLayoutError extends InputError {
   constructor(readonly reasons: readonly string[], readonly rules: readonly RefusalRule[]) {
-    super(`the kernel's layout is refused: ${reasons.join('; ')}`);
+    super(`the kernel's layout is refused: ${reasons.map((reason, i) => `${reason} (rule ${rules[i]})`).join('; ')}`);
   }
 }
 
@@ -80,13 +78,13 @@ export async function checkTables(input: CheckInput): Promise<VerifyResult> {
       violations.push(v);
     }
   }
-  const layoutProblems: string[] = [];
+  const blockProblems: string[] = [];
   if (BigInt(input.tables.byteLength) !== spec.tableBytes) {
-    layoutProblems.push(`the table block is ${input.tables.byteLength} bytes; the layout needs ${spec.tableBytes} (${spec.tableCount} tables, the top-level one last)`);
+    blockProblems.push(`the table block is ${input.tables.byteLength} bytes; the layout needs ${spec.tableBytes} (${spec.tableCount} tables, the top-level one last)`);
   }
   const mismatches = compareRanges(spec.expected, report.actual, report.coverage);
   return {
-    ok: mismatches.length === 0 && violations.length === 0 && layoutProblems.length === 0,
+    ok: mismatches.length === 0 && violations.length === 0 && blockProblems.length === 0,
     engine: report.engine,
     version: report.version,
     mode: spec.mode,
@@ -96,6 +94,6 @@ export async function checkTables(input: CheckInput): Promise<VerifyResult> {
     coverage: report.coverage,
     mismatches,
     violations,
-    layoutProblems,
+    blockProblems,
   };
 }

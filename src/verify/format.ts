@@ -2,19 +2,17 @@
  * Reports for people and for programs: ptdump-like text and JSON (addresses
  * as hex strings) for `dump`, `verify` and `diff`.
  */
-import type { MappedRange, PagingMode, Violation } from './model.js';
+import type { MappedRange, PagingMode, TablePlacement, Violation } from './model.js';
 import { mismatchKind, type Mismatch } from './compare.js';
 import { describeAccess, mappedBytes, type Translation } from './ranges.js';
-import { PAGING_MODE_LAYOUTS } from './paging-modes.js';
+import { PAGING_MODE_RECORDS, TABLE_BYTES, linearAddressDigits } from './paging-modes.js';
 import type { VerifyResult } from './check.js';
 
 import { formatSize, hex } from '../core/text.js';
 
-export { formatSize, hex };
-
 /** Hex address padded to the width the mode's addresses need (8 digits, 16 in IA-32e virtual space). */
 const padded = (value: bigint, digits: number): string => `0x${value.toString(16).padStart(digits, '0')}`;
-const virtDigits = (mode: PagingMode): number => (PAGING_MODE_LAYOUTS[mode].linearBits === 48 ? 16 : 8);
+const virtDigits = linearAddressDigits;
 
 const pages = (size: bigint): string => `4 KiB x ${size / 4096n}`;
 
@@ -76,10 +74,9 @@ function findAliases(ranges: readonly MappedRange[]): Map<number, { virt: bigint
   return aliases;
 }
 
-export interface DumpContext {
-  readonly mode: PagingMode;
+/** What a dump shows: a walk of the block, and the file it came from. */
+export interface DumpContext extends TablePlacement {
   readonly tablesFile: string;
-  readonly tablesPhys: bigint;
   readonly tableBytes: number;
   readonly topTablePhys: bigint;
   readonly ranges: readonly MappedRange[];
@@ -88,12 +85,12 @@ export interface DumpContext {
 
 /** The translation map, ptdump-style: one maximal range a line, aliases pointed out. */
 export function dumpText(d: DumpContext): string {
-  const layout = PAGING_MODE_LAYOUTS[d.mode];
+  const record = PAGING_MODE_RECORDS[d.mode];
   const vd = virtDigits(d.mode);
   const pd = physDigits(d.ranges.map((r) => r.phys + r.size));
-  const tables = (d.tableBytes - layout.topTableBytes) / 4096 + 1;
+  const tables = (d.tableBytes - record.topTableBytes) / TABLE_BYTES + 1;
   const lines = [
-    `${d.tablesFile}: ${layout.title}, ${tables} table${tables === 1 ? '' : 's'} at ${hex(d.tablesPhys)}-${hex(d.tablesPhys + BigInt(d.tableBytes))}, top level (CR3) at ${hex(d.topTablePhys)}`,
+    `${d.tablesFile}: ${record.title}, ${tables} table${tables === 1 ? '' : 's'} at ${hex(d.tablesPhys)}-${hex(d.tablesPhys + BigInt(d.tableBytes))}, top level (CR3) at ${hex(d.topTablePhys)}`,
   ];
   const aliases = findAliases(d.ranges);
   const widest = Math.max(0, ...d.ranges.map((r) => pages(r.size).length));
@@ -147,8 +144,7 @@ export interface VerifyNames {
 
 /** The verdict first, then what differs, what is violated and what is the wrong size. */
 export function verifyText(result: VerifyResult, names: VerifyNames): string {
-  const layout = PAGING_MODE_LAYOUTS[result.mode];
-  const how = `${layout.title} at ${hex(result.tablesPhys)}, engine ${result.engine} ${result.version}`;
+  const how = `${PAGING_MODE_RECORDS[result.mode].title} at ${hex(result.tablesPhys)}, engine ${result.engine} ${result.version}`;
   if (result.ok) {
     return `OK: ${names.tablesFile} does what ${names.kernelFile} asks (${how}): `
       + `${result.expected.length} range${result.expected.length === 1 ? '' : 's'}, ${formatSize(mappedBytes(result.expected))} mapped, no violations\n`;
@@ -156,7 +152,7 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
   const counts = [
     `${result.mismatches.length} mismatch${result.mismatches.length === 1 ? '' : 'es'}`,
     `${result.violations.length} violation${result.violations.length === 1 ? '' : 's'}`,
-    ...(result.layoutProblems.length > 0 ? ['wrong size'] : []),
+    ...(result.blockProblems.length > 0 ? ['wrong size'] : []),
   ];
   const lines = [`FAIL: ${names.tablesFile} does not do what ${names.kernelFile} asks (${how}): ${counts.join(', ')}`];
   if (result.mismatches.length > 0) {
@@ -164,7 +160,7 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
     lines.push(...mismatchLines(result.mismatches, result.mode, ['expected', 'actual']));
   }
   if (result.violations.length > 0) lines.push(...violationSection(result.violations));
-  for (const problem of result.layoutProblems) lines.push(`size: ${problem}`);
+  for (const problem of result.blockProblems) lines.push(`size: ${problem}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -176,15 +172,13 @@ export function verifyJson(result: VerifyResult): string {
     mode: result.mode,
     mismatches: result.mismatches.map(mismatchJson),
     violations: result.violations.map(violationJson),
-    layoutProblems: [...result.layoutProblems],
+    blockProblems: [...result.blockProblems],
   }, null, 2)}\n`;
 }
 
 /** One side of a diff, as read. */
-export interface DiffSide {
+export interface DiffSide extends TablePlacement {
   readonly file: string;
-  readonly mode: PagingMode;
-  readonly tablesPhys: bigint;
   readonly ranges: readonly MappedRange[];
   readonly violations: readonly Violation[];
 }
@@ -204,7 +198,7 @@ export const diffIsEmpty = (d: DiffReport): boolean =>
 const changeKind = (m: Mismatch): 'added' | 'removed' | 'changed' => (!m.expected ? 'added' : !m.actual ? 'removed' : 'changed');
 
 export function diffText(d: DiffReport): string {
-  const describe = (s: DiffSide): string => `${s.file} (${PAGING_MODE_LAYOUTS[s.mode].title} at ${hex(s.tablesPhys)})`;
+  const describe = (s: DiffSide): string => `${s.file} (${PAGING_MODE_RECORDS[s.mode].title} at ${hex(s.tablesPhys)})`;
   const head = `${describe(d.old)} -> ${describe(d.new)}`;
   if (diffIsEmpty(d)) return `${head}: same translation, same violations\n`;
   const counts = { added: 0, removed: 0, changed: 0 };
@@ -212,8 +206,7 @@ export function diffText(d: DiffReport): string {
   const summary = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
   if (d.violationsAdded.length + d.violationsRemoved.length > 0) summary.push('violations differ');
   const lines = [`${head}: ${summary.join(', ')}`];
-  const mode = PAGING_MODE_LAYOUTS[d.old.mode].linearBits >= PAGING_MODE_LAYOUTS[d.new.mode].linearBits ? d.old.mode : d.new.mode;
-  const vd = virtDigits(mode);
+  const vd = Math.max(virtDigits(d.old.mode), virtDigits(d.new.mode));
   const pd = physDigits(d.changes.flatMap((m) => [m.expected?.phys ?? 0n, m.actual?.phys ?? 0n]));
   const widest = Math.max(0, ...d.changes.map((m) => pages(m.size).length));
   for (const m of d.changes) {

@@ -13,8 +13,9 @@
 import type { MappedRange, PagingMode, Violation, VirtSpan } from './model.js';
 import { mismatchKind, type Mismatch } from './compare.js';
 import { describeAccess, mappedBytes } from './ranges.js';
-import { PAGING_MODE_LAYOUTS, linearSpans } from './paging-modes.js';
-import { formatSize, hex, violationLine } from './format.js';
+import { PAGING_MODE_RECORDS, linearSpans } from './paging-modes.js';
+import { violationLine } from './format.js';
+import { formatSize, hex } from '../core/text.js';
 import { rangeLabels, regionSpans, windowName, type KernelRegions } from './regions.js';
 
 /** Effective permissions as the map's colour classes name them. */
@@ -98,13 +99,13 @@ const LANE_W = 16;
 
 /** The virtual span a violation's entry controls, from its index path (canonical in IA-32e). */
 export function violationSpan(v: Violation, mode: PagingMode): VirtSpan | null {
-  const levels = PAGING_MODE_LAYOUTS[mode].levels;
+  const levels = PAGING_MODE_RECORDS[mode].levels;
   if (v.path.length === 0 || v.path.length > levels.length) return null;
   let virt = 0n;
   v.path.forEach((index, depth) => {
     virt += BigInt(index) << BigInt(levels[depth]!.shift);
   });
-  if (PAGING_MODE_LAYOUTS[mode].linearBits === 48 && virt >= 1n << 47n) virt |= 0xffff000000000000n;
+  if (PAGING_MODE_RECORDS[mode].linearBits === 48 && virt >= 1n << 47n) virt |= 0xffff000000000000n;
   return { virt, size: 1n << BigInt(levels[v.path.length - 1]!.shift) };
 }
 
@@ -174,7 +175,7 @@ const esc = (text: string): string =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 const spaceDigits = (columns: readonly MapColumn[]): number =>
-  columns.some((c) => PAGING_MODE_LAYOUTS[c.mode].linearBits === 48) ? 16 : 8;
+  columns.some((c) => PAGING_MODE_RECORDS[c.mode].linearBits === 48) ? 16 : 8;
 
 const pagesText = (size: bigint): string => `${size / PAGE} page${size === PAGE ? '' : 's'}`;
 /** A size in the largest unit it reaches: exact when it is a whole number of them, else to a tenth ('≈3.0 GiB'). */
@@ -220,7 +221,7 @@ export function mapHtml(page: MapPage): string {
   const violations = page.violations.map((v) => ({ ...v, span: violationSpan(v.violation, v.mode) }));
 
   // The stretches: cut the space at every boundary anything drawn has.
-  const spaces = page.columns.some((c) => PAGING_MODE_LAYOUTS[c.mode].linearBits === 48) ? linearSpans('ia32e') : linearSpans('32bit');
+  const spaces = page.columns.some((c) => PAGING_MODE_RECORDS[c.mode].linearBits === 48) ? linearSpans('ia32e') : linearSpans('32bit');
   const cuts = new Set<bigint>([0n]);
   for (const s of spaces) {
     cuts.add(s.virt);
@@ -645,7 +646,7 @@ export interface DumpMapInput {
 }
 
 export function dumpHtml(d: DumpMapInput): string {
-  const title = PAGING_MODE_LAYOUTS[d.mode].title;
+  const title = PAGING_MODE_RECORDS[d.mode].title;
   return mapHtml({
     command: 'dump',
     title: `x86pt dump: ${d.tablesFile}`,
@@ -678,7 +679,7 @@ export interface VerifyMapInput {
     readonly actual: readonly MappedRange[];
     readonly mismatches: readonly Mismatch[];
     readonly violations: readonly Violation[];
-    readonly layoutProblems: readonly string[];
+    readonly blockProblems: readonly string[];
   };
   readonly kernel: KernelRegions;
   readonly wx: readonly MappedRange[];
@@ -695,7 +696,7 @@ export function verifyHtml(v: VerifyMapInput): string {
   const counts = [
     `${r.mismatches.length} mismatch${r.mismatches.length === 1 ? '' : 'es'}`,
     `${r.violations.length} violation${r.violations.length === 1 ? '' : 's'}`,
-    ...(r.layoutProblems.length > 0 ? ['wrong size'] : []),
+    ...(r.blockProblems.length > 0 ? ['wrong size'] : []),
     ...(denied ? [`${v.wx.length} W+X range${v.wx.length === 1 ? '' : 's'} (denied)`] : []),
   ];
   return mapHtml({
@@ -705,7 +706,7 @@ export function verifyHtml(v: VerifyMapInput): string {
       ? { status: 'ok', text: `OK: the tables do what the kernel asks: ${r.expected.length} range${r.expected.length === 1 ? '' : 's'}, ${formatSize(mappedBytes(r.expected))} mapped, no violations` }
       : { status: 'fail', text: `FAIL: the tables do not do what the kernel asks: ${counts.join(', ')}` },
     facts: [
-      ['tables', v.tablesFile], ['kernel', v.kernelFile], ['mode', PAGING_MODE_LAYOUTS[r.mode].title],
+      ['tables', v.tablesFile], ['kernel', v.kernelFile], ['mode', PAGING_MODE_RECORDS[r.mode].title],
       ['tables at', hex(r.tablesPhys)], ['engine', `${r.engine} ${r.version}`],
     ],
     columns: [
@@ -718,7 +719,7 @@ export function verifyHtml(v: VerifyMapInput): string {
     })),
     violations: r.violations.map((violation) => ({ violation, mode: r.mode })),
     wx: { ranges: v.wx, denied },
-    notes: r.layoutProblems.map((p) => `size: ${p}`),
+    notes: r.blockProblems.map((p) => `size: ${p}`),
   });
 }
 
@@ -750,7 +751,7 @@ export function diffHtml(d: DiffMapInput): string {
   const summary = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
   if (d.violationsAdded.length + d.violationsRemoved.length > 0) summary.push('violations differ');
   const added = new Set(d.violationsAdded);
-  const side = (s: DiffMapSide): string => `${s.file} (${PAGING_MODE_LAYOUTS[s.mode].title} at ${hex(s.tablesPhys)})`;
+  const side = (s: DiffMapSide): string => `${s.file} (${PAGING_MODE_RECORDS[s.mode].title} at ${hex(s.tablesPhys)})`;
   return mapHtml({
     command: 'diff',
     title: `x86pt diff: ${d.old.file} -> ${d.new.file}`,

@@ -1,7 +1,8 @@
 /** `verify` results as JUnit XML, the report format CI systems collect. */
 import type { VerifyResult } from './check.js';
 import { mismatchKind } from './compare.js';
-import { hex, violationLine, type VerifyNames } from './format.js';
+import { hex } from '../core/text.js';
+import { violationLine, type VerifyNames } from './format.js';
 import { describeAccess } from './ranges.js';
 
 const escapeXml = (text: string): string =>
@@ -36,7 +37,7 @@ export function verifyJunit(result: VerifyResult, names: VerifyNames, seconds: n
     },
     {
       name: 'table block has the size the layout needs',
-      ...(result.layoutProblems.length > 0 && { failure: { message: result.layoutProblems[0]!, details: result.layoutProblems } }),
+      ...(result.blockProblems.length > 0 && { failure: { message: result.blockProblems[0]!, details: result.blockProblems } }),
     },
   ];
   const failures = cases.filter((c) => c.failure).length;

@@ -7,9 +7,10 @@
 import type { MappedRange, PagingMode, Violation } from './model.js';
 import { mismatchKind, type Mismatch } from './compare.js';
 import { describeAccess, mappedBytes, type Translation } from './ranges.js';
-import { PAGING_MODE_LAYOUTS } from './paging-modes.js';
+import { PAGING_MODE_RECORDS } from './paging-modes.js';
 import type { VerifyResult } from './check.js';
-import { diffIsEmpty, formatSize, hex, violationLine, type DiffReport, type DiffSide, type VerifyNames } from './format.js';
+import { diffIsEmpty, violationLine, type DiffReport, type DiffSide, type VerifyNames } from './format.js';
+import { formatSize, hex } from '../core/text.js';
 import { rangeLabels, symbolChangeLine, windowName, type KernelRegions, type SymbolChange } from './regions.js';
 import type { Deniable } from './wx.js';
 
@@ -38,7 +39,7 @@ function table(head: readonly string[], rows: readonly (readonly string[])[], to
   return lines;
 }
 
-const digits = (mode: PagingMode): number => (PAGING_MODE_LAYOUTS[mode].linearBits === 48 ? 16 : 8);
+const digits = (mode: PagingMode): number => (PAGING_MODE_RECORDS[mode].linearBits === 48 ? 16 : 8);
 const addr = (value: bigint, mode: PagingMode): string => `0x${value.toString(16).padStart(digits(mode), '0')}`;
 const span = (virt: bigint, size: bigint, mode: PagingMode): string => code(`${addr(virt, mode)}-${addr(virt + size, mode)}`);
 const pages = (size: bigint): string => `${formatSize(size)} (${size / 4096n} page${size === 4096n ? '' : 's'})`;
@@ -89,12 +90,12 @@ export function verifyMarkdown(input: VerifyMarkdownInput): string {
   const { result, names, kernel, wx } = input;
   const denied = input.deny.includes('wx') && wx.length > 0;
   const ok = result.ok && !denied;
-  const layout = PAGING_MODE_LAYOUTS[result.mode];
+  const layout = PAGING_MODE_RECORDS[result.mode];
   const how = `${layout.title} at ${code(hex(result.tablesPhys))}, engine ${result.engine} ${result.version}`;
   const counts = [
     plural(result.mismatches.length, 'mismatch', 'mismatches'),
     plural(result.violations.length, 'violation'),
-    ...(result.layoutProblems.length > 0 ? ['wrong size'] : []),
+    ...(result.blockProblems.length > 0 ? ['wrong size'] : []),
     ...(denied ? [`${plural(wx.length, 'W+X range')} (denied)`] : []),
   ];
   const lines = [
@@ -115,8 +116,8 @@ export function verifyMarkdown(input: VerifyMarkdownInput): string {
   if (result.violations.length > 0) {
     lines.push(`#### Architectural violations (${result.violations.length})`, '', ...violationList(result.violations), '');
   }
-  if (result.layoutProblems.length > 0) {
-    lines.push('#### Table block size', '', ...result.layoutProblems.map((p) => `- ${plain(p)}`), '');
+  if (result.blockProblems.length > 0) {
+    lines.push('#### Table block size', '', ...result.blockProblems.map((p) => `- ${plain(p)}`), '');
   }
   lines.push(...wxSection(wx, result.mode, kernel, input.deny.includes('wx')), '');
   lines.push(`#### Ranges the tables map (${result.actual.length})`, '', ...rangeTable(result.actual, result.mode, kernel));
@@ -138,7 +139,7 @@ const CHANGE_MARK = { added: '+', removed: '−', changed: '~' } as const;
 /** The verdict, the symbol changes behind it, the translation changes, and the violations that came or went. */
 export function diffMarkdown(input: DiffMarkdownInput): string {
   const { report } = input;
-  const describe = (s: DiffSide): string => `${code(s.file)} (${PAGING_MODE_LAYOUTS[s.mode].title} at ${code(hex(s.tablesPhys))})`;
+  const describe = (s: DiffSide): string => `${code(s.file)} (${PAGING_MODE_RECORDS[s.mode].title} at ${code(hex(s.tablesPhys))})`;
   const head = `${describe(report.old)} → ${describe(report.new)}`;
   const lines: string[] = [];
   if (diffIsEmpty(report)) {
@@ -157,7 +158,7 @@ export function diffMarkdown(input: DiffMarkdownInput): string {
     lines.push('');
   }
   if (report.changes.length > 0) {
-    const mode = PAGING_MODE_LAYOUTS[report.old.mode].linearBits >= PAGING_MODE_LAYOUTS[report.new.mode].linearBits ? report.old.mode : report.new.mode;
+    const mode = PAGING_MODE_RECORDS[report.old.mode].linearBits >= PAGING_MODE_RECORDS[report.new.mode].linearBits ? report.old.mode : report.new.mode;
     const rows = report.changes.map((m) => {
       const kind = changeKind(m);
       // Label by the side that has the memory: the new kernel's regions unless the range went away.

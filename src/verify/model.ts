@@ -33,6 +33,12 @@ export interface VirtSpan {
   readonly size: bigint;
 }
 
+/** Where a table block sits: its paging mode and the physical address of its first byte (the top-level table is last). */
+export interface TablePlacement {
+  readonly mode: PagingMode;
+  readonly tablesPhys: bigint;
+}
+
 /**
  * An architectural problem in the table bytes: something the MMU would
  * reject or treat differently from what the bytes seem to say.

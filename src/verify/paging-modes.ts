@@ -45,7 +45,7 @@ export interface PagingLevel {
 }
 
 /** One paging mode. */
-export interface PagingModeLayout {
+export interface PagingModeRecord {
   readonly mode: PagingMode;
   /** As the SDM names the mode. */
   readonly title: string;
@@ -67,7 +67,19 @@ const largePageWithShift = (shift: number): LargePageRule => ({ requires: null, 
 
 const FOUR_GIB = 1n << 32n;
 
-export const PAGING_MODE_LAYOUTS: Readonly<Record<PagingMode, PagingModeLayout>> = {
+/** The page directory and page table of the 8-byte modes (PAE, IA-32e): alike but for the address field's top bit. */
+const wideDirectoryAndTable = (addressTopBit: number): PagingLevel[] => [
+  {
+    entry: 'PDE', shift: 21, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+    addressTopBit, onReserved: 'page-fault', largePage: largePageWithShift(21),
+  },
+  {
+    entry: 'PTE', shift: 12, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
+    addressTopBit, onReserved: 'page-fault', largePage: null,
+  },
+];
+
+export const PAGING_MODE_RECORDS: Readonly<Record<PagingMode, PagingModeRecord>> = {
   '32bit': {
     mode: '32bit',
     title: '32-bit paging',
@@ -102,14 +114,7 @@ export const PAGING_MODE_LAYOUTS: Readonly<Record<PagingMode, PagingModeLayout>>
         entry: 'PDPTE', shift: 30, entries: 4, controlsAccess: false, executeDisable: false,
         reservedBits: [1, 2, 5, 6, 7, 8], addressTopBit: 63, onReserved: 'gp-on-cr3-load', largePage: null,
       },
-      {
-        entry: 'PDE', shift: 21, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
-        addressTopBit: 62, onReserved: 'page-fault', largePage: largePageWithShift(21),
-      },
-      {
-        entry: 'PTE', shift: 12, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
-        addressTopBit: 62, onReserved: 'page-fault', largePage: null,
-      },
+      ...wideDirectoryAndTable(62),
     ],
   },
   ia32e: {
@@ -129,20 +134,14 @@ export const PAGING_MODE_LAYOUTS: Readonly<Record<PagingMode, PagingModeLayout>>
         entry: 'PDPTE', shift: 30, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
         addressTopBit: 51, onReserved: 'page-fault', largePage: largePageWithShift(30),
       },
-      {
-        entry: 'PDE', shift: 21, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
-        addressTopBit: 51, onReserved: 'page-fault', largePage: largePageWithShift(21),
-      },
-      {
-        entry: 'PTE', shift: 12, entries: 512, controlsAccess: true, executeDisable: true, reservedBits: [],
-        addressTopBit: 51, onReserved: 'page-fault', largePage: null,
-      },
+      ...wideDirectoryAndTable(51),
     ],
   },
 };
 
+
 /** The region one top-level entry controls: 4 MiB, 1 GiB or 512 GiB. */
-export const topLevelScope = (mode: PagingMode): bigint => 1n << BigInt(PAGING_MODE_LAYOUTS[mode].levels[0]!.shift);
+export const topLevelScope = (mode: PagingMode): bigint => 1n << BigInt(PAGING_MODE_RECORDS[mode].levels[0]!.shift);
 
 /*
  * Facts every verifier-side user derives from the records above: the spec,
@@ -158,7 +157,7 @@ export const TABLE_BYTES = 4096;
 
 /** The linear addresses a mode can form: [0, 4 GiB), or IA-32e's two canonical halves. */
 export function linearSpans(mode: PagingMode): readonly VirtSpan[] {
-  return PAGING_MODE_LAYOUTS[mode].linearBits === 32
+  return PAGING_MODE_RECORDS[mode].linearBits === 32
     ? [{ virt: 0n, size: FOUR_GIB }]
     : [{ virt: 0n, size: TWO_47 }, { virt: TWO_64 - TWO_47, size: TWO_47 }];
 }
@@ -179,29 +178,48 @@ export function identityEnd(mode: PagingMode): bigint {
 
 /** The linear address `index`'s top-level entry starts at, canonical in IA-32e. */
 export function topEntryVirt(mode: PagingMode, index: number): bigint {
-  const layout = PAGING_MODE_LAYOUTS[mode];
-  const virt = BigInt(index) << BigInt(layout.levels[0]!.shift);
-  return layout.linearBits === 48 && virt >= TWO_47 ? virt | (TWO_64 - (1n << 48n)) : virt;
+  const record = PAGING_MODE_RECORDS[mode];
+  const virt = BigInt(index) << BigInt(record.levels[0]!.shift);
+  return record.linearBits === 48 && virt >= TWO_47 ? virt | (TWO_64 - (1n << 48n)) : virt;
 }
 
 /** Physical address of the top-level table (what CR3 holds): the block's last page, or its last 32 bytes in PAE. */
 export function topTablePhys(mode: PagingMode, tablesPhys: bigint, blockBytes: number | bigint): bigint {
-  return tablesPhys + BigInt(blockBytes) - BigInt(PAGING_MODE_LAYOUTS[mode].topTableBytes);
+  return tablesPhys + BigInt(blockBytes) - BigInt(PAGING_MODE_RECORDS[mode].topTableBytes);
 }
 
 /** Bytes of a block of `tables` tables, the top-level one last. */
 export function blockBytes(mode: PagingMode, tables: number | bigint): bigint {
-  return (BigInt(tables) - 1n) * BigInt(TABLE_BYTES) + BigInt(PAGING_MODE_LAYOUTS[mode].topTableBytes);
+  return (BigInt(tables) - 1n) * BigInt(TABLE_BYTES) + BigInt(PAGING_MODE_RECORDS[mode].topTableBytes);
 }
 
 /** Highest physical address + 1 the top-level table may end at: CR3's reach, or MAXPHYADDR's. */
 export function cr3Limit(mode: PagingMode, maxPhysAddr = 52): bigint {
-  return PAGING_MODE_LAYOUTS[mode].cr3Limit ?? 1n << BigInt(maxPhysAddr);
+  return PAGING_MODE_RECORDS[mode].cr3Limit ?? 1n << BigInt(maxPhysAddr);
 }
 
 /** Reserved bits of a present entry at level `depth` (0 = top), as a mask of the entry's low 32 bits (address bits aside). */
 export function reservedLowMask(mode: PagingMode, depth: number): number {
   let mask = 0;
-  for (const bit of PAGING_MODE_LAYOUTS[mode].levels[depth]!.reservedBits) if (bit < 32) mask |= 1 << bit;
+  for (const bit of PAGING_MODE_RECORDS[mode].levels[depth]!.reservedBits) if (bit < 32) mask |= 1 << bit;
   return mask >>> 0;
 }
+
+/** Entries of the top-level table: 1024, PAE's 4, or 512. */
+export const topEntries = (mode: PagingMode): number => PAGING_MODE_RECORDS[mode].levels[0]!.entries;
+
+/** Whether the mode's linear addresses form two canonical halves (IA-32e) rather than one span from 0. */
+export const hasCanonicalHalves = (mode: PagingMode): boolean => linearSpans(mode).length > 1;
+
+/** Hex digits of the mode's highest linear address: 8, or 16 in IA-32e. */
+export function linearAddressDigits(mode: PagingMode): number {
+  const spans = linearSpans(mode);
+  const last = spans[spans.length - 1]!;
+  return (last.virt + last.size - 1n).toString(16).length;
+}
+
+/** Whether a page-level entry can take execution away (bit 63 XD, with IA32_EFER.NXE = 1): not in 32-bit paging. */
+export const pagesCanDenyExecute = (mode: PagingMode): boolean => {
+  const levels = PAGING_MODE_RECORDS[mode].levels;
+  return levels[levels.length - 1]!.executeDisable;
+};

@@ -6,18 +6,54 @@
  * policy rejects, each as one line naming the symbols and addresses.
  */
 import { InputError } from '../core/errors.js';
-import type { MappedRange, PagingMode } from './model.js';
-import { PAGING_MODE_LAYOUTS, topLevelScope } from './paging-modes.js';
+import type { MappedRange, PagingMode, TablePlacement } from './model.js';
+import { hex } from '../core/text.js';
+import {
+  PAGING_MODE_RECORDS, blockBytes, cr3Limit, hasCanonicalHalves, identityEnd, linearSpans, pagesCanDenyExecute, topEntries, topLevelScope,
+} from './paging-modes.js';
 import { coalesceRanges } from './ranges.js';
 
-/** The refusal rules of the layout policy, by number. */
-export type RefusalRule = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
+/**
+ * The refusal rules of the layout policy, by what each means. Reports, JSON
+ * and the fuzzer's summary name them so.
+ */
+export const REFUSAL_RULES = [
+  /** A symbol the configuration needs is not defined. */
+  'symbol-missing',
+  /** RAM, flash or a permission region does not start or end on a 4 KiB page. */
+  'not-page-aligned',
+  /** The tables' physical address (z_x86_pagetables_start less the dual offset) is negative or not page aligned. */
+  'tables-phys-invalid',
+  /** CONFIG_SRAM_SIZE is 0. */
+  'ram-empty',
+  /** XIP together with a virtual base other than RAM's. */
+  'xip-with-dual-window',
+  /** The virtual and physical bases sit at different offsets within a top-level entry. */
+  'dual-bases-misaligned',
+  /** RAM or flash ends past what an identity mapping can reach (4 GiB, or 2^47). */
+  'identity-beyond-reach',
+  /** The dual window, rounded to top-level entries, leaves the mode's linear addresses (or its canonical half). */
+  'dual-window-beyond-reach',
+  /** The dual window needs top-level entries the identity map of RAM needs too. */
+  'dual-window-overlaps-identity',
+  /** XIP flash overlaps RAM. */
+  'flash-overlaps-ram',
+  /** A permission-region page (but page 0) that no mapping covers, or a region ending past 2^64. */
+  'region-unmapped',
+  /** The table block (the top-level table last) ends past what CR3 can address. */
+  'tables-beyond-cr3-reach',
+] as const;
+export type RefusalRule = (typeof REFUSAL_RULES)[number];
 
-export interface ValidSpec {
+/** One broken rule and the line that says how. */
+export interface Refusal {
+  readonly rule: RefusalRule;
+  /** Names the symbols and addresses involved. */
+  readonly reason: string;
+}
+
+export interface ValidSpec extends TablePlacement {
   readonly valid: true;
-  readonly mode: PagingMode;
-  /** Physical address of the table block's first byte. */
-  readonly tablesPhys: bigint;
   /** Whether RAM is also mapped at CONFIG_KERNEL_VM_BASE. */
   readonly dual: boolean;
   /** The intended translation, maximal ranges sorted by virtual address. */
@@ -39,12 +75,8 @@ export interface RefusedSpec {
 export type Spec = ValidSpec | RefusedSpec;
 
 const PAGE = 4096n;
-const FOUR_GIB = 1n << 32n;
-const CANONICAL_LOW_END = 1n << 47n;
-const CANONICAL_HIGH_START = 0xffff800000000000n;
 const U64_END = 1n << 64n;
 
-const hex = (value: bigint): string => `0x${value.toString(16)}`;
 const span = (start: bigint, end: bigint): string => `${hex(start)}-${hex(end)}`;
 const floorDiv = (a: bigint, b: bigint): bigint => a / b; // operands are never negative here
 const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
@@ -89,7 +121,7 @@ export function pagingModeOf(symbols: ReadonlyMap<string, bigint>): PagingMode {
  * block's first byte. Needs fewer symbols than the full spec, so a refused
  * layout's tables can still be dumped. `source` names the ELF in errors.
  */
-export function tablePlacement(symbols: ReadonlyMap<string, bigint>, source: string): { mode: PagingMode; tablesPhys: bigint } {
+export function tablePlacement(symbols: ReadonlyMap<string, bigint>, source: string): TablePlacement {
   const get = (name: string): bigint => {
     const value = symbols.get(name);
     if (value === undefined) throw new InputError(`${source}: required symbol ${name} is missing`);
@@ -163,157 +195,259 @@ function paint(segments: PhysSegment[], start: bigint, end: bigint, flags: LeafF
   });
 }
 
-/** The intended translation and table layout for a kernel's symbols, or why the policy refuses it. */
-export function specFromSymbols(symbols: ReadonlyMap<string, bigint>): Spec {
-  const reasons: string[] = [];
-  const rules: RefusalRule[] = [];
-  const refuse = (rule: RefusalRule, reason: string): void => {
-    rules.push(rule);
-    reasons.push(reason);
-  };
-  const refused = (): RefusedSpec => ({ valid: false, reasons, rules });
+/** The kernel's layout as its symbols give it, once every needed symbol is there. */
+interface KernelLayout {
+  readonly mode: PagingMode;
+  readonly ramBase: bigint;
+  readonly ramSizeKiB: bigint;
+  readonly ramSize: bigint;
+  readonly ramEnd: bigint;
+  readonly virtBase: bigint;
+  readonly tablesVirt: bigint;
+  /** Whether RAM is also mapped at CONFIG_KERNEL_VM_BASE. */
+  readonly dual: boolean;
+  /** virt = phys + delta in the dual window. */
+  readonly delta: bigint;
+  readonly tablesPhys: bigint;
+  /** Bytes one top-level entry controls. */
+  readonly scope: bigint;
+  readonly flash: { readonly base: bigint; readonly size: bigint } | null;
+  readonly regions: readonly (Region & { readonly start: bigint; readonly size: bigint })[];
+  readonly permissions: boolean;
+}
 
-  const mode = pagingModeOf(symbols);
-  const layout = PAGING_MODE_LAYOUTS[mode];
-  const perms = symbols.has('CONFIG_SRAM_REGION_PERMISSIONS');
-  const xip = symbols.has('CONFIG_XIP');
-  const regions = activeRegions(symbols);
+/** The dual window: the top-level entries CONFIG_KERNEL_VM_BASE's mapping of RAM takes. */
+interface DualWindow {
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly count: bigint;
+}
 
-  // Rule 1: every symbol the configuration needs.
+/** The symbols every layout needs, then those its configuration adds. */
+function requiredSymbols(symbols: ReadonlyMap<string, bigint>): [name: string, because: string][] {
   const required: [string, string][] = [
     ['CONFIG_SRAM_BASE_ADDRESS', ''], ['CONFIG_SRAM_SIZE', ''], ['CONFIG_KERNEL_VM_BASE', ''], ['z_x86_pagetables_start', ''],
   ];
-  if (xip) required.push(['CONFIG_FLASH_BASE_ADDRESS', 'CONFIG_XIP'], ['CONFIG_FLASH_SIZE', 'CONFIG_XIP']);
-  for (const region of regions) {
+  if (symbols.has('CONFIG_XIP')) required.push(['CONFIG_FLASH_BASE_ADDRESS', 'CONFIG_XIP'], ['CONFIG_FLASH_SIZE', 'CONFIG_XIP']);
+  for (const region of activeRegions(symbols)) {
     for (const suffix of ['_start', '_size']) required.push([`${region.name}${suffix}`, 'CONFIG_SRAM_REGION_PERMISSIONS']);
   }
-  for (const [name, because] of required) {
-    if (!symbols.has(name)) refuse(1, `required symbol ${name} is missing${because ? ` (${because} is set)` : ''}`);
-  }
-  if (reasons.length > 0) return refused();
-  const get = (name: string): bigint => symbols.get(name)!;
+  return required;
+}
 
+/** The layout the symbols describe, or the symbol-missing refusals. */
+function kernelLayout(symbols: ReadonlyMap<string, bigint>): KernelLayout | Refusal[] {
+  const missing: Refusal[] = requiredSymbols(symbols)
+    .filter(([name]) => !symbols.has(name))
+    .map(([name, because]) => ({ rule: 'symbol-missing', reason: `required symbol ${name} is missing${because ? ` (${because} is set)` : ''}` }));
+  if (missing.length > 0) return missing;
+  const get = (name: string): bigint => symbols.get(name)!;
+  const mode = pagingModeOf(symbols);
   const ramBase = get('CONFIG_SRAM_BASE_ADDRESS');
   const ramSizeKiB = get('CONFIG_SRAM_SIZE');
   const ramSize = ramSizeKiB * 1024n;
-  const ramEnd = ramBase + ramSize;
   const virtBase = get('CONFIG_KERNEL_VM_BASE');
   const tablesVirt = get('z_x86_pagetables_start');
-  const dual = virtBase !== ramBase;
-  const delta = virtBase - ramBase; // virt = phys + delta in the dual window
-  const tablesPhys = tablesVirt - delta;
-  const scope = topLevelScope(mode);
-  const flash = xip ? { base: get('CONFIG_FLASH_BASE_ADDRESS'), size: get('CONFIG_FLASH_SIZE') * 1024n } : null;
-  const regionSpans = regions.map((r) => ({ ...r, start: get(`${r.name}_start`), size: get(`${r.name}_size`) }));
-
-  // Rule 2: alignment.
-  const aligned = (value: bigint): boolean => value % PAGE === 0n;
-  if (!aligned(ramBase)) refuse(2, `CONFIG_SRAM_BASE_ADDRESS ${hex(ramBase)} is not 4 KiB aligned`);
-  if (!aligned(ramSize)) refuse(2, `CONFIG_SRAM_SIZE ${ramSizeKiB} KiB is not a multiple of 4 KiB`);
-  if (flash && !aligned(flash.base)) refuse(2, `CONFIG_FLASH_BASE_ADDRESS ${hex(flash.base)} is not 4 KiB aligned`);
-  if (flash && !aligned(flash.size)) refuse(2, `CONFIG_FLASH_SIZE ${flash.size / 1024n} KiB is not a multiple of 4 KiB`);
-  for (const r of regionSpans) {
-    if (!aligned(r.start)) refuse(2, `${r.name}_start ${hex(r.start)} is not 4 KiB aligned`);
-    if (!aligned(r.size)) refuse(2, `${r.name}_size ${hex(r.size)} is not a multiple of 4 KiB`);
-  }
-  const tablesWhy = `z_x86_pagetables_start ${hex(tablesVirt)} - (CONFIG_KERNEL_VM_BASE ${hex(virtBase)} - CONFIG_SRAM_BASE_ADDRESS ${hex(ramBase)})`;
-  if (tablesPhys < 0n) refuse(2, `the tables' physical address ${tablesWhy} is negative`);
-  else if (!aligned(tablesPhys)) refuse(2, `the tables' physical address ${hex(tablesPhys)} = ${tablesWhy} is not 4 KiB aligned`);
-
-  // Rule 3: nothing to map.
-  if (ramSize === 0n) refuse(3, 'CONFIG_SRAM_SIZE is 0: no RAM to map');
-
-  // Rule 4: XIP with a virtual base.
-  if (dual && flash) refuse(4, `CONFIG_XIP with CONFIG_KERNEL_VM_BASE ${hex(virtBase)} != CONFIG_SRAM_BASE_ADDRESS ${hex(ramBase)}: XIP and a dual mapping are incompatible`);
-
-  // Rule 5: the dual window shares lower tables, so both bases sit at the same offset in a top-level entry.
-  const misaligned = dual && virtBase % scope !== ramBase % scope;
-  if (misaligned) {
-    refuse(5, `CONFIG_KERNEL_VM_BASE ${hex(virtBase)} and CONFIG_SRAM_BASE_ADDRESS ${hex(ramBase)} differ in their offset within a ${hex(scope)}-byte top-level entry`);
-  }
-
-  // Rule 6: reach.
-  const windowStart = floorDiv(virtBase, scope) * scope;
-  const windowCount = ceilDiv(ramSize + (ramBase % scope), scope);
-  const windowEnd = windowStart + windowCount * scope;
-  let outOfReach = false;
-  const reach = (reason: string): void => {
-    outOfReach = true;
-    refuse(6, reason);
+  const delta = virtBase - ramBase;
+  return {
+    mode,
+    ramBase,
+    ramSizeKiB,
+    ramSize,
+    ramEnd: ramBase + ramSize,
+    virtBase,
+    tablesVirt,
+    dual: virtBase !== ramBase,
+    delta,
+    tablesPhys: tablesVirt - delta,
+    scope: topLevelScope(mode),
+    flash: symbols.has('CONFIG_XIP') ? { base: get('CONFIG_FLASH_BASE_ADDRESS'), size: get('CONFIG_FLASH_SIZE') * 1024n } : null,
+    regions: activeRegions(symbols).map((r) => ({ ...r, start: get(`${r.name}_start`), size: get(`${r.name}_size`) })),
+    permissions: symbols.has('CONFIG_SRAM_REGION_PERMISSIONS'),
   };
-  if (layout.linearBits === 32) {
-    if (ramEnd > FOUR_GIB) reach(`RAM ${span(ramBase, ramEnd)} ends past 4 GiB, which ${layout.title} cannot map (addresses wrap)`);
-    if (flash && flash.base + flash.size > FOUR_GIB) reach(`flash ${span(flash.base, flash.base + flash.size)} ends past 4 GiB, which ${layout.title} cannot map`);
-    if (dual && windowEnd > FOUR_GIB) reach(`the dual window ${span(windowStart, windowEnd)} (CONFIG_KERNEL_VM_BASE ${hex(virtBase)} rounded to top-level entries) ends past 4 GiB`);
-  } else {
-    if (ramEnd > CANONICAL_LOW_END) reach(`RAM ${span(ramBase, ramEnd)} ends past 2^47: identity addresses there are not canonical`);
-    if (flash && flash.base + flash.size > CANONICAL_LOW_END) reach(`flash ${span(flash.base, flash.base + flash.size)} ends past 2^47: identity addresses there are not canonical`);
-    if (dual) {
-      const low = virtBase < CANONICAL_LOW_END;
-      if (!low && (virtBase < CANONICAL_HIGH_START || virtBase >= U64_END)) {
-        reach(`CONFIG_KERNEL_VM_BASE ${hex(virtBase)} is not a canonical address`);
-      } else if (low ? windowEnd > CANONICAL_LOW_END : windowStart < CANONICAL_HIGH_START || windowEnd > U64_END) {
-        reach(`the dual window ${span(windowStart, windowEnd)} (CONFIG_KERNEL_VM_BASE ${hex(virtBase)} rounded to top-level entries) leaves its canonical half`);
-      }
-    }
-  }
+}
 
-  // Rule 7: the window's top-level entries would overwrite the identity map's.
-  if (dual && !misaligned && !outOfReach && ramSize > 0n) {
-    const entries = BigInt(layout.levels[0]!.entries);
-    const identityFirst = floorDiv(ramBase, scope);
-    const identityLast = floorDiv(ramEnd - 1n, scope);
-    const windowFirst = floorDiv(windowStart, scope) % entries;
-    const clash: bigint[] = [];
-    for (let k = 0n; k < windowCount; k++) {
-      const index = (windowFirst + k) % entries;
-      if (index >= identityFirst && index <= identityLast) clash.push(index);
-    }
-    if (clash.length > 0) {
-      refuse(7, `the dual window ${span(windowStart, windowEnd)} at CONFIG_KERNEL_VM_BASE ${hex(virtBase)} uses top-level entries `
-        + `${clash.length === 1 ? clash[0] : `${clash[0]}-${clash[clash.length - 1]}`} that the identity map of RAM ${span(ramBase, ramEnd)} needs`);
-    }
-  }
+function dualWindowOf(k: KernelLayout): DualWindow {
+  const start = floorDiv(k.virtBase, k.scope) * k.scope;
+  const count = ceilDiv(k.ramSize + (k.ramBase % k.scope), k.scope);
+  return { start, end: start + count * k.scope, count };
+}
 
-  // Rule 8: XIP flash inside RAM.
-  if (flash && flash.size > 0n && ramSize > 0n && flash.base < ramEnd && ramBase < flash.base + flash.size) {
-    refuse(8, `flash ${span(flash.base, flash.base + flash.size)} (CONFIG_FLASH_BASE_ADDRESS, CONFIG_FLASH_SIZE) overlaps RAM ${span(ramBase, ramEnd)}`);
-  }
-  if (reasons.length > 0) return refused();
+const aligned = (value: bigint): boolean => value % PAGE === 0n;
 
-  // What is mapped: identity RAM (never page 0 without a dual window), identity flash (never page 0), the dual window.
+/** not-page-aligned: RAM, flash and regions start and end on pages. */
+function misalignedRefusals(k: KernelLayout): Refusal[] {
+  const reasons: string[] = [];
+  if (!aligned(k.ramBase)) reasons.push(`CONFIG_SRAM_BASE_ADDRESS ${hex(k.ramBase)} is not 4 KiB aligned`);
+  if (!aligned(k.ramSize)) reasons.push(`CONFIG_SRAM_SIZE ${k.ramSizeKiB} KiB is not a multiple of 4 KiB`);
+  if (k.flash && !aligned(k.flash.base)) reasons.push(`CONFIG_FLASH_BASE_ADDRESS ${hex(k.flash.base)} is not 4 KiB aligned`);
+  if (k.flash && !aligned(k.flash.size)) reasons.push(`CONFIG_FLASH_SIZE ${k.flash.size / 1024n} KiB is not a multiple of 4 KiB`);
+  for (const r of k.regions) {
+    if (!aligned(r.start)) reasons.push(`${r.name}_start ${hex(r.start)} is not 4 KiB aligned`);
+    if (!aligned(r.size)) reasons.push(`${r.name}_size ${hex(r.size)} is not a multiple of 4 KiB`);
+  }
+  return reasons.map((reason) => ({ rule: 'not-page-aligned', reason }));
+}
+
+/** tables-phys-invalid: the tables' physical address is a page of memory. */
+function tablesPhysRefusals(k: KernelLayout): Refusal[] {
+  const why = `z_x86_pagetables_start ${hex(k.tablesVirt)} - (CONFIG_KERNEL_VM_BASE ${hex(k.virtBase)} - CONFIG_SRAM_BASE_ADDRESS ${hex(k.ramBase)})`;
+  if (k.tablesPhys < 0n) return [{ rule: 'tables-phys-invalid', reason: `the tables' physical address ${why} is negative` }];
+  if (!aligned(k.tablesPhys)) return [{ rule: 'tables-phys-invalid', reason: `the tables' physical address ${hex(k.tablesPhys)} = ${why} is not 4 KiB aligned` }];
+  return [];
+}
+
+/** identity-beyond-reach: identity addresses of RAM and flash are linear addresses (below 4 GiB, or canonical). */
+function identityReachRefusals(k: KernelLayout): Refusal[] {
+  const end = identityEnd(k.mode);
+  const title = PAGING_MODE_RECORDS[k.mode].title;
+  const reasons: string[] = [];
+  const halves = hasCanonicalHalves(k.mode);
+  const flashEnd = k.flash ? k.flash.base + k.flash.size : 0n;
+  if (k.ramEnd > end) {
+    reasons.push(halves
+      ? `RAM ${span(k.ramBase, k.ramEnd)} ends past 2^47: identity addresses there are not canonical`
+      : `RAM ${span(k.ramBase, k.ramEnd)} ends past 4 GiB, which ${title} cannot map (addresses wrap)`);
+  }
+  if (k.flash && flashEnd > end) {
+    reasons.push(halves
+      ? `flash ${span(k.flash.base, flashEnd)} ends past 2^47: identity addresses there are not canonical`
+      : `flash ${span(k.flash.base, flashEnd)} ends past 4 GiB, which ${title} cannot map`);
+  }
+  return reasons.map((reason) => ({ rule: 'identity-beyond-reach', reason }));
+}
+
+/** dual-window-beyond-reach: the window stays within the linear span (canonical half) its base lies in. */
+function windowReachRefusals(k: KernelLayout, window: DualWindow): Refusal[] {
+  if (!k.dual) return [];
+  const rounded = `(CONFIG_KERNEL_VM_BASE ${hex(k.virtBase)} rounded to top-level entries)`;
+  const refuse = (reason: string): Refusal[] => [{ rule: 'dual-window-beyond-reach', reason }];
+  if (!hasCanonicalHalves(k.mode)) {
+    return window.end > identityEnd(k.mode) ? refuse(`the dual window ${span(window.start, window.end)} ${rounded} ends past 4 GiB`) : [];
+  }
+  const home = linearSpans(k.mode).find((s) => k.virtBase >= s.virt && k.virtBase < s.virt + s.size);
+  if (!home) return refuse(`CONFIG_KERNEL_VM_BASE ${hex(k.virtBase)} is not a canonical address`);
+  return window.start < home.virt || window.end > home.virt + home.size
+    ? refuse(`the dual window ${span(window.start, window.end)} ${rounded} leaves its canonical half`)
+    : [];
+}
+
+/** dual-window-overlaps-identity: the window's top-level entries are not ones the identity map of RAM needs. */
+function windowClashRefusals(k: KernelLayout, window: DualWindow): Refusal[] {
+  const entries = BigInt(topEntries(k.mode));
+  const identityFirst = floorDiv(k.ramBase, k.scope);
+  const identityLast = floorDiv(k.ramEnd - 1n, k.scope);
+  const windowFirst = floorDiv(window.start, k.scope) % entries;
+  const clash: bigint[] = [];
+  for (let n = 0n; n < window.count; n++) {
+    const index = (windowFirst + n) % entries;
+    if (index >= identityFirst && index <= identityLast) clash.push(index);
+  }
+  if (clash.length === 0) return [];
+  return [{
+    rule: 'dual-window-overlaps-identity',
+    reason: `the dual window ${span(window.start, window.end)} at CONFIG_KERNEL_VM_BASE ${hex(k.virtBase)} uses top-level entries `
+      + `${clash.length === 1 ? clash[0] : `${clash[0]}-${clash[clash.length - 1]}`} that the identity map of RAM ${span(k.ramBase, k.ramEnd)} needs`,
+  }];
+}
+
+/** Refusals decided by the symbols alone (all but region-unmapped and tables-beyond-cr3-reach). */
+function layoutRefusals(k: KernelLayout): Refusal[] {
+  const refusals = [...misalignedRefusals(k), ...tablesPhysRefusals(k)];
+  if (k.ramSize === 0n) refusals.push({ rule: 'ram-empty', reason: 'CONFIG_SRAM_SIZE is 0: no RAM to map' });
+  if (k.dual && k.flash) {
+    refusals.push({
+      rule: 'xip-with-dual-window',
+      reason: `CONFIG_XIP with CONFIG_KERNEL_VM_BASE ${hex(k.virtBase)} != CONFIG_SRAM_BASE_ADDRESS ${hex(k.ramBase)}: XIP and a dual mapping are incompatible`,
+    });
+  }
+  // The dual window shares lower tables, so both bases sit at the same offset in a top-level entry.
+  const misaligned = k.dual && k.virtBase % k.scope !== k.ramBase % k.scope;
+  if (misaligned) {
+    refusals.push({
+      rule: 'dual-bases-misaligned',
+      reason: `CONFIG_KERNEL_VM_BASE ${hex(k.virtBase)} and CONFIG_SRAM_BASE_ADDRESS ${hex(k.ramBase)} differ in their offset within a ${hex(k.scope)}-byte top-level entry`,
+    });
+  }
+  const window = dualWindowOf(k);
+  const reach = [...identityReachRefusals(k), ...windowReachRefusals(k, window)];
+  refusals.push(...reach);
+  // Entries are compared only where both windows are well formed.
+  if (k.dual && !misaligned && reach.length === 0 && k.ramSize > 0n) refusals.push(...windowClashRefusals(k, window));
+  const flashEnd = k.flash ? k.flash.base + k.flash.size : 0n;
+  if (k.flash && k.flash.size > 0n && k.ramSize > 0n && k.flash.base < k.ramEnd && k.ramBase < flashEnd) {
+    refusals.push({
+      rule: 'flash-overlaps-ram',
+      reason: `flash ${span(k.flash.base, flashEnd)} (CONFIG_FLASH_BASE_ADDRESS, CONFIG_FLASH_SIZE) overlaps RAM ${span(k.ramBase, k.ramEnd)}`,
+    });
+  }
+  return refusals;
+}
+
+/** What is mapped: identity RAM (never page 0 without a dual window), identity flash (never page 0), the dual window. */
+function mappingsOf(k: KernelLayout): { identity: Mapping[]; all: Mapping[] } {
   const identity: Mapping[] = [];
-  const ramIdentityStart = !dual && ramBase === 0n ? PAGE : ramBase;
-  if (ramIdentityStart < ramEnd) identity.push({ start: ramIdentityStart, end: ramEnd, offset: 0n });
-  if (flash) {
-    const start = flash.base === 0n ? PAGE : flash.base;
-    const end = flash.base + flash.size;
+  const ramIdentityStart = !k.dual && k.ramBase === 0n ? PAGE : k.ramBase;
+  if (ramIdentityStart < k.ramEnd) identity.push({ start: ramIdentityStart, end: k.ramEnd, offset: 0n });
+  if (k.flash) {
+    const start = k.flash.base === 0n ? PAGE : k.flash.base;
+    const end = k.flash.base + k.flash.size;
     if (start < end) identity.push({ start, end, offset: 0n });
   }
   identity.sort((a, b) => (a.start < b.start ? -1 : 1));
-  const mappings: Mapping[] = [...identity];
-  if (dual) mappings.push({ start: ramBase + delta, end: ramEnd + delta, offset: delta });
+  const all = [...identity];
+  if (k.dual) all.push({ start: k.ramBase + k.delta, end: k.ramEnd + k.delta, offset: k.delta });
+  return { identity, all };
+}
 
-  // Rule 9: every permission-region page (but page 0) must already be mapped.
-  const ramFlags: LeafFlags = { writable: true, user: false, executeDisable: perms };
-  const flashFlags: LeafFlags = { writable: false, user: false, executeDisable: perms };
-  let segments: PhysSegment[] = [{ start: ramBase, end: ramEnd, flags: ramFlags }];
-  if (flash && flash.size > 0n) segments.push({ start: flash.base, end: flash.base + flash.size, flags: flashFlags });
-  for (const region of regionSpans) {
+/** A region's pages but page 0 (which is never mapped). */
+const regionPages = (start: bigint, end: bigint) => uncovered(start, end, [{ start: 0n, end: PAGE }]);
+
+/** region-unmapped: every permission-region page (but page 0) is already mapped. */
+function regionRefusals(k: KernelLayout, mappings: readonly Mapping[]): Refusal[] {
+  const refusals: Refusal[] = [];
+  for (const region of k.regions) {
     const end = region.start + region.size;
     const where = `${region.name} ${span(region.start, end)}`;
     if (end > U64_END) {
-      refuse(9, `${where} ends past 2^64`);
+      refusals.push({ rule: 'region-unmapped', reason: `${where} ends past 2^64` });
       continue;
     }
-    const pages = uncovered(region.start, end, [{ start: 0n, end: PAGE }]);
-    const holes = pages.flatMap((p) => uncovered(p.start, p.end, mappings));
+    const holes = regionPages(region.start, end).flatMap((p) => uncovered(p.start, p.end, mappings));
     if (holes.length > 0) {
-      const what = ['RAM', ...(flash ? ['flash'] : []), ...(dual ? ['the dual window'] : [])].join(' or ');
-      refuse(9, `${where}: page ${hex(holes[0]!.start)} is not mapped by ${what}`);
-      continue;
+      const what = ['RAM', ...(k.flash ? ['flash'] : []), ...(k.dual ? ['the dual window'] : [])].join(' or ');
+      refusals.push({ rule: 'region-unmapped', reason: `${where}: page ${hex(holes[0]!.start)} is not mapped by ${what}` });
     }
-    for (const p of pages) {
+  }
+  return refusals;
+}
+
+/** Tables: one top-level table, and below it one per entry of the level above that identity pages go through. */
+function tableCountOf(mode: PagingMode, identity: readonly Mapping[]): bigint {
+  const levels = PAGING_MODE_RECORDS[mode].levels;
+  let count = 1n;
+  for (let n = 1; n < levels.length; n++) count += blocksTouched(identity, 1n << BigInt(levels[n - 1]!.shift));
+  return count;
+}
+
+/** tables-beyond-cr3-reach: the block ends (with its top-level table) where CR3 and the entries reach. */
+function tablesReachRefusals(k: KernelLayout, tableBytes: bigint): Refusal[] {
+  const limit = cr3Limit(k.mode);
+  if (k.tablesPhys + tableBytes <= limit) return [];
+  return [{
+    rule: 'tables-beyond-cr3-reach',
+    reason: `the table block ${span(k.tablesPhys, k.tablesPhys + tableBytes)} (z_x86_pagetables_start) ends past ${hex(limit)}, out of reach of CR3 and the entries in ${PAGING_MODE_RECORDS[k.mode].title}`,
+  }];
+}
+
+/** The intended translation of an accepted layout: every mapping of every physical segment, with its flags. */
+function intendedTranslation(k: KernelLayout, mappings: readonly Mapping[]): MappedRange[] {
+  const ramFlags: LeafFlags = { writable: true, user: false, executeDisable: k.permissions };
+  const flashFlags: LeafFlags = { writable: false, user: false, executeDisable: k.permissions };
+  let segments: PhysSegment[] = [{ start: k.ramBase, end: k.ramEnd, flags: ramFlags }];
+  if (k.flash && k.flash.size > 0n) segments.push({ start: k.flash.base, end: k.flash.base + k.flash.size, flags: flashFlags });
+  for (const region of k.regions) {
+    for (const p of regionPages(region.start, region.start + region.size)) {
       for (const m of mappings) {
         const start = p.start > m.start ? p.start : m.start;
         const stop = p.end < m.end ? p.end : m.end;
@@ -321,34 +455,31 @@ export function specFromSymbols(symbols: ReadonlyMap<string, bigint>): Spec {
       }
     }
   }
-
-  // Tables: one top-level table, and below it one per entry of the level above that identity pages go through.
-  let tableCount = 1n;
-  for (let k = 1; k < layout.levels.length; k++) {
-    tableCount += blocksTouched(identity, 1n << BigInt(layout.levels[k - 1]!.shift));
-  }
-  const tableBytes = (tableCount - 1n) * PAGE + BigInt(layout.topTableBytes);
-
-  // Rule 10: CR3 and the entries must reach every table.
-  const tablesLimit = layout.linearBits === 32 ? FOUR_GIB : 1n << 52n;
-  if (tablesPhys + tableBytes > tablesLimit) {
-    refuse(10, `the table block ${span(tablesPhys, tablesPhys + tableBytes)} (z_x86_pagetables_start) ends past ${hex(tablesLimit)}, out of reach of CR3 and the entries in ${layout.title}`);
-  }
-  if (reasons.length > 0) return refused();
-
-  // The translation: every mapping of every physical segment, with its flags.
+  const denyExecute = pagesCanDenyExecute(k.mode);
   const ranges: MappedRange[] = [];
   for (const seg of segments) {
-    const access = {
-      writable: seg.flags.writable,
-      user: seg.flags.user,
-      executable: mode === '32bit' || !seg.flags.executeDisable,
-    };
+    const access = { writable: seg.flags.writable, user: seg.flags.user, executable: !denyExecute || !seg.flags.executeDisable };
     for (const m of mappings) {
       const start = seg.start + m.offset > m.start ? seg.start + m.offset : m.start;
       const end = seg.end + m.offset < m.end ? seg.end + m.offset : m.end;
       if (start < end) ranges.push({ virt: start, phys: start - m.offset, size: end - start, ...access });
     }
   }
-  return { valid: true, mode, tablesPhys, dual, expected: coalesceRanges(ranges), tableCount: Number(tableCount), tableBytes };
+  return coalesceRanges(ranges);
+}
+
+/** The intended translation and table layout for a kernel's symbols, or why the policy refuses it. */
+export function specFromSymbols(symbols: ReadonlyMap<string, bigint>): Spec {
+  const refused = (refusals: readonly Refusal[]): RefusedSpec =>
+    ({ valid: false, reasons: refusals.map((r) => r.reason), rules: refusals.map((r) => r.rule) });
+  const k = kernelLayout(symbols);
+  if (Array.isArray(k)) return refused(k);
+  const early = layoutRefusals(k);
+  if (early.length > 0) return refused(early);
+  const { identity, all } = mappingsOf(k);
+  const tableCount = tableCountOf(k.mode, identity);
+  const tableBytes = blockBytes(k.mode, tableCount);
+  const late = [...regionRefusals(k, all), ...tablesReachRefusals(k, tableBytes)];
+  if (late.length > 0) return refused(late);
+  return { valid: true, mode: k.mode, tablesPhys: k.tablesPhys, dual: k.dual, expected: intendedTranslation(k, all), tableCount: Number(tableCount), tableBytes };
 }

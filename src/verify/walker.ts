@@ -8,18 +8,18 @@
  * words from a typed array.
  */
 import { InputError } from '../core/errors.js';
-import type { EngineReport, MappedRange, PagingMode, Violation, WalkOptions } from './model.js';
+import type { EngineReport, MappedRange, PagingMode, TablePlacement, Violation, WalkOptions } from './model.js';
 import type { Translation } from './ranges.js';
-import { PAGING_MODE_LAYOUTS, type EntryName, type PagingLevel, type PagingModeLayout } from './paging-modes.js';
-
-/** Processor settings that change how entries are read. */
+import { hex } from '../core/text.js';
+import {
+  PAGING_MODE_RECORDS, TABLE_BYTES, cr3Limit, linearSpans, topEntries, topEntryVirt, topTablePhys,
+  type EntryName, type PagingLevel, type PagingModeRecord,
+} from './paging-modes.js';
 
 /** A block of paging structures as it sits in physical memory. */
-export interface TableBlock {
-  readonly mode: PagingMode;
+export interface TableBlock extends TablePlacement {
+  /** The block's bytes; the top-level table is its last page (last 32 bytes in PAE). */
   readonly tables: Uint8Array;
-  /** Physical address of the block's first byte; the top-level table is its last page (last 32 bytes in PAE). */
-  readonly tablesPhys: bigint;
 }
 
 /** What the walk of a whole block found. */
@@ -30,8 +30,6 @@ export interface WalkResult {
   /** Every translation, as maximal ranges sorted by virtual address. */
   readonly ranges: MappedRange[];
   readonly violations: Violation[];
-  /** Number of 4 KiB pages mapped. */
-  readonly mappedPages: number;
 }
 
 /** Packed access bits of `PageWalker.translatePage`. */
@@ -54,7 +52,9 @@ export interface PageWalker {
   translatePage(vpn: number): number;
   /** The translation of one linear address, or null. */
   lookup(virt: bigint): Translation | null;
-  /** Walk everything the block maps. */
+  /** Drive a visitor over every present entry, in linear-address order. */
+  traverse(visitor: WalkVisitor): void;
+  /** Walk everything the block maps: the ranges and the violations (the CR3 check included). */
   walk(): WalkResult;
 }
 
@@ -106,12 +106,12 @@ function checkOptions(options: WalkOptions): Required<WalkOptions> {
   return { maxPhysAddr, nxe: options.nxe ?? true, pse: options.pse ?? true };
 }
 
-function compileLevel(layout: PagingModeLayout, level: PagingLevel, options: Required<WalkOptions>): CompiledLevel {
+function compileLevel(record: PagingModeRecord, level: PagingLevel, options: Required<WalkOptions>): CompiledLevel {
   const m = options.maxPhysAddr;
   const reserved = new Set(level.reservedBits);
   for (let bit = Math.max(m, PAGE_SHIFT); bit <= level.addressTopBit; bit++) reserved.add(bit);
   const xdActive = level.executeDisable && options.nxe;
-  if (layout.entryBytes === 8 && !xdActive) reserved.add(63);
+  if (record.entryBytes === 8 && !xdActive) reserved.add(63);
   const [reservedLo, reservedHi] = bitMasks(reserved);
 
   const rule = level.largePage;
@@ -146,10 +146,10 @@ function compileLevel(layout: PagingModeLayout, level: PagingLevel, options: Req
 
 /** Why a block of this many bytes cannot be a table block of the mode, or null when it can. */
 export function tableBlockProblem(mode: PagingMode, byteLength: number): string | null {
-  const top = PAGING_MODE_LAYOUTS[mode].topTableBytes;
+  const top = PAGING_MODE_RECORDS[mode].topTableBytes;
   if (byteLength < top) return `${byteLength} bytes is too small for ${mode} tables (the top-level table alone is ${top} bytes)`;
-  if ((byteLength - top) % 4096 !== 0) {
-    const shape = top === 4096 ? 'a multiple of 4096 bytes' : `4096 * n + ${top} bytes (tables, then the ${top}-byte top-level table)`;
+  if ((byteLength - top) % TABLE_BYTES !== 0) {
+    const shape = top === TABLE_BYTES ? 'a multiple of 4096 bytes' : `4096 * n + ${top} bytes (tables, then the ${top}-byte top-level table)`;
     return `${byteLength} bytes is not a whole number of ${mode} tables (expected ${shape})`;
   }
   return null;
@@ -162,8 +162,6 @@ function littleEndianWords(bytes: Uint8Array): Uint32Array {
   const view = new DataView(aligned.buffer, aligned.byteOffset, aligned.byteLength);
   return Uint32Array.from({ length: words.length }, (_, i) => view.getUint32(i * 4, true));
 }
-
-const hex = (value: bigint | number): string => `0x${value.toString(16)}`;
 
 /** Bit list as text: '1-2, 5-8, 63'. */
 function describeBits(lo: number, hi: number): string {
@@ -179,36 +177,92 @@ function describeBits(lo: number, hi: number): string {
   return parts.join(', ');
 }
 
-/** Added to the page number of an upper-half IA-32e entry (index 256 and up) to sign-extend it: 2^52 - 2^36 pages. */
-const CANONICAL_HIGH_PAGES = 2 ** 52 - 2 ** 36;
+/**
+ * Slots of one level in the lookup fast path's flat array of facts, Slot.Count
+ * numbers per level (a const enum: the names compile to the numbers, so the
+ * hot loop reads constants). The index is (low >>> IndexShift | high <<
+ * HighShift & HighMask) & IndexMask, the high half used only where the index
+ * reaches past bit 31.
+ */
+const enum Slot {
+  IndexShift,
+  HighShift,
+  HighMask,
+  IndexMask,
+  /** Bits that leave the fast path (reserved bits, and PS where it maps a page), low and high word. */
+  LeaveLo,
+  LeaveHi,
+  /** Low-word bits an entry cannot take away (R/W and U/S where they do not count). */
+  KeepLo,
+  /** XD where it counts. */
+  XdHi,
+  /** Address bits of the high word. */
+  AddressHi,
+  Count,
+}
 
+/**
+ * What a walk tells its consumers, entry by entry, in linear-address order
+ * (the way Linux's ptdump drives note_page). Merging into ranges, violation
+ * messages and any other use of a walk are visitors; the walk itself decides
+ * nothing but how the MMU reads the entries.
+ */
+export interface WalkVisitor {
+  /** Present leaf: `pages` 4 KiB pages from virtual page `vpn` map to physical page `ppn` with `access` (ACCESS_* bits). */
+  leaf?(vpn: number, ppn: number, pages: number, access: number): void;
+  /**
+   * Present entry with a reserved bit set at `depth` (0 = top): it translates
+   * nothing. `path` (entry indices from the top, valid for depth + 1 and only
+   * during the call) and `word` (its 32-bit word index in the block) say
+   * where it is; `large` whether PS maps a page there.
+   */
+  reserved?(depth: number, path: readonly number[], word: number, lo: number, hi: number, large: boolean): void;
+  /** Present entry pointing at a table at physical `target` outside the block: the walk does not follow it. */
+  outside?(depth: number, path: readonly number[], word: number, target: number): void;
+}
+
+const TOP_ENTRY_PAGES = new Map<PagingMode, Float64Array>();
+
+/** Virtual page number each top-level entry starts at (sign-extended in IA-32e's upper half), computed once a mode. */
+function topEntryPages(mode: PagingMode): Float64Array {
+  let pages = TOP_ENTRY_PAGES.get(mode);
+  if (!pages) {
+    pages = Float64Array.from({ length: topEntries(mode) }, (_, i) => Number(topEntryVirt(mode, i) >> 12n));
+    TOP_ENTRY_PAGES.set(mode, pages);
+  }
+  return pages;
+}
+
+/** Linear page numbers a mode can form: [0, lowEnd) and, in IA-32e, [highStart, pagesEnd) (the canonical upper half). */
+function linearPageSpans(mode: PagingMode): { lowEnd: number; highStart: number; pagesEnd: number } {
+  const spans = linearSpans(mode).map((s) => ({ start: Number(s.virt >> 12n), end: Number((s.virt + s.size) >> 12n) }));
+  const lowEnd = spans[0]!.end;
+  return { lowEnd, highStart: spans[1]?.start ?? lowEnd, pagesEnd: spans[1]?.end ?? lowEnd };
+}
+
+/** A walker bound to one block; InputError when the bytes or the base cannot be a table block of the mode. */
 export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): PageWalker {
   const options = checkOptions(walkOptions);
-  const layout = PAGING_MODE_LAYOUTS[block.mode];
+  const record = PAGING_MODE_RECORDS[block.mode];
   const problem = tableBlockProblem(block.mode, block.tables.byteLength);
   if (problem) throw new InputError(problem);
   if (block.tablesPhys < 0n || block.tablesPhys % 4096n !== 0n || block.tablesPhys >= 1n << 64n) {
     throw new InputError(`tables base ${hex(block.tablesPhys)} is not a 4 KiB aligned 64-bit physical address`);
   }
-  const levels = layout.levels.map((level) => compileLevel(layout, level, options));
+  const levels = record.levels.map((level) => compileLevel(record, level, options));
   const words = littleEndianWords(block.tables);
-  const stride = layout.entryBytes >>> 2;
+  const stride = record.entryBytes >>> 2;
   const wide = stride === 2;
   const byteLength = block.tables.byteLength;
-  const topOffset = byteLength - layout.topTableBytes;
+  const topOffset = byteLength - record.topTableBytes;
   const basePhys = Number(block.tablesPhys); // exact: 4 KiB aligned and, for any table we follow, < 2^52
-  const topTablePhys = block.tablesPhys + BigInt(topOffset);
+  const topPhys = topTablePhys(block.mode, block.tablesPhys, byteLength);
   const depth = levels.length;
-  const canonical = layout.linearBits === 48;
-  const topEntries = levels[0]!.entries;
-  const linearPages = 2 ** (layout.linearBits - PAGE_SHIFT);
+  const topVpn = topEntryPages(block.mode);
 
-  /** Word offset of the table an entry points to, or -1 when it lies outside the block. */
-  const childTable = (lo: number, hi: number, level: CompiledLevel): number => {
-    const addr = (hi & level.addressHi) * TWO_32 + ((lo & 0xfffff000) >>> 0);
-    const offset = addr - basePhys;
-    return offset >= 0 && offset + 4096 <= byteLength ? offset >>> 2 : -1;
-  };
+  /** Physical address of the table an entry points to. */
+  const tableTarget = (lo: number, hi: number, level: CompiledLevel): number =>
+    (hi & level.addressHi) * TWO_32 + ((lo & 0xfffff000) >>> 0);
 
   /** Page number a leaf maps at `vpn` (within its page). */
   const leafPage = (lo: number, hi: number, level: CompiledLevel, large: boolean, vpn: number): number => {
@@ -218,56 +272,53 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     return high + field + ((lo & level.largeAddressLo) >>> PAGE_SHIFT) + (vpn % level.pagesPerEntry);
   };
 
-  // The lookup fast path reads per-level facts from one flat array, FACTS numbers per level:
-  // index shift and high-half shift (index = (low >>> shift | high << (32 - shift)) & mask, the high
-  // half used only where the index reaches past bit 31); bits that leave the fast path (reserved
-  // bits, and PS where it maps a page) in the low and high word; low-word bits an entry cannot
-  // take away (R/W and U/S where they do not count); XD where it counts; high-word address bits.
-  const FACTS = 9;
-  const facts = new Int32Array(depth * FACTS);
+  const facts = new Int32Array(depth * Slot.Count);
   levels.forEach((level, l) => {
+    const f = l * Slot.Count;
     const shift = Math.log2(level.pagesPerEntry);
-    facts.set([
-      shift, 32 - shift, shift === 0 ? 0 : -1, level.entries - 1,
-      level.reservedLo | (level.psMapsPage ? 0x80 : 0), level.reservedHi | 0,
-      level.controlsAccess ? 0 : 6, level.executeDisable ? 0x80000000 | 0 : 0, level.addressHi | 0,
-    ], l * FACTS);
+    facts[f + Slot.IndexShift] = shift;
+    facts[f + Slot.HighShift] = 32 - shift;
+    facts[f + Slot.HighMask] = shift === 0 ? 0 : -1;
+    facts[f + Slot.IndexMask] = level.entries - 1;
+    facts[f + Slot.LeaveLo] = level.reservedLo | (level.psMapsPage ? 0x80 : 0);
+    facts[f + Slot.LeaveHi] = level.reservedHi | 0;
+    facts[f + Slot.KeepLo] = level.controlsAccess ? 0 : 6;
+    facts[f + Slot.XdHi] = level.executeDisable ? 0x80000000 | 0 : 0;
+    facts[f + Slot.AddressHi] = level.addressHi | 0;
   });
-  const lastFacts = (depth - 1) * FACTS;
+  const lastFacts = (depth - 1) * Slot.Count;
   const firstWord = topOffset >>> 2;
   const lastTableStart = byteLength - 4096;
-  const lowHalfPages = linearPages / 2;
-  const highHalfStart = canonical ? 2 ** 52 - lowHalfPages : lowHalfPages;
-  const pagesEnd = canonical ? 2 ** 52 : linearPages;
+  const { lowEnd, highStart, pagesEnd } = linearPageSpans(block.mode);
 
   /** The packed translation from the bits gathered on the way down. */
   const packed = (frame: number, allowLo: number, xdHi: number): number =>
     frame * 8 + (((allowLo >>> 1) & 3) | (xdHi === 0 ? ACCESS_EXECUTABLE : 0));
 
   const translatePage = (vpn: number): number => {
-    // IA-32e: bits 63:47 must all equal bit 47; other modes: 32-bit linear addresses only.
-    if (!(vpn >= 0 && (vpn < lowHalfPages || (vpn >= highHalfStart && vpn < pagesEnd)))) return -1;
+    // Linear addresses only: below 4 GiB, or canonical in IA-32e (bits 63:47 all equal to bit 47).
+    if (!(vpn >= 0 && (vpn < lowEnd || (vpn >= highStart && vpn < pagesEnd)))) return -1;
     const vpnLow = vpn >>> 0;
     const vpnHigh = ((vpn - vpnLow) / 2 ** 32) | 0;
     let offset = firstWord;
     let allowLo = -1; // R/W and U/S of every level, ANDed
     let xdHi = 0; // XD of every level where it counts, ORed
-    for (let f = 0; f <= lastFacts; f += FACTS) {
-      const index = ((vpnLow >>> facts[f]!) | ((vpnHigh << facts[f + 1]!) & facts[f + 2]!)) & facts[f + 3]!;
+    for (let f = 0; f <= lastFacts; f += Slot.Count) {
+      const index = ((vpnLow >>> facts[f + Slot.IndexShift]!) | ((vpnHigh << facts[f + Slot.HighShift]!) & facts[f + Slot.HighMask]!)) & facts[f + Slot.IndexMask]!;
       const w = offset + index * stride;
       const lo = words[w]!;
       if ((lo & 1) === 0) return -1;
       const hi = wide ? words[w + 1]! : 0;
-      allowLo &= lo | facts[f + 6]!;
-      xdHi |= hi & facts[f + 7]!;
-      if (((lo & facts[f + 4]!) | (hi & facts[f + 5]!)) !== 0) {
-        const level = levels[f / FACTS]!;
+      allowLo &= lo | facts[f + Slot.KeepLo]!;
+      xdHi |= hi & facts[f + Slot.XdHi]!;
+      if (((lo & facts[f + Slot.LeaveLo]!) | (hi & facts[f + Slot.LeaveHi]!)) !== 0) {
+        const level = levels[f / Slot.Count]!;
         if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0) return -1;
         // PS: a large page.
         if ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0) return -1;
         return packed(leafPage(lo, hi, level, true, vpn), allowLo, xdHi);
       }
-      const frame = (hi & facts[f + 8]!) * 2 ** 20 + (lo >>> PAGE_SHIFT);
+      const frame = (hi & facts[f + Slot.AddressHi]!) * 2 ** 20 + (lo >>> PAGE_SHIFT);
       if (f === lastFacts) return packed(frame, allowLo, xdHi);
       const child = frame * 4096 - basePhys;
       if (!(child >= 0 && child <= lastTableStart)) return -1;
@@ -278,61 +329,23 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
 
   const lookup = (virt: bigint): Translation | null => {
     if (virt < 0n || virt >= 1n << 64n) return null;
-    const packed = translatePage(Number(virt >> 12n));
-    if (packed < 0) return null;
+    const page = translatePage(Number(virt >> 12n));
+    if (page < 0) return null;
     return {
-      phys: BigInt(Math.floor(packed / 8)) * 4096n + (virt & 0xfffn),
-      writable: (packed & ACCESS_WRITABLE) !== 0,
-      user: (packed & ACCESS_USER) !== 0,
-      executable: (packed & ACCESS_EXECUTABLE) !== 0,
+      phys: BigInt(Math.floor(page / 8)) * 4096n + (virt & 0xfffn),
+      writable: (page & ACCESS_WRITABLE) !== 0,
+      user: (page & ACCESS_USER) !== 0,
+      executable: (page & ACCESS_EXECUTABLE) !== 0,
     };
   };
 
-  const walk = (): WalkResult => {
-    const runs = new RangeBuilder();
-    const violations: Violation[] = [];
-    const flagged = new Set<number>();
+  const traverse = (visitor: WalkVisitor): void => {
     const path = new Array<number>(depth).fill(0);
-
-    const report = (l: number, wordIndex: number, message: string): void => {
-      const entryOffset = wordIndex * 4;
-      if (flagged.has(entryOffset)) return; // a table reached twice (dual mapping) is reported once
-      flagged.add(entryOffset);
-      violations.push({
-        level: levels[l]!.entry,
-        path: path.slice(0, l + 1),
-        entryAddr: block.tablesPhys + BigInt(entryOffset),
-        message,
-      });
-    };
-
-    const reservedMessage = (l: number, lo: number, hi: number, large: boolean): string => {
-      const level = levels[l]!;
-      const notes: string[] = [];
-      const setLo = lo & (level.reservedLo | (large ? level.largeReservedLo : 0));
-      const setHi = hi & (level.reservedHi | (large ? level.largeReservedHi : 0));
-      if (level.entry === 'PML4E' && (setLo & 0x80) !== 0) notes.push('PS is reserved in a PML4E');
-      if (level.source.reservedBits.includes(1) && (setLo & 6) !== 0) notes.push(`R/W and U/S are reserved in a ${layout.title.replace(/ paging$/, '')} ${level.entry}`);
-      if ((setHi & 0x80000000) !== 0 && level.source.executeDisable && !options.nxe) notes.push('XD with IA32_EFER.NXE = 0');
-      if (large && ((setLo & level.largeReservedLo) !== 0 || (setHi & level.largeReservedHi) !== 0)) {
-        notes.push(`reserved in a ${level.entry} that maps a ${level.pagesPerEntry >= 2 ** 18 ? `${level.pagesPerEntry / 2 ** 18} GiB` : `${level.pagesPerEntry / 256} MiB`} page`);
-      }
-      const addressBits = describeAddressBits(level, lo, hi, options.maxPhysAddr);
-      if (addressBits) notes.push(`address ${addressBits} at or above MAXPHYADDR = ${options.maxPhysAddr}`);
-      const consequence = level.source.onReserved === 'gp-on-cr3-load'
-        ? 'MOV to CR3 raises #GP(0) (PDPTEs are checked when CR3 is loaded), so these tables cannot be installed'
-        : 'every access through this entry raises #PF with RSVD = 1 (it translates nothing)';
-      const detail = notes.length > 0 ? ` (${notes.join('; ')})` : '';
-      const bits = describeBits(setLo, setHi);
-      return `reserved ${/[-,]/.test(bits) ? 'bits' : 'bit'} ${bits} set${detail}: ${consequence}`;
-    };
-
     const visit = (l: number, tableWord: number, vpnBase: number, accessAbove: number): void => {
       const level = levels[l]!;
-      const count = l === 0 ? topEntries : level.entries;
       const last = l === depth - 1;
       const per = level.pagesPerEntry;
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < level.entries; i++) {
         const w = tableWord + i * stride;
         const lo = words[w]!;
         if ((lo & 1) === 0) continue;
@@ -341,7 +354,7 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
         const large = level.psMapsPage && (lo & 0x80) !== 0;
         if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0
           || (large && ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0))) {
-          report(l, w, reservedMessage(l, lo, hi, large));
+          visitor.reserved?.(l, path, w, lo, hi, large);
           continue;
         }
         let access = accessAbove;
@@ -350,39 +363,114 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
           if ((lo & 4) === 0) access &= ~ACCESS_USER;
         }
         if (level.executeDisable && (hi & 0x80000000) !== 0) access &= ~ACCESS_EXECUTABLE;
-        let vpn = vpnBase + i * per;
-        if (l === 0 && canonical && i >= topEntries / 2) vpn += CANONICAL_HIGH_PAGES;
+        const vpn = l === 0 ? topVpn[i]! : vpnBase + i * per;
         if (large) {
-          runs.add(vpn, leafPage(lo, hi, level, true, 0), per, access);
+          visitor.leaf?.(vpn, leafPage(lo, hi, level, true, 0), per, access);
         } else if (last) {
-          runs.add(vpn, (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT), 1, access);
+          visitor.leaf?.(vpn, (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT), 1, access);
         } else {
-          const child = childTable(lo, hi, level);
-          if (child < 0) {
-            const target = (hi & level.addressHi) * TWO_32 + ((lo & 0xfffff000) >>> 0);
-            report(l, w, `points to a table at ${hex(target)} outside the tables given `
-              + `[${hex(block.tablesPhys)}, ${hex(block.tablesPhys + BigInt(byteLength))}): the MMU would read whatever memory is there as ${levels[l + 1]!.entry}s`);
-            continue;
-          }
-          visit(l + 1, child, vpn, access);
+          const target = tableTarget(lo, hi, level);
+          const offset = target - basePhys;
+          if (offset >= 0 && offset + 4096 <= byteLength) visit(l + 1, offset >>> 2, vpn, access);
+          else visitor.outside?.(l, path, w, target);
         }
       }
     };
-
-    const cr3Limit = layout.cr3Limit ?? 1n << BigInt(options.maxPhysAddr);
-    if (topTablePhys + BigInt(layout.topTableBytes) > cr3Limit) {
-      violations.push({
-        level: 'CR3',
-        path: [],
-        entryAddr: topTablePhys,
-        message: `the top-level table at ${hex(topTablePhys)} lies beyond ${hex(cr3Limit)}, which CR3 cannot address in ${layout.title}: the tables cannot be installed`,
-      });
-    }
-    visit(0, topOffset >>> 2, 0, ACCESS_ALL);
-    return { mode: block.mode, topTablePhys, ranges: runs.ranges(), violations, mappedPages: runs.pages };
+    visit(0, firstWord, 0, ACCESS_ALL);
   };
 
-  return { mode: block.mode, topTablePhys, translatePage, lookup, walk };
+  const walk = (): WalkResult => {
+    const runs = new RangeBuilder();
+    const violations = new ViolationCollector(block, record, levels, options);
+    const cr3 = cr3Violation(block.mode, topPhys, options);
+    if (cr3) violations.list.push(cr3);
+    traverse(new WalkRecorder(runs, violations));
+    return { mode: block.mode, topTablePhys: topPhys, ranges: runs.ranges(), violations: violations.list };
+  };
+
+  return { mode: block.mode, topTablePhys: topPhys, translatePage, lookup, traverse, walk };
+}
+
+/** The top-level table must end where CR3 can address it: exactly at the limit is fine, a byte past is not. */
+function cr3Violation(mode: PagingMode, topPhys: bigint, options: Required<WalkOptions>): Violation | null {
+  const record = PAGING_MODE_RECORDS[mode];
+  const limit = cr3Limit(mode, options.maxPhysAddr);
+  if (topPhys + BigInt(record.topTableBytes) <= limit) return null;
+  return {
+    level: 'CR3',
+    path: [],
+    entryAddr: topPhys,
+    message: `the top-level table at ${hex(topPhys)} lies beyond ${hex(limit)}, which CR3 cannot address in ${record.title}: the tables cannot be installed`,
+  };
+}
+
+/** The consumers of a whole-block walk: leaves into ranges, rejected entries into violations. */
+class WalkRecorder implements WalkVisitor {
+  constructor(private readonly runs: RangeBuilder, private readonly violations: ViolationCollector) {}
+
+  leaf(vpn: number, ppn: number, pages: number, access: number): void {
+    this.runs.add(vpn, ppn, pages, access);
+  }
+
+  reserved(depth: number, path: readonly number[], word: number, lo: number, hi: number, large: boolean): void {
+    this.violations.reserved(depth, path, word, lo, hi, large);
+  }
+
+  outside(depth: number, path: readonly number[], word: number, target: number): void {
+    this.violations.outside(depth, path, word, target);
+  }
+}
+
+/** A walk's consumer that turns rejected entries into violations, one per entry (a table reached twice is reported once). */
+class ViolationCollector {
+  readonly list: Violation[] = [];
+  private readonly flagged = new Set<number>();
+
+  constructor(
+    private readonly block: TableBlock,
+    private readonly record: PagingModeRecord,
+    private readonly levels: readonly CompiledLevel[],
+    private readonly options: Required<WalkOptions>,
+  ) {}
+
+  reserved(l: number, path: readonly number[], word: number, lo: number, hi: number, large: boolean): void {
+    this.add(l, path, word, () => reservedMessage(this.record, this.levels[l]!, this.options, lo, hi, large));
+  }
+
+  outside(l: number, path: readonly number[], word: number, target: number): void {
+    const start = this.block.tablesPhys;
+    const end = start + BigInt(this.block.tables.byteLength);
+    this.add(l, path, word, () => `points to a table at ${hex(BigInt(target))} outside the tables given `
+      + `[${hex(start)}, ${hex(end)}): the MMU would read whatever memory is there as ${this.levels[l + 1]!.entry}s`);
+  }
+
+  private add(l: number, path: readonly number[], word: number, message: () => string): void {
+    const entryOffset = word * 4;
+    if (this.flagged.has(entryOffset)) return;
+    this.flagged.add(entryOffset);
+    this.list.push({ level: this.levels[l]!.entry, path: path.slice(0, l + 1), entryAddr: this.block.tablesPhys + BigInt(entryOffset), message: message() });
+  }
+}
+
+/** What a reserved bit in this entry means: which bits, why they are reserved, and what the processor does. */
+function reservedMessage(record: PagingModeRecord, level: CompiledLevel, options: Required<WalkOptions>, lo: number, hi: number, large: boolean): string {
+  const notes: string[] = [];
+  const setLo = lo & (level.reservedLo | (large ? level.largeReservedLo : 0));
+  const setHi = hi & (level.reservedHi | (large ? level.largeReservedHi : 0));
+  if (level.entry === 'PML4E' && (setLo & 0x80) !== 0) notes.push('PS is reserved in a PML4E');
+  if (level.source.reservedBits.includes(1) && (setLo & 6) !== 0) notes.push(`R/W and U/S are reserved in a ${record.title.replace(/ paging$/, '')} ${level.entry}`);
+  if ((setHi & 0x80000000) !== 0 && level.source.executeDisable && !options.nxe) notes.push('XD with IA32_EFER.NXE = 0');
+  if (large && ((setLo & level.largeReservedLo) !== 0 || (setHi & level.largeReservedHi) !== 0)) {
+    notes.push(`reserved in a ${level.entry} that maps a ${level.pagesPerEntry >= 2 ** 18 ? `${level.pagesPerEntry / 2 ** 18} GiB` : `${level.pagesPerEntry / 256} MiB`} page`);
+  }
+  const addressBits = describeAddressBits(level, lo, hi, options.maxPhysAddr);
+  if (addressBits) notes.push(`address ${addressBits} at or above MAXPHYADDR = ${options.maxPhysAddr}`);
+  const consequence = level.source.onReserved === 'gp-on-cr3-load'
+    ? 'MOV to CR3 raises #GP(0) (PDPTEs are checked when CR3 is loaded), so these tables cannot be installed'
+    : 'every access through this entry raises #PF with RSVD = 1 (it translates nothing)';
+  const detail = notes.length > 0 ? ` (${notes.join('; ')})` : '';
+  const bits = describeBits(setLo, setHi);
+  return `reserved ${/[-,]/.test(bits) ? 'bits' : 'bit'} ${bits} set${detail}: ${consequence}`;
 }
 
 /** Which address bits of an entry lie at or above MAXPHYADDR, as text ('bits 52-55'), or ''. */
@@ -411,10 +499,8 @@ class RangeBuilder {
   private ppn = 0;
   private length = 0;
   private access = 0;
-  pages = 0;
 
   add(vpn: number, ppn: number, pages: number, access: number): void {
-    this.pages += pages;
     if (access === this.access && vpn === this.vpn + this.length && ppn === this.ppn + this.length && this.vpn >= 0) {
       this.length += pages;
       return;

@@ -1,7 +1,7 @@
 /** Kernels and table surgery for the Unicorn engine's tests. */
 import type { KernelDescription } from '../../src/elf/kernel.js';
 import type { EngineInput, MappedRange } from '../../src/verify/model.js';
-import { PAGING_MODE_LAYOUTS, topTablePhys } from '../../src/verify/paging-modes.js';
+import { PAGING_MODE_RECORDS, topTablePhys } from '../../src/verify/paging-modes.js';
 import { ENGINE_LAYOUTS, entryBytes, frameMask, readEntry } from './engine-layouts.js';
 
 /** The engines' shared layouts, and a dual window without permission regions. */
@@ -14,7 +14,7 @@ export type UnicornLayoutName = keyof typeof UNICORN_LAYOUTS;
 
 /** Byte offset, in the table block, of the leaf entry that translates `virt` (4 KiB pages only, as the generator makes). */
 export function leafEntryOffset(input: EngineInput, virt: bigint): number {
-  const levels = PAGING_MODE_LAYOUTS[input.mode].levels;
+  const levels = PAGING_MODE_RECORDS[input.mode].levels;
   const size = entryBytes(input.mode);
   let table = topTablePhys(input.mode, input.tablesPhys, input.tables.byteLength);
   for (const [depth, level] of levels.entries()) {

@@ -22,8 +22,16 @@ export interface NaiveLeafTable {
   readonly virtBase: bigint;
 }
 
+/** A present entry that points at a table inside the block (an entry the walk goes through, not a leaf). */
+export interface NaivePointer {
+  readonly entryAddr: bigint;
+  /** The entry's name as the SDM gives it: 'PML4E', 'PDPTE', 'PDE'. */
+  readonly name: string;
+}
+
 export interface NaiveWalk {
   readonly leaves: NaiveLeaf[];
+  readonly pointers: NaivePointer[];
   /** Entries that set a reserved bit or point outside the block. */
   readonly badEntries: Set<bigint>;
   readonly leafTables: NaiveLeafTable[];
@@ -91,6 +99,7 @@ export function naiveWalk(mode: PagingMode, bytes: Uint8Array, base: bigint, opt
   const leaves: NaiveLeaf[] = [];
   const badEntries = new Set<bigint>();
   const leafTables: NaiveLeafTable[] = [];
+  const pointers: NaivePointer[] = [];
 
   const visit = (level: number, table: bigint, virtBase: bigint, rw: boolean, us: boolean, xd: boolean): void => {
     const name = names[level]!;
@@ -123,11 +132,12 @@ export function naiveWalk(mode: PagingMode, bytes: Uint8Array, base: bigint, opt
         badEntries.add(entryAddr);
         continue;
       }
+      pointers.push({ entryAddr, name });
       visit(level + 1, child, virt, nextRw, nextUs, nextXd);
     }
   };
   visit(0, end - (mode === 'pae' ? 32n : 4096n), 0n, true, true, false);
-  return { leaves, badEntries, leafTables };
+  return { leaves, pointers, badEntries, leafTables };
 }
 
 /** Leaves merged into maximal ranges, the plain way (sort, then join what continues). */
