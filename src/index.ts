@@ -11,7 +11,7 @@ export { kernelElf, kernelSymbols, type KernelDescription, type PagingModeName, 
 // The generator.
 export { generateTables, buildTables, type GenerateOptions, type GeneratedTables } from './gen/generate.js';
 export { layoutFromSymbols, type Layout } from './gen/layout.js';
-export { MODES, type PagingMode, type Level } from './gen/modes.js';
+export { MODES, type ModeHierarchy, type Level } from './gen/modes.js';
 export type { PhysAddr, VirtAddr } from './core/addr.js';
 export type { PageFlags } from './gen/flags.js';
 export { InputError, EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT } from './core/errors.js';

@@ -139,6 +139,23 @@ describe('refusals', () => {
     expect(() => generateTables(symbolsOf(kernel), { maxTablesBytes: size - 1 })).toThrow(/more than the limit of/);
   });
 
+  // The identity reach on each side of its edge: RAM or XIP flash ending exactly at the end of what the
+  // mode can identity-map is built, one page further is refused.
+  const REACH: readonly [KernelDescription['mode'], bigint][] = [['32bit', 1n << 32n], ['pae', 1n << 32n], ['ia32e', 1n << 47n]];
+  for (const [mode, end] of REACH) {
+    const base: KernelDescription = { mode, sramBase: 0x100000n, sramSizeKiB: 64n, pagetablesStart: 0x400000n };
+    const flashAt = (flashEnd: bigint): KernelDescription => ({ ...base, xip: { flashBase: flashEnd - 0x10000n, flashSizeKiB: 64n } });
+    const ramAt = (ramEnd: bigint): KernelDescription => ({ ...base, sramBase: ramEnd - 0x10000n, kernelVmBase: ramEnd - 0x10000n });
+    it(`${mode}: XIP flash ending at ${end.toString(16)} is mapped, a page further is refused`, () => {
+      expect(generate(flashAt(end)).bytes.length).toBeGreaterThan(0);
+      expect(() => generate(flashAt(end + 0x1000n))).toThrow(/flash .* ends above/);
+    });
+    it(`${mode}: RAM ending at ${end.toString(16)} is mapped, a page further is refused`, () => {
+      expect(generate(ramAt(end)).bytes.length).toBeGreaterThan(0);
+      expect(() => generate(ramAt(end + 0x1000n))).toThrow(/RAM .* ends above/);
+    });
+  }
+
   it('accepts empty XIP flash inside RAM: an empty span overlaps nothing', () => {
     expect(generate({ ...ok32, xip: { flashBase: 0x200000n, flashSizeKiB: 0n } }).bytes.length).toBe(generate(ok32).bytes.length);
   });

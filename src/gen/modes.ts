@@ -18,7 +18,8 @@ export interface Level {
   readonly referenceAllowedFlags?: PageFlags;
 }
 
-export interface PagingMode {
+/** A paging mode as the generator builds it: its levels of tables, where mappings may lie, where tables must end. */
+export interface ModeHierarchy {
   readonly name: PagingModeName;
   /** Human name, as the SDM calls the mode. */
   readonly title: string;
@@ -62,7 +63,7 @@ const PAE_PDPT: Level = {
 const PD_64 = level('PD', 21, 512, 8, ADDRESS_64, INTERMEDIATE_FLAGS);
 const PT_64 = level('PT', 12, 512, 8, ADDRESS_64_LEAF, LEAF_FLAGS_XD);
 
-export const MODES: Readonly<Record<PagingModeName, PagingMode>> = {
+export const MODES: Readonly<Record<PagingModeName, ModeHierarchy>> = {
   '32bit': {
     name: '32bit',
     title: '32-bit paging',
@@ -98,32 +99,32 @@ export const MODES: Readonly<Record<PagingModeName, PagingMode>> = {
 
 export const PAGING_MODE_NAMES: readonly PagingModeName[] = ['32bit', 'pae', 'ia32e'];
 
-export const topLevel = (mode: PagingMode): Level => mode.levels[0]!;
+export const topLevel = (mode: ModeHierarchy): Level => mode.levels[0]!;
 
 /** How much virtual memory one top-level entry covers. */
-export const topLevelScope = (mode: PagingMode): bigint => 1n << BigInt(topLevel(mode).shift);
+export const topLevelScope = (mode: ModeHierarchy): bigint => 1n << BigInt(topLevel(mode).shift);
 
 /** Bytes of the top-level table: a page, except PAE's 4-entry PDPT. */
-export const topLevelBytes = (mode: PagingMode): number => topLevel(mode).entries * topLevel(mode).entryBytes;
+export const topLevelBytes = (mode: ModeHierarchy): number => topLevel(mode).entries * topLevel(mode).entryBytes;
 
 /** Index of the top-level entry that translates `virt`. */
-export function topLevelIndex(mode: PagingMode, virt: bigint): number {
+export function topLevelIndex(mode: ModeHierarchy, virt: bigint): number {
   const top = topLevel(mode);
   return Number((virt >> BigInt(top.shift)) % BigInt(top.entries));
 }
 
 /** The span of virtual addresses identity mappings may use. */
-export const identitySpan = (mode: PagingMode): Span => mode.virtualSpans[0]!;
+export const identitySpan = (mode: ModeHierarchy): Span => mode.virtualSpans[0]!;
 
 /** Whether [start, end) lies inside one of the mode's virtual spans. */
-export const isReachable = (mode: PagingMode, start: bigint, end: bigint): boolean =>
+export const isReachable = (mode: ModeHierarchy, start: bigint, end: bigint): boolean =>
   mode.virtualSpans.some((span) => start >= span.start && end <= span.end && start <= end);
 
 /**
  * The part of a virtual address the table indices read (bits 31:0, or 47:0
  * in IA-32e), as an exact number; the bits above only select the canonical half.
  */
-export function indexedAddress(mode: PagingMode, virt: bigint): number {
+export function indexedAddress(mode: ModeHierarchy, virt: bigint): number {
   const top = topLevel(mode);
   const indexedBits = BigInt(top.shift + Math.log2(top.entries));
   return Number(virt % (1n << indexedBits));

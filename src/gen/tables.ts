@@ -1,4 +1,4 @@
-import { INTERMEDIATE_FLAGS, topLevel, type Level, type PagingMode } from './modes.js';
+import { INTERMEDIATE_FLAGS, topLevel, type Level, type ModeHierarchy } from './modes.js';
 import type { PageFlags } from './flags.js';
 
 const TABLE_BYTES = 4096;
@@ -62,7 +62,7 @@ export class PageTables {
    * @param compat write the reference generator's flags where they differ from what the hardware allows
    */
   constructor(
-    mode: PagingMode,
+    mode: ModeHierarchy,
     tablesPhys: bigint,
     private readonly capacity: number,
     compat: boolean,
@@ -206,7 +206,7 @@ export interface FilledSpan {
  * How many tables below the top level identity-mapping these spans creates:
  * at each level, one per distinct region of its parent's entry size touched.
  */
-export function lowerTablesNeeded(mode: PagingMode, spans: readonly FilledSpan[]): number {
+export function lowerTablesNeeded(mode: ModeHierarchy, spans: readonly FilledSpan[]): number {
   const sorted = spans.filter((s) => s.end > s.start).sort((a, b) => a.start - b.start);
   let total = 0;
   for (const parent of mode.levels.slice(0, -1)) {
