@@ -5,7 +5,7 @@ import {
   KiB, PAGE_SIZE, type PhysAddr, type Span, type VirtAddr,
 } from '../core/addr.js';
 import { flags, EXECUTE_DISABLE, PRESENT, USER, WRITABLE, NO_FLAGS, type PageFlags } from './flags.js';
-import { identitySpan, isReachable, MODES, topLevelIndex, topLevelScope, type PagingMode } from './modes.js';
+import { identitySpan, isReachable, MODES, topLevelIndex, topLevelScope, type ModeHierarchy } from './modes.js';
 
 export type Symbols = ReadonlyMap<string, bigint>;
 
@@ -38,7 +38,7 @@ export interface RegionPermission {
 
 /** Everything the tables are built from, checked. */
 export interface Layout {
-  readonly mode: PagingMode;
+  readonly mode: ModeHierarchy;
   readonly tablesPhys: PhysAddr;
   /** RAM first, then XIP flash; mapped in this order. */
   readonly identity: readonly IdentityMapping[];
@@ -62,14 +62,14 @@ function checkAligned(what: string, base: bigint, size: bigint): void {
 
 const span = (base: bigint, size: bigint): Span => ({ start: base, end: base + size });
 
-function modeOf(symbols: Symbols): PagingMode {
+function modeOf(symbols: Symbols): ModeHierarchy {
   if (isSet(symbols, 'CONFIG_X86_64')) return MODES.ia32e;
   if (isSet(symbols, 'CONFIG_X86_PAE')) return MODES.pae;
   return MODES['32bit'];
 }
 
 /** The regions CONFIG_SRAM_REGION_PERMISSIONS adjusts, with their flags, in the order they are applied. */
-function permissionRegions(symbols: Symbols, mode: PagingMode): { name: string; flags: PageFlags; why: string }[] {
+function permissionRegions(symbols: Symbols, mode: ModeHierarchy): { name: string; flags: PageFlags; why: string }[] {
   const regions = [
     { name: '_image_text', flags: flags(PRESENT, USER), why: 'CONFIG_SRAM_REGION_PERMISSIONS' },
     { name: '_image_rodata', flags: flags(PRESENT, USER, EXECUTE_DISABLE), why: 'CONFIG_SRAM_REGION_PERMISSIONS' },
@@ -90,7 +90,7 @@ function permissionRegions(symbols: Symbols, mode: PagingMode): { name: string; 
 }
 
 /** Refuses a mapping that leaves the addresses the mode can translate. */
-function checkIdentityReach(mode: PagingMode, what: string, base: bigint, size: bigint): void {
+function checkIdentityReach(mode: ModeHierarchy, what: string, base: bigint, size: bigint): void {
   // Identity means virtual = physical: only the span starting at 0 qualifies (the
   // IA-32e high half is canonical but no physical address is that large).
   const identity = identitySpan(mode);
@@ -103,7 +103,7 @@ function checkIdentityReach(mode: PagingMode, what: string, base: bigint, size: 
   }
 }
 
-function dualMapping(mode: PagingMode, ram: IdentityMapping, virtBase: bigint): DualMapping {
+function dualMapping(mode: ModeHierarchy, ram: IdentityMapping, virtBase: bigint): DualMapping {
   const scope = topLevelScope(mode);
   const offset = ram.base % scope;
   if (virtBase % scope !== offset) {
