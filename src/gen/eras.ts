@@ -5,6 +5,7 @@ import type { PagingModeName } from '../elf/kernel.js';
 import { EraTables, PAGE_SIZE_BIT, type EntryTrace, type EraLevel } from './era-tables.js';
 import type { ExtraMapping, NumberSyntax } from './map-option.js';
 import type { Symbols } from './layout.js';
+import { indexedAddress, isReachable, MODES } from './modes.js';
 
 // Entry bits (Intel SDM Vol. 3A, 4.3-4.5).
 const P = 1n << 0n;
@@ -131,17 +132,6 @@ export function eraLevels(era: EraDefinition, mode: PagingModeName, fixed: boole
   }
 }
 
-/** Bits of virtual address the mode's indices use, and where it can translate. */
-const INDEXED_BITS: Readonly<Record<PagingModeName, bigint>> = { '32bit': 32n, pae: 32n, ia32e: 48n };
-const PHYS_LIMIT: Readonly<Record<PagingModeName, bigint>> = { '32bit': 1n << 32n, pae: 1n << 52n, ia32e: 1n << 52n };
-
-function virtualReach(mode: PagingModeName, start: bigint, end: bigint): boolean {
-  if (mode !== 'ia32e') return start >= 0n && end <= 1n << 32n;
-  const low = start >= 0n && end <= 1n << 47n;
-  const high = start >= (1n << 64n) - (1n << 47n) && end <= 1n << 64n;
-  return start <= end && (low || high);
-}
-
 // ---------------------------------------------------------------- the table builder's operations
 
 interface RangeMapping {
@@ -163,15 +153,15 @@ function checkAligned(what: string, base: bigint, size: bigint, scope: bigint): 
 function checkReach(ctx: EraContext, what: string, virt: bigint, phys: bigint | undefined, size: bigint): void {
   if (size < 0n) throw new InputError(`${what}: ends before it starts (size ${size})`);
   if (virt < 0n || (phys ?? 0n) < 0n) throw new InputError(`${what}: negative address -${hex(-(virt < 0n ? virt : phys!))}`);
-  if (!virtualReach(ctx.mode, virt, virt + size)) {
+  if (!isReachable(MODES[ctx.mode], virt, virt + size)) {
     throw new InputError(`${what}: virtual ${hex(virt)}-${hex(virt + size)} leaves the addresses ${ctx.mode} paging can translate`);
   }
-  if (phys !== undefined && phys + size > PHYS_LIMIT[ctx.mode]) {
-    throw new InputError(`${what}: physical ${hex(phys)}-${hex(phys + size)} ends above ${hex(PHYS_LIMIT[ctx.mode])}, which ${ctx.mode} entries cannot address`);
+  if (phys !== undefined && phys + size > MODES[ctx.mode].physLimit) {
+    throw new InputError(`${what}: physical ${hex(phys)}-${hex(phys + size)} ends above ${hex(MODES[ctx.mode].physLimit)}, which ${ctx.mode} entries cannot address`);
   }
 }
 
-const indexed = (ctx: EraContext, virt: bigint): number => Number(virt % (1n << INDEXED_BITS[ctx.mode]));
+const indexed = (ctx: EraContext, virt: bigint): number => indexedAddress(MODES[ctx.mode], virt);
 
 /** Refuses a step whose 4 KiB pages alone would need more tables than the size limit allows (before looping over them). */
 function checkStepSize(ctx: EraContext, what: string, size: bigint, scope: bigint): void {
@@ -246,7 +236,7 @@ function setRegionFlags(ctx: EraContext, name: string, flags: bigint, how: Regio
   const what = `region ${name}`;
   if (size < 0n) throw new InputError(`${what}: ends before it starts (${hex(start)}, size ${size})`);
   checkAligned(what, start, size, 4096n);
-  if (!virtualReach(ctx.mode, start, start + size)) throw new InputError(`${what}: ${hex(start)}-${hex(start + size)} leaves the addresses ${ctx.mode} paging can translate`);
+  if (!isReachable(MODES[ctx.mode], start, start + size)) throw new InputError(`${what}: ${hex(start)}-${hex(start + size)} leaves the addresses ${ctx.mode} paging can translate`);
   checkStepSize(ctx, what, size, 4096n);
   ctx.log(`region ${name} ${hex(start)}-${hex(start + size)} (${formatSize(size)}): ${flagNames(flags)}`);
   const v0 = indexed(ctx, start);

@@ -33,6 +33,8 @@ export interface ModeHierarchy {
   readonly virtualSpans: readonly Span[];
   /** The whole table block must end at or below this, for CR3 and the entries to reach it. */
   readonly tablesLimit: bigint;
+  /** Physical memory a leaf entry can address ends here: 32-bit entries, or MAXPHYADDR at most 52. */
+  readonly physLimit: bigint;
 }
 
 /** Flags every non-leaf entry carries: permissive, since permissions are set at the leaf. */
@@ -70,6 +72,7 @@ export const MODES: Readonly<Record<PagingModeName, ModeHierarchy>> = {
     levels: [level('PD', 22, 1024, 4, ADDRESS_32, INTERMEDIATE_FLAGS), level('PT', 12, 1024, 4, ADDRESS_32, LEAF_FLAGS_32)],
     virtualSpans: LOW_4_GIB,
     tablesLimit: FOUR_GIB,
+    physLimit: FOUR_GIB,
   },
   pae: {
     name: 'pae',
@@ -78,6 +81,7 @@ export const MODES: Readonly<Record<PagingModeName, ModeHierarchy>> = {
     virtualSpans: LOW_4_GIB,
     // CR3 holds the PDPT's address in 32 bits, and the PDPT is the last table of the block.
     tablesLimit: FOUR_GIB,
+    physLimit: 1n << 52n,
   },
   ia32e: {
     name: 'ia32e',
@@ -94,6 +98,7 @@ export const MODES: Readonly<Record<PagingModeName, ModeHierarchy>> = {
     ],
     // MAXPHYADDR is at most 52.
     tablesLimit: 1n << 52n,
+    physLimit: 1n << 52n,
   },
 };
 
