@@ -7,6 +7,7 @@ import { ELF64_LAYOUT, SHT_DYNSYM, SHT_SUNW_LDYNSYM, SHT_SYMTAB, layoutOf } from
 import { parseElf, readElf } from '../src/elf/reader.js';
 import { writeElf, type ElfSymbolDef } from '../src/elf/writer.js';
 import { scratchDir, writeScratch } from './support/cli.js';
+import { EDGE_VALUE_SYMBOLS } from './support/elf-symbols.js';
 import { linkKernel, readelfSymbolTables } from './support/gnu.js';
 import { pyelftoolsView, referenceSymbolMap } from './support/elf-pyelftools.js';
 import {
@@ -42,17 +43,9 @@ function expectRefused(bytes: Uint8Array, problem: RegExp, source = 'kernel.elf'
 }
 
 const EXTREMES: Record<32 | 64, ElfSymbolDef[]> = {
-  32: [
-    { name: 'CONFIG_SRAM_BASE_ADDRESS', value: 0x100000n },
-    { name: 'zero', value: 0n },
-    { name: 'top', value: 0xffffffffn },
-    { name: 'high_bit', value: 0x80000000n },
-  ],
+  32: [{ name: 'CONFIG_SRAM_BASE_ADDRESS', value: 0x100000n }, ...EDGE_VALUE_SYMBOLS[32]],
   64: [
-    { name: 'CONFIG_KERNEL_VM_BASE', value: 0xffff800000100000n },
-    { name: 'zero', value: 0n },
-    { name: 'top', value: 0xffffffffffffffffn },
-    { name: 'bit63', value: 0x8000000000000000n },
+    { name: 'CONFIG_KERNEL_VM_BASE', value: 0xffff800000100000n }, ...EDGE_VALUE_SYMBOLS[64],
     { name: 'just_above_2_53', value: (1n << 53n) + 1n },
   ],
 };

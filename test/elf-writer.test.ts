@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/core/errors.js';
 import { writeElf, type ElfSymbolDef } from '../src/elf/writer.js';
 import { scratchDir, writeScratch } from './support/cli.js';
+import { EDGE_VALUE_SYMBOLS } from './support/elf-symbols.js';
 import { readelfHeaders, readelfSymbolTables } from './support/gnu.js';
 import { pyelftoolsView } from './support/elf-pyelftools.js';
 
@@ -12,17 +13,13 @@ const SYMBOLS: Record<32 | 64, ElfSymbolDef[]> = {
     { name: 'CONFIG_SRAM_BASE_ADDRESS', value: 0x100000n },
     { name: 'CONFIG_SRAM_SIZE', value: 4096n },
     { name: 'z_x86_pagetables_start', value: 0x12f000n },
-    { name: 'zero', value: 0n },
-    { name: 'top', value: 0xffffffffn },
-    { name: 'high_bit', value: 0x80000000n },
+    ...EDGE_VALUE_SYMBOLS[32],
   ],
   64: [
     { name: 'CONFIG_X86_64', value: 1n },
     { name: 'CONFIG_KERNEL_VM_BASE', value: 0xffff800000100000n },
     { name: 'z_x86_pagetables_start', value: 0xffff800000200000n },
-    { name: 'zero', value: 0n },
-    { name: 'top', value: 0xffffffffffffffffn },
-    { name: 'bit63', value: 0x8000000000000000n },
+    ...EDGE_VALUE_SYMBOLS[64],
     { name: 'above32', value: 0x100000000n },
   ],
 };

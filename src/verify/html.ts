@@ -14,7 +14,8 @@ import type { MappedRange, PagingMode, Violation, VirtSpan } from './model.js';
 import { mismatchKind, type Mismatch } from './compare.js';
 import { describeAccess, mappedBytes } from './ranges.js';
 import { PAGING_MODE_RECORDS, linearSpans } from './paging-modes.js';
-import { violationLine } from './format.js';
+import { violationLine, type DiffReport, type DiffSide, type DumpContext } from './format.js';
+import type { VerifyResult } from './check.js';
 import { formatSize, hex } from '../core/text.js';
 import { rangeLabels, regionSpans, windowName, type KernelRegions } from './regions.js';
 
@@ -633,14 +634,8 @@ function pageDocument(
 
 /* ------------------------------------------------------------------ the three pages */
 
-export interface DumpMapInput {
-  readonly tablesFile: string;
-  readonly mode: PagingMode;
-  readonly tablesPhys: bigint;
-  readonly topTablePhys: bigint;
-  readonly tableBytes: number;
-  readonly ranges: readonly MappedRange[];
-  readonly violations: readonly Violation[];
+/** What the text dump shows, and the kernel's regions and the W+X audit for the map. */
+export interface DumpMapInput extends DumpContext {
   readonly kernel: KernelRegions | null;
   readonly wx: readonly MappedRange[];
 }
@@ -669,18 +664,8 @@ export function dumpHtml(d: DumpMapInput): string {
 export interface VerifyMapInput {
   readonly tablesFile: string;
   readonly kernelFile: string;
-  readonly result: {
-    readonly ok: boolean;
-    readonly engine: string;
-    readonly version: string;
-    readonly mode: PagingMode;
-    readonly tablesPhys: bigint;
-    readonly expected: readonly MappedRange[];
-    readonly actual: readonly MappedRange[];
-    readonly mismatches: readonly Mismatch[];
-    readonly violations: readonly Violation[];
-    readonly blockProblems: readonly string[];
-  };
+  readonly result: Pick<VerifyResult,
+    'ok' | 'engine' | 'version' | 'mode' | 'tablesPhys' | 'expected' | 'actual' | 'mismatches' | 'violations' | 'blockProblems'>;
   readonly kernel: KernelRegions;
   readonly wx: readonly MappedRange[];
   readonly wxDenied: boolean;
@@ -723,21 +708,13 @@ export function verifyHtml(v: VerifyMapInput): string {
   });
 }
 
-export interface DiffMapSide {
-  readonly file: string;
-  readonly mode: PagingMode;
-  readonly tablesPhys: bigint;
-  readonly ranges: readonly MappedRange[];
-  readonly violations: readonly Violation[];
+export interface DiffMapSide extends DiffSide {
   readonly kernel: KernelRegions | null;
 }
 
-export interface DiffMapInput {
+export interface DiffMapInput extends DiffReport {
   readonly old: DiffMapSide;
   readonly new: DiffMapSide;
-  readonly changes: readonly Mismatch[];
-  readonly violationsAdded: readonly Violation[];
-  readonly violationsRemoved: readonly Violation[];
   /** Lines such as '_image_rodata_size 0x80000 -> 0x100000', when both sides had kernels. */
   readonly symbolChanges: readonly string[] | null;
   readonly wx: readonly MappedRange[];

@@ -1,4 +1,5 @@
 import type { KernelDescription } from '../../src/elf/kernel.js';
+import { textRodataPerms } from './kernel-regions.js';
 
 /**
  * Layouts the reference generator handles correctly, one per feature. Their
@@ -6,68 +7,40 @@ import type { KernelDescription } from '../../src/elf/kernel.js';
  * (scripts/golden.ts regenerates them given the reference script).
  */
 export const GOLDEN_LAYOUTS: Readonly<Record<string, KernelDescription>> = {
-  '32bit-identity': {
-    mode: '32bit', sramBase: 0x100000n, sramSizeKiB: 4096n, pagetablesStart: 0x180000n,
-  },
-  '32bit-null-page-perms': {
-    mode: '32bit', sramBase: 0n, sramSizeKiB: 8192n, pagetablesStart: 0x200000n, regionPermissions: true,
-    regions: { _image_text: { start: 0n, size: 0x40000n }, _image_rodata: { start: 0x40000n, size: 0x10000n } },
-  },
+  '32bit-identity': { mode: '32bit', sramBase: 0x100000n, sramSizeKiB: 4096n, pagetablesStart: 0x180000n },
+  '32bit-null-page-perms': { mode: '32bit', sramBase: 0n, sramSizeKiB: 8192n, pagetablesStart: 0x200000n, ...textRodataPerms([0n, 0x40000n], [0x40000n, 0x10000n]) },
   '32bit-dual-perms': {
     mode: '32bit', sramBase: 0x100000n, sramSizeKiB: 8192n, kernelVmBase: 0xc0100000n, pagetablesStart: 0xc0200000n,
-    regionPermissions: true,
-    regions: { _image_text: { start: 0xc0100000n, size: 0x20000n }, _image_rodata: { start: 0x120000n, size: 0x8000n } },
+    ...textRodataPerms([0xc0100000n, 0x20000n], [0x120000n, 0x8000n]),
   },
   '32bit-xip': {
-    mode: '32bit', sramBase: 0x400000n, sramSizeKiB: 2048n, pagetablesStart: 0x500000n, regionPermissions: true,
+    mode: '32bit', sramBase: 0x400000n, sramSizeKiB: 2048n, pagetablesStart: 0x500000n,
     xip: { flashBase: 0x1000000n, flashSizeKiB: 1024n },
-    regions: { _image_text: { start: 0x1000000n, size: 0x30000n }, _image_rodata: { start: 0x1030000n, size: 0x10000n } },
+    ...textRodataPerms([0x1000000n, 0x30000n], [0x1030000n, 0x10000n]),
   },
-  'pae-identity-perms': {
-    mode: 'pae', sramBase: 0x100000n, sramSizeKiB: 16384n, pagetablesStart: 0x300000n, regionPermissions: true,
-    regions: { _image_text: { start: 0x100000n, size: 0x80000n }, _image_rodata: { start: 0x180000n, size: 0x40000n } },
-  },
+  'pae-identity-perms': { mode: 'pae', sramBase: 0x100000n, sramSizeKiB: 16384n, pagetablesStart: 0x300000n, ...textRodataPerms([0x100000n, 0x80000n], [0x180000n, 0x40000n]) },
   'pae-dual-across-1gib': {
     mode: 'pae', sramBase: 0x3fe00000n, sramSizeKiB: 8192n, kernelVmBase: 0xbfe00000n, pagetablesStart: 0xbfe80000n,
-    regionPermissions: true,
-    regions: { _image_text: { start: 0xbfe00000n, size: 0x10000n }, _image_rodata: { start: 0x3fe10000n, size: 0x10000n } },
+    ...textRodataPerms([0xbfe00000n, 0x10000n], [0x3fe10000n, 0x10000n]),
   },
-  'pae-null-page': {
-    mode: 'pae', sramBase: 0n, sramSizeKiB: 4096n, pagetablesStart: 0x100000n,
-  },
+  'pae-null-page': { mode: 'pae', sramBase: 0n, sramSizeKiB: 4096n, pagetablesStart: 0x100000n },
   'ia32e-identity-kpti': {
-    mode: 'ia32e', sramBase: 0x100000n, sramSizeKiB: 16384n, pagetablesStart: 0x400000n, regionPermissions: true,
-    kpti: true,
-    regions: {
-      _image_text: { start: 0x110000n, size: 0x40000n }, _image_rodata: { start: 0x150000n, size: 0x20000n },
-      _locore: { start: 0x100000n, size: 0x8000n }, _lorodata: { start: 0x108000n, size: 0x8000n },
-    },
+    mode: 'ia32e', sramBase: 0x100000n, sramSizeKiB: 16384n, pagetablesStart: 0x400000n, kpti: true,
+    ...textRodataPerms([0x110000n, 0x40000n], [0x150000n, 0x20000n], { _locore: [0x100000n, 0x8000n], _lorodata: [0x108000n, 0x8000n] }),
   },
   'ia32e-locore-no-kpti-gcov': {
-    mode: 'ia32e', sramBase: 0x1000000n, sramSizeKiB: 4096n, pagetablesStart: 0x1200000n, regionPermissions: true,
+    mode: 'ia32e', sramBase: 0x1000000n, sramSizeKiB: 4096n, pagetablesStart: 0x1200000n,
     userspace: true, coverageGcov: true,
-    regions: {
-      _image_text: { start: 0x1010000n, size: 0x20000n }, _image_rodata: { start: 0x1030000n, size: 0x10000n },
-      __gcov_bss: { start: 0x1040000n, size: 0x4000n },
-      _locore: { start: 0x1000000n, size: 0x4000n }, _lorodata: { start: 0x1004000n, size: 0x4000n },
-    },
+    ...textRodataPerms([0x1010000n, 0x20000n], [0x1030000n, 0x10000n], { __gcov_bss: [0x1040000n, 0x4000n], _locore: [0x1000000n, 0x4000n], _lorodata: [0x1004000n, 0x4000n] }),
   },
   'ia32e-high-half': {
     mode: 'ia32e', sramBase: 0x100000n, sramSizeKiB: 8192n, kernelVmBase: 0xffff800000100000n,
-    pagetablesStart: 0xffff800000300000n, regionPermissions: true,
-    regions: {
-      _image_text: { start: 0xffff800000100000n, size: 0x40000n }, _image_rodata: { start: 0xffff800000140000n, size: 0x10000n },
-      _locore: { start: 0x180000n, size: 0x2000n }, _lorodata: { start: 0xffff800000182000n, size: 0x2000n },
-    },
+    pagetablesStart: 0xffff800000300000n,
+    ...textRodataPerms([0xffff800000100000n, 0x40000n], [0xffff800000140000n, 0x10000n], { _locore: [0x180000n, 0x2000n], _lorodata: [0xffff800000182000n, 0x2000n] }),
   },
-  'ia32e-across-512gib': {
-    mode: 'ia32e', sramBase: 0x7fffe00000n, sramSizeKiB: 4096n, pagetablesStart: 0x10000n,
-  },
+  'ia32e-across-512gib': { mode: 'ia32e', sramBase: 0x7fffe00000n, sramSizeKiB: 4096n, pagetablesStart: 0x10000n },
   'ia32e-overlapping-regions': {
-    mode: 'ia32e', sramBase: 0x200000n, sramSizeKiB: 2n * 1024n, pagetablesStart: 0x300000n, regionPermissions: true,
-    regions: {
-      _image_text: { start: 0x200000n, size: 0x20000n }, _image_rodata: { start: 0x210000n, size: 0x20000n },
-      _locore: { start: 0x218000n, size: 0x1000n }, _lorodata: { start: 0x200000n, size: 0n },
-    },
+    mode: 'ia32e', sramBase: 0x200000n, sramSizeKiB: 2n * 1024n, pagetablesStart: 0x300000n,
+    ...textRodataPerms([0x200000n, 0x20000n], [0x210000n, 0x20000n], { _locore: [0x218000n, 0x1000n], _lorodata: [0x200000n, 0n] }),
   },
 };
