@@ -27,6 +27,15 @@ const OUTPUT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-out
 
 const dir = scratchDir('x86pt-browser-');
 
+/** Saves a full-page screenshot of the `what` map in OUTPUT_DIR, says where, and closes the page. */
+async function keepScreenshot(page: Page, file: string, what: string): Promise<void> {
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  const shot = join(OUTPUT_DIR, file);
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(`screenshot of the ${what} map: ${shot}`);
+  await page.close();
+}
+
 interface DumpJson { ranges: { virt: string; phys: string; size: string; writable: boolean; user: boolean; executable: boolean }[] }
 
 /** '#1d4ed8' as the browser reports a computed colour. */
@@ -161,11 +170,7 @@ describe('the address-space map in headless Chromium', () => {
     expect(await page.locator('svg .range.related-hl').count()).toBeGreaterThan(0);
     expect(await page.locator('#violations li').count()).toBe(2);
 
-    mkdirSync(OUTPUT_DIR, { recursive: true });
-    const shot = join(OUTPUT_DIR, 'html-map-verify.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    console.log(`screenshot of the verify map: ${shot}`);
-    await page.close();
+    await keepScreenshot(page, 'html-map-verify.png', 'verify');
   });
 
   it('diff: before and after side by side, changes marked, the symbol change named', async () => {
@@ -197,11 +202,7 @@ describe('the address-space map in headless Chromium', () => {
     expect(await page.locator('dl.facts').innerText()).toContain('_image_rodata_size 0x2000 -> 0x4000');
     await marks.first().hover();
     await expect.poll(() => page.locator('#details').innerText()).toMatch(/permissions: -> 0x106000 rw- kernel => -> 0x106000 r-- user/);
-    mkdirSync(OUTPUT_DIR, { recursive: true });
-    const shot = join(OUTPUT_DIR, 'html-map-diff.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    console.log(`screenshot of the diff map: ${shot}`);
-    await page.close();
+    await keepScreenshot(page, 'html-map-diff.png', 'diff');
   });
 
   it('fetched nothing and logged no error on any page', async () => {

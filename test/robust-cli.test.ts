@@ -14,16 +14,11 @@ import { InputError } from '../src/core/errors.js';
 import { runAction } from '../src/cli/command.js';
 import { reproduceCommand } from '../src/fuzz/report.js';
 import { CLI, expectBadInput, scratchDir, writeKernelAndTables, type CliResult } from './support/cli.js';
+import { freshDirsUnder } from './support/fresh-dirs.js';
 import { generate } from './support/verify-kernels.js';
 import type { KernelDescription } from '../src/elf/kernel.js';
 
-const work = scratchDir('x86pt-robust-cli-');
-let serial = 0;
-const freshDir = (): string => {
-  const dir = join(work, `case-${serial++}`);
-  mkdirSync(dir);
-  return dir;
-};
+const freshDir = freshDirsUnder(scratchDir('x86pt-robust-cli-'));
 
 /** Runs x86pt with a bound well below the suite's: a command that hangs fails here instead. */
 async function bounded(args: readonly string[], timeout = 20_000): Promise<CliResult & { ms: number }> {
@@ -196,21 +191,21 @@ describe('exit codes', () => {
     });
     return lines;
   };
+  /** Runs, as the CLI runs a command, an action that throws `error`. */
+  const actionThrowing = (error: Error): Promise<void> => runAction(() => {
+    throw error;
+  })();
 
   it('bad input exits 2 with one line', async () => {
     const err = captured();
-    await runAction(() => {
-      throw new InputError('k.elf: no such file');
-    })();
+    await actionThrowing(new InputError('k.elf: no such file'));
     expect(process.exitCode).toBe(2);
     expect(err).toEqual(['x86pt: k.elf: no such file\n']);
   });
 
   it('anything else is an internal error: exit 3, one line, the stack only with X86PT_DEBUG=1', async () => {
     const err = captured();
-    await runAction(() => {
-      throw new TypeError('boom');
-    })();
+    await actionThrowing(new TypeError('boom'));
     expect(process.exitCode).toBe(3);
     expect(err).toEqual(['x86pt: internal error: boom\n']);
     process.env.X86PT_DEBUG = '1';

@@ -13,13 +13,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/core/errors.js';
 import { ensureDirectory, forgetInputs, readInputFile, WRITE_CHUNK_BYTES, writeFileAtomic, type WriteFunction } from '../src/core/io.js';
 import { scratchDir } from './support/cli.js';
+import { freshDirsUnder } from './support/fresh-dirs.js';
 
 const work = scratchDir('x86pt-robust-io-');
-let serial = 0;
+const freshDir = freshDirsUnder(work);
 /** A fresh directory holding `out.bin` with old contents. */
 function withOldOutput(): { dir: string; out: string } {
-  const dir = join(work, `case-${serial++}`);
-  mkdirSync(dir);
+  const dir = freshDir();
   const out = join(dir, 'out.bin');
   writeFileSync(out, 'old contents');
   return { dir, out };

@@ -6,22 +6,17 @@
  * 130, and ends at a second one without leaving QEMU's directories.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CLI, scratchDir, writeKernelAndTables } from './support/cli.js';
+import { freshDirsUnder } from './support/fresh-dirs.js';
 import { engineInput } from './support/engine-layouts.js';
 import { QEMU_LAYOUTS } from './support/qemu-layouts.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'src');
-const work = scratchDir('x86pt-robust-signals-');
-let serial = 0;
-const freshDir = (): string => {
-  const dir = join(work, `case-${serial++}`);
-  mkdirSync(dir);
-  return dir;
-};
+const freshDir = freshDirsUnder(scratchDir('x86pt-robust-signals-'));
 
 interface Ended {
   readonly code: number | null;
