@@ -151,6 +151,7 @@ export async function runBochsCases(inputs: readonly EngineInput[], profile: Cpu
       // The stub ends by writing QEMU's exit port, which Bochs ignores, and halting: 'z' is the end, 'x' a case that died.
       stopAtLine: (line) => line === 'z' || line.startsWith('x '),
     });
+    if (process.env.X86PT_BOCHS_TRACE) process.stderr.write(`${Buffer.from(run.console).toString("latin1")}\n--- log\n${run.log}\n`);
     const sections = caseSections(Buffer.from(run.console).toString('latin1'));
     const caseOf = (k: number): string => `case ${first + k} of ${total}`;
     let finished = 0;
@@ -167,8 +168,13 @@ export async function runBochsCases(inputs: readonly EngineInput[], profile: Cpu
     if (finished < boot.cases.length && !died) {
       const current = sections[finished];
       if (run.exit.kind === 'triple-fault' && current) {
-        // The stub's own handlers could not take the fault: the tables left it nowhere to run.
-        const report = diedReport(boot.cases[finished]!, version, model, `Bochs stopped on a triple fault (${run.exit.message})`, parseGuestCase(current));
+        // The stub's own handlers could not take the fault (with paging off its IDT points at the dual alias): Bochs's log says which check failed.
+        const plan = boot.cases[finished]!;
+        const guest = parseGuestCase(current);
+        const pdptr = /Set(CR[03])\(\): PDPTR check failed/.exec(run.log);
+        const report = pdptr && guest.ranAt === null && plan.input.mode === 'pae'
+          ? pdpteLoadReport(plan, version, model, `MOV to ${pdptr[1]}`)
+          : diedReport(plan, version, model, `Bochs stopped on a triple fault (${run.exit.message})`, guest);
         results[pending[finished]!.index] = { ok: true, report };
         finished++;
       } else {
@@ -221,6 +227,14 @@ function faultViolation(plan: CasePlan, fault: BochsFault): Violation {
     return bochsViolation('CR3', top, `#PF (${code}, RSVD) at virtual ${hex(fault.cr2)}: an entry on its walk has a reserved bit set`);
   }
   return cannotRunViolation(plan.input, 'the probe stub on Bochs', `exception ${fault.vector} (${code}) at ${hex(fault.ip)}, CR2 ${hex(fault.cr2)}`, `code at virtual ${hex(plan.code.runVirt)}`);
+}
+
+/** Bochs refused the PDPTEs when loading them (its log says so): #GP(0), paging never came on. */
+function pdpteLoadReport(plan: CasePlan, version: string, model: string, at: string): BochsReport {
+  const { mode, tablesPhys, tables } = plan.input;
+  const violation = bochsViolation('PDPTE', topTablePhys(mode, tablesPhys, tables.byteLength),
+    `#GP(0) at ${at} loading the PAE PDPTEs (Bochs: "PDPTR check failed"): a PDPTE has a reserved bit set, so paging never came on`);
+  return { engine: 'bochs', version, model, actual: [], coverage: [], violations: [violation], tableChanges: [], faults: [{ vector: VEC_GP, ip: 0n, errorCode: 0, cr2: 0n, during: 'paging-on' }] };
 }
 
 function diedReport(plan: CasePlan, version: string, model: string, why: string, guest: GuestCase): BochsReport {
