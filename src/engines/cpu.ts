@@ -47,11 +47,16 @@ export function cpuProfileNamed(name: string): CpuProfile {
 /** How the walker reads entries on this processor. */
 export const walkOptionsFor = (profile: CpuProfile): WalkOptions => ({ maxPhysAddr: profile.maxPhysAddr, nxe: profile.nxe, pse: profile.pse });
 
+/** The architectural limit, the walker's default: a walker option of 52 names no particular processor. */
+const ARCHITECTURAL_MAX_PHYS_ADDR = 52;
+
 /**
- * The profile an emulator runs when none is named: the walker's settings,
- * MAXPHYADDR as the emulators fix it (40), and the richest features (1 GiB
- * pages, SMEP, SMAP).
+ * The profile an emulator runs when none is named: the walker's NXE and PSE,
+ * its MAXPHYADDR when one below the architectural 52 was asked for (else the
+ * emulators' 40), and the richest features (1 GiB pages, SMEP, SMAP).
  */
 export function emulatorProfileFor(walkOptions: WalkOptions): CpuProfile {
-  return { ...CPU_PROFILES.tigerlake!, nxe: walkOptions.nxe ?? true, pse: walkOptions.pse ?? true };
+  const base = CPU_PROFILES.tigerlake!;
+  const maxPhysAddr = walkOptions.maxPhysAddr === undefined || walkOptions.maxPhysAddr === ARCHITECTURAL_MAX_PHYS_ADDR ? base.maxPhysAddr : walkOptions.maxPhysAddr;
+  return { ...base, maxPhysAddr, nxe: walkOptions.nxe ?? true, pse: walkOptions.pse ?? true };
 }

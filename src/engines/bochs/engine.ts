@@ -221,7 +221,7 @@ function faultViolation(plan: CasePlan, fault: BochsFault): Violation {
   const top = topTablePhys(mode, tablesPhys, tables.byteLength);
   const code = `error code ${hex(fault.errorCode)}`;
   if (fault.vector === VEC_GP && fault.during === 'paging-on' && mode === 'pae') {
-    return bochsViolation('PDPTE', top, `#GP(0) at ${hex(fault.ip)} loading the PAE PDPTEs (MOV to CR0/CR3): a PDPTE has a reserved bit set, so paging never came on`);
+    return bochsViolation('PDPTE', top, `#GP(0) at MOV to CR0/CR3 (${hex(fault.ip)}) loading the PAE PDPTEs: a PDPTE has a reserved bit set, so paging never came on`);
   }
   if (fault.vector === VEC_PF && (fault.errorCode & PF_RSVD) !== 0) {
     return bochsViolation('CR3', top, `#PF (${code}, RSVD) at virtual ${hex(fault.cr2)}: an entry on its walk has a reserved bit set`);
