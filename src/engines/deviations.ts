@@ -30,6 +30,8 @@ export interface DeviationContext {
   readonly cpu: CpuProfile;
   /** The walker reports a reserved bit in a PAE PDPTE. */
   readonly pdpteReserved: boolean;
+  /** The engine set bit 5 of a PAE PDPTE (and changed nothing else unexpected). */
+  readonly pdpteAccessed: boolean;
   /** The tables map a 1 GiB page (IA-32e PDPTE with PS). */
   readonly hasGiBPage: boolean;
 }
@@ -73,12 +75,7 @@ export const DEVIATIONS: readonly Deviation[] = [
   {
     id: 'tcg-pdpte-accessed', engine: 'qemu', checks: ['tables-unchanged'],
     what: 'QEMU\'s TCG writes the accessed bit into PAE PDPTE bit 5 (reserved there) during a walk; the SDM: PDPTEs have no accessed flag',
-    applies: (c) => c.input.mode === 'pae',
-  },
-  {
-    id: 'tcg-pdpte-accessed', engine: 'unicorn', checks: ['tables-unchanged'],
-    what: 'Unicorn (QEMU 5.0\'s TCG) writes the accessed bit into PAE PDPTE bit 5 as QEMU does',
-    applies: (c) => c.input.mode === 'pae',
+    applies: (c) => c.input.mode === 'pae' && c.pdpteAccessed,
   },
   {
     id: 'tcg-1g-without-pdpe1gb', engine: 'qemu', checks: [...PROBES, 'reserved-walk'],

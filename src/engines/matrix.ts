@@ -23,7 +23,7 @@ import { tableBlockProblem, walkerReport } from '../verify/walker.js';
 import { emulatorProfileFor, type CpuProfile } from './cpu.js';
 import { CHECK_TITLES, DEVIATIONS, MATRIX_CHECKS, explainedBy, type DeviationContext, type MatrixCheck } from './deviations.js';
 import { ENGINE_NAMES, loadEngine } from './index.js';
-import type { TableChange } from './bochs/table-changes.js';
+import type { TableChange } from './table-changes.js';
 
 export type CellStatus = 'pass' | 'fail' | 'n/a';
 
@@ -158,6 +158,7 @@ export async function engineMatrix(m: MatrixInput): Promise<EngineMatrix> {
   const ctx: DeviationContext = {
     input, cpu,
     pdpteReserved: walker.violations.some((v) => ruleOf(v, input.mode) === 'pdpte-reserved'),
+    pdpteAccessed: false,
     hasGiBPage: hasGiBPage(input),
   };
   const reference = cellsOf('walker', walker, input);
@@ -174,10 +175,12 @@ export async function engineMatrix(m: MatrixInput): Promise<EngineMatrix> {
       continue;
     }
     const cells = cellsOf(name, report, input);
+    const unexpected = ((report as { tableChanges?: readonly TableChange[] }).tableChanges ?? []).filter((c) => c.kind !== 'architectural');
+    const own: DeviationContext = { ...ctx, pdpteAccessed: unexpected.length > 0 && unexpected.every((c) => c.kind === 'pdpte-accessed') };
     for (const check of MATRIX_CHECKS) {
       const cell = cells[check];
       const ref = reference[check].status === 'n/a' ? 'pass' : reference[check].status;
-      if (cell.status !== 'n/a' && cell.status !== ref) cells[check] = { ...cell, explainedBy: explainedBy(name, check, ctx)?.id ?? null };
+      if (cell.status !== 'n/a' && cell.status !== ref) cells[check] = { ...cell, explainedBy: explainedBy(name, check, own)?.id ?? null };
     }
     engines.push({ name, version: report.version, error: null, cells });
   }

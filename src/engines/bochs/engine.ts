@@ -22,7 +22,7 @@ import { STUB_ABI as ABI } from '../qemu/stub-abi.js';
 import { buildProbeStub, imageLoadedAt } from '../qemu/stub-build.js';
 import { bochsModelFor } from './cpu-profile.js';
 import { bochsVersion, runMultiboot } from './harness.js';
-import { classifyTableChanges, type TableChange } from './table-changes.js';
+import { classifyTableChanges, type TableChange } from '../table-changes.js';
 
 export const BOCHS_ENGINE = 'bochs';
 

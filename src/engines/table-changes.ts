@@ -5,9 +5,9 @@
  * PDPTE has no accessed flag (bit 5 is reserved), so setting it there is a
  * quirk (QEMU's TCG does); any other change is a finding.
  */
-import type { EngineInput } from '../../verify/model.js';
-import { topTablePhys } from '../../verify/paging-modes.js';
-import { hex } from '../probe/pages.js';
+import type { EngineInput } from '../verify/model.js';
+import { topTablePhys } from '../verify/paging-modes.js';
+import { hex } from './probe/pages.js';
 
 export interface TableChange {
   readonly entryAddr: bigint;
@@ -62,6 +62,18 @@ export function classifyTableChanges(input: EngineInput, lines: readonly string[
   for (const line of lines) {
     const m = /^a ([0-9a-f]+) ([0-9a-f]+)$/.exec(line);
     if (m) xors.set(BigInt(`0x${m[1]}`), Number.parseInt(m[2]!, 16));
+  }
+  return tableChangesFrom(input, xors);
+}
+
+/** Changes between the input tables and the same bytes read back from guest memory. */
+export function tableChangesAfter(input: EngineInput, after: Uint8Array): TableChange[] {
+  const xors = new Map<bigint, number>();
+  const a = new DataView(input.tables.buffer, input.tables.byteOffset, input.tables.byteLength);
+  const b = new DataView(after.buffer, after.byteOffset, after.byteLength);
+  for (let at = 0; at + 4 <= Math.min(input.tables.byteLength, after.byteLength); at += 4) {
+    const xor = (a.getUint32(at, true) ^ b.getUint32(at, true)) >>> 0;
+    if (xor !== 0) xors.set(input.tablesPhys + BigInt(at), xor);
   }
   return tableChangesFrom(input, xors);
 }
