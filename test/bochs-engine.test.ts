@@ -22,9 +22,9 @@ describe('the Bochs engine', () => {
       expect(report.violations).toEqual([]);
       expect(report.coverage.length).toBeGreaterThan(0);
       expect(compareRanges(inputs[i]!.expected, report.actual, report.coverage)).toEqual([]);
-      // Bochs walks the tables and sets A (and D on written leaves), and nothing else.
-      expect(report.tableChanges.length).toBeGreaterThan(0);
+      // The stub lists A/D-only changes in the top table's first 32 bytes: Bochs sets A in the first top-level entry, but not in a PAE PDPTE (which has none).
       expect(report.tableChanges.every((c) => c.kind === 'architectural')).toBe(true);
+      expect(report.tableChanges.length > 0).toBe(inputs[i]!.mode !== 'pae');
     });
   });
 
