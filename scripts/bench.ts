@@ -6,6 +6,7 @@ const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   verify: async () => (await import('./bench/verify.js')).default,
   qemu: async () => (await import('./bench/qemu.js')).default,
   unicorn: async () => (await import('./bench/unicorn.js')).default,
+  bochs: async () => (await import('./bench/bochs.js')).default,
   fuzz: async () => (await import('./bench/fuzz.js')).default,
 };
 

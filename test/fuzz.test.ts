@@ -290,7 +290,7 @@ describe('x86pt fuzz', () => {
     [['--path', '3:1'], /--path needs the --seed/],
     [['--seed', '1', '--path', '3;1'], /--path: '3;1' is not a fast-check path/],
     [['--ignore', 'typos'], /--ignore: unknown finding kind 'typos'/],
-    [['--engine', 'bochs'], /--engine: unknown engine 'bochs'/],
+    [['--engine', 'simics'], /--engine: unknown engine 'simics'/],
     [['--generator', 'gen -k {kernel}'], /--generator: .* has no \{output\}/],
     [['--generator', 'gen -k {kernel} -o {output}', '--compat'], /--compat applies to the in-process generator/],
     [['--generator', '/nonexistent/gen -k {kernel} -o {output}'], /--generator: cannot run \/nonexistent\/gen/],

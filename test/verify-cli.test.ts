@@ -89,7 +89,7 @@ describe('x86pt verify', () => {
       ['layout refused by the policy', ['verify', good.tables, '-k', refused], /refused\.elf: the kernel's layout is refused: CONFIG_SRAM_BASE_ADDRESS 0x100800 is not 4 KiB aligned \(rule not-page-aligned\)/],
       ['tables of the wrong shape', ['verify', short, '-k', good.elf], /short\.bin: 4104 bytes is not a whole number of ia32e tables/],
       ['missing kernel', ['verify', good.tables, '-k', join(dir, 'none.elf')], /none\.elf/],
-      ['unknown engine', ['verify', good.tables, '-k', good.elf, '--engine', 'bochs'], /bochs/],
+      ['unknown engine', ['verify', good.tables, '-k', good.elf, '--engine', 'simics'], /simics/],
     ];
     for (const [name, args, message] of cases) {
       it(name, async () => {

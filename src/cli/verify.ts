@@ -3,7 +3,9 @@ import { Option, type Command } from 'commander';
 import { EXIT_FAILED, EXIT_OK, InputError } from '../core/errors.js';
 import { runAction } from './command.js';
 import { PAGING_MODES, type PagingMode, type TablePlacement, type WalkOptions } from '../verify/model.js';
-import { ENGINE_NAMES, loadEngine } from '../engines/index.js';
+import { ALL_ENGINES, ENGINE_NAMES, loadEngine } from '../engines/index.js';
+import { CPU_NAMES, cpuProfileNamed, walkOptionsFor } from '../engines/cpu.js';
+import { engineMatrix, matrixOutputs } from '../engines/matrix.js';
 import { checkTables } from '../verify/check.js';
 import { diffTables } from '../verify/diff.js';
 import { readKernelSymbols, readTables, writeFileAtomic } from '../verify/files.js';
@@ -35,6 +37,7 @@ interface DumpFlags extends WalkerFlags {
 interface VerifyFlags extends WalkerFlags {
   kernel: string;
   engine: string;
+  cpu?: string;
   json?: boolean;
   junit?: string;
   format?: 'text' | 'json' | 'markdown';
@@ -140,7 +143,8 @@ function registerVerify(program: Command): void {
     .description('check a table block against what its kernel asks for (the layout policy), plus the SDM\'s architectural rules')
     .argument('<tables>', 'the table block, as `gen` writes it')
     .requiredOption('-k, --kernel <elf>', 'the kernel ELF the tables were made for')
-    .addOption(new Option('--engine <name>', 'what observes the translations').choices(ENGINE_NAMES).default('walker'))
+    .addOption(new Option('--engine <name>', 'what observes the translations (all: every engine, one matrix)').choices([...ENGINE_NAMES, ALL_ENGINES]).default('walker'))
+    .addOption(new Option('--cpu <name>', 'the processor modelled, by the walker and the emulators (instead of --max-phys-addr/--no-nxe/--no-pse)').choices(CPU_NAMES))
     .option('--json', 'print the result as JSON instead of text')
     .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
     .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
@@ -157,11 +161,19 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
 (including a kernel whose layout the policy refuses); nothing is written on 2.`)
     .action(runAction(async (tablesFile: string, flags: VerifyFlags) => {
       const started = performance.now();
-      const options = walkOptionsOf(flags);
+      const cpu = flags.cpu === undefined ? null : cpuProfileNamed(flags.cpu);
+      const options = cpu ? walkOptionsFor(cpu) : walkOptionsOf(flags);
       const symbols = readKernelSymbols(flags.kernel);
       const mode = pagingModeOf(symbols);
       const tables = readTables(tablesFile, mode);
-      const engine = await loadEngine(flags.engine, options);
+      if (flags.engine === ALL_ENGINES) {
+        const matrix = await checkTablesNamed(flags.kernel, () => engineMatrix({ symbols, tables, walkOptions: options, cpu }));
+        const out = matrixOutputs(matrix, { tablesFile, kernelFile: flags.kernel }, verifyFormat(flags), (performance.now() - started) / 1000);
+        if (flags.junit !== undefined) writeFileAtomic(flags.junit, out.junit);
+        process.stdout.write(out.stdout);
+        return matrix.ok ? EXIT_OK : EXIT_FAILED;
+      }
+      const engine = await loadEngine(flags.engine, options, cpu);
       const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
       const format = verifyFormat(flags);

@@ -29,7 +29,7 @@ export function violationLine(v: Violation): string {
 }
 
 /** Violations as JSON values. */
-export const violationJson = (v: Violation) => ({ level: v.level, path: [...v.path], entryAddr: hex(v.entryAddr), message: v.message });
+export const violationJson = (v: Violation) => ({ level: v.level, path: [...v.path], entryAddr: hex(v.entryAddr), message: v.message, ...(v.engine !== undefined && { engine: v.engine }) });
 
 export const rangeJson = (r: MappedRange) => ({
   virt: hex(r.virt), phys: hex(r.phys), size: hex(r.size), writable: r.writable, user: r.user, executable: r.executable,

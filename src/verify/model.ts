@@ -52,6 +52,8 @@ export interface Violation {
   readonly entryAddr: bigint;
   /** What is wrong and what the hardware would do. */
   readonly message: string;
+  /** Set when an engine saw it happen (a fault it raised, a table it changed), naming the engine; absent for the walker's reading of the bytes. */
+  readonly engine?: string;
 }
 
 /** The processor the walker models, as far as it changes how entries are read. */

@@ -101,7 +101,7 @@ function writeStaging(cases: readonly CasePlan[], base: number, size: number): U
     const u32 = (field: number, value: number): void => view.setUint32(d + field, value, true);
     const { input } = c;
     u32(ABI.D_MODE, MODE_CODES[input.mode]);
-    u32(ABI.D_FLAGS, ABI.F_PAUSE | (c.code.ringThree ? 0 : ABI.F_SMAP));
+    u32(ABI.D_FLAGS, ABI.F_PAUSE | ABI.F_TABLE_DIFF | (c.code.ringThree ? 0 : ABI.F_SMAP));
     u32(ABI.D_CR3, Number(c.cr3));
     u32(ABI.D_TABLES_PHYS, Number(input.tablesPhys));
     u32(ABI.D_TABLES_LEN, input.tables.byteLength);

@@ -13,6 +13,7 @@ import { cannotRunViolation } from '../probe/failure.js';
 import { planNextBoot } from './boot-plan.js';
 import { planCase, type CasePlan } from './case-plan.js';
 import { observedTranslations, parseGuestCase } from './case-report.js';
+import { classifyTableChanges, type TableChange } from '../table-changes.js';
 import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
 import { QEMU_BINARY, runBoot, type BootOptions, type CaseOutput, type CaseStart } from './machine.js';
 import { mmuTranslations } from './mmu-dump.js';
@@ -36,6 +37,8 @@ export interface QemuReport extends EngineReport {
     /** Where they differ (executability only where the MMU's leaf refutes the walker). */
     readonly disagreements: readonly Mismatch[];
   };
+  /** Entries QEMU changed while probing (the stub lists them after the case, with paging off). */
+  readonly tableChanges: readonly TableChange[];
 }
 
 /** One case's outcome in a batch: a report, or why QEMU cannot host the layout. */
@@ -180,6 +183,7 @@ function caseReport(plan: CasePlan, output: CaseOutput, version: string): QemuRe
     userCheck: guest.userCheck,
     guestFailure: failure,
     mmu: { translations: mmu, disagreements },
+    tableChanges: classifyTableChanges(input, output.lines),
   };
 }
 

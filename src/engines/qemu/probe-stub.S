@@ -34,6 +34,9 @@
  *                        (unsigned), or the #PF error code (not readable)
  *   m                    halted until an NMI so the host can read the MMU
  *   d                    the case is done
+ *   a PHYS XOR           with F_TABLE_DIFF, after the case: a dword of the
+ *                        tables the case changed, XOR its original value
+ *                        (A/D-only changes only in the top table's first 32 bytes)
  *   x VEC IP ERR CR2     an exception the probes did not provoke; the guest
  *                        then halts for good and the host stops it
  *   z                    all cases done
@@ -150,7 +153,10 @@ case_loop:
         call newline32
         call run_case
         pop %edi
-        pop %edx
+        testl $F_TABLE_DIFF, D_FLAGS(%edi)
+        jz 1f
+        call table_diff
+1:      pop %edx
         pop %ecx
         add $D_BYTES, %edi
         inc %edx
@@ -166,6 +172,44 @@ bad_staging:
         mov $EXIT_BAD_STAGING, %al
         out %al, $PORT_EXIT
         hlt
+
+/*
+ * With F_TABLE_DIFF: prints "a PHYS XOR" for each dword of the tables the
+ * case changed (edi = descriptor; the staging copy is the original), except
+ * accessed/dirty bits set by walks outside the top table's first 32 bytes:
+ * those are architectural and would cost a line per page.
+ */
+table_diff:
+        mov D_TABLES_PHYS(%edi), %esi
+        mov D_TABLES_SRC(%edi), %edx
+        mov D_TABLES_LEN(%edi), %ecx
+        shr $2, %ecx
+1:      test %ecx, %ecx
+        jz 3f
+        mov (%esi), %eax
+        xor (%edx), %eax
+        jz 2f
+        test $0xffffff9f, %eax          /* more than A/D changed: list it */
+        jnz 4f
+        mov %esi, %ebp                  /* A/D alone only in the top table's first 32 bytes (the PAE PDPTEs have no A) */
+        sub D_CR3(%edi), %ebp
+        cmp $32, %ebp
+        jae 2f
+4:      push %eax
+        mov $'a', %al
+        call putc32
+        call space32
+        mov %esi, %eax
+        call puthex32
+        call space32
+        pop %eax
+        call puthex32
+        call newline32
+2:      add $4, %esi
+        add $4, %edx
+        dec %ecx
+        jmp 1b
+3:      ret
 
 /* Loads the home GDT and flat ring-0 segments (ebx = load address). */
 home_segments:

@@ -67,6 +67,8 @@ export const STUB_ABI = {
   F_PAUSE: 1,
   /** No page can run ring-3 code: check user access with SMAP. */
   F_SMAP: 2,
+  /** After the case, list the dwords of the tables it changed beyond A/D (A/D too in the top table's first 32 bytes: PAE PDPTEs). */
+  F_TABLE_DIFF: 4,
 
   /** Observation flags in the guest's `o` lines. */
   O_READ: 1,

@@ -9,6 +9,7 @@ import type { Engine, EngineInput, EngineReport } from '../../verify/model.js';
 import { unicornVersion } from './binding.js';
 import { UNICORN_EXPECTED_VERSION } from './library.js';
 import { probeTables } from './prober.js';
+import { tableChangesAfter } from '../table-changes.js';
 
 /** Unicorn releases before 2.1 translate every virtual address to the same physical one: useless here. */
 function walksPageTables(version: string): boolean {
@@ -28,7 +29,8 @@ export async function createUnicornEngine(): Promise<Engine> {
     name: 'unicorn',
     async run(input: EngineInput): Promise<EngineReport> {
       const result = probeTables(input);
-      return { engine: 'unicorn', version, actual: result.actual, coverage: result.coverage, violations: result.violations };
+      const tableChanges = result.tablesAfter ? tableChangesAfter(input, result.tablesAfter) : undefined;
+      return { engine: 'unicorn', version, actual: result.actual, coverage: result.coverage, violations: result.violations, ...(tableChanges && { tableChanges }) };
     },
   };
 }

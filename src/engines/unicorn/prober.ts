@@ -46,6 +46,8 @@ export interface ProbeResult {
   /** uc_emu_start calls and page faults taken. */
   readonly runs: number;
   readonly faults: number;
+  /** The tables' bytes in guest memory after probing (what the emulator wrote into them shows against the input). */
+  readonly tablesAfter?: Uint8Array;
 }
 
 /** The most candidate pages tried for the routines, spread over all candidates. */
@@ -202,6 +204,7 @@ class TableProber {
       userPage: user ? pageAddress(user.vpn) : null,
       runs: this.runs,
       faults: this.faults,
+      tablesAfter: this.uc.readMemory(this.input.tablesPhys, this.input.tables.byteLength),
     };
   }
 
