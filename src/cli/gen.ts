@@ -5,9 +5,11 @@ import { isZephyrEra, ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 import { writeFileAtomic } from '../core/io.js';
 import { EXIT_OK, InputError, namingSource } from '../core/errors.js';
 import { runAction } from './command.js';
+import { writeSwappedImage } from './swap.js';
 
 interface GenOptions {
-  kernel: string;
+  kernel?: string;
+  into?: string;
   output: string;
   verbose: number;
   map: string[];
@@ -62,7 +64,8 @@ export function registerGen(program: Command): void {
   const command = program
     .command('gen')
     .description('generate page tables from a kernel ELF (gen_mmu.py\'s arguments; `x86pt -k K -o O` works too)')
-    .requiredOption('-k, --kernel <elf>', 'the prebuilt kernel ELF (zephyr_prebuilt.elf)')
+    .option('-k, --kernel <elf>', 'the prebuilt kernel ELF (zephyr_prebuilt.elf); with --into, the image\'s own symbols when omitted')
+    .option('--into <elf>', 'write the tables into a copy of this final image (zephyr.elf), over its pagetables section, as -o; refused when their size or place would differ')
     .requiredOption('-o, --output <file>', 'where to write the tables (atomically)')
     .option('-v, --verbose', 'print what is built: era, mode, each step (also with VERBOSE set); -vv also every entry (v2.6 and 2025)', (_: string, count: number) => count + 1, 0)
     .option('--map <phys,size[,flags[,virt]]>', 'map extra memory, as the v2.6 and 2025 scripts do (flags from LUWXD; repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
@@ -84,18 +87,23 @@ export function registerGen(program: Command): void {
         const print = (line: string) => process.stdout.write(`x86pt: ${line}\n`);
         const log = verbosity > 0 ? print : undefined;
         const maxTablesBytes = options.maxTablesSize === undefined ? DEFAULT_MAX_TABLES_BYTES : parseByteCount(options.maxTablesSize);
-        const { symbols, sizes } = readElf(options.kernel);
-        const tables = namingSource(options.kernel, () => {
-          const given = options.zephyr as ZephyrEra | undefined;
-          return generateForEra({ symbols, sizes }, {
-            compat: options.compat ?? false,
-            maps: options.map,
-            maxTablesBytes,
-            ...(given ? { era: given } : {}),
-            ...(log ? { log } : {}),
-            ...(verbosity > 1 ? { trace: print } : {}),
-          });
-        });
+        const given = options.zephyr as ZephyrEra | undefined;
+        const eraOptions = {
+          compat: options.compat ?? false,
+          maps: options.map,
+          maxTablesBytes,
+          ...(given ? { era: given } : {}),
+          ...(log ? { log } : {}),
+          ...(verbosity > 1 ? { trace: print } : {}),
+        };
+        if (options.into !== undefined) {
+          await writeSwappedImage(options.into, options.kernel, options.output, eraOptions);
+          return EXIT_OK;
+        }
+        if (options.kernel === undefined) throw new InputError('required option \'-k, --kernel <elf>\' not specified');
+        const kernel = options.kernel;
+        const { symbols, sizes } = readElf(kernel);
+        const tables = namingSource(kernel, () => generateForEra({ symbols, sizes }, eraOptions));
         const definition = eraDefinition(tables.era);
         if (abbreviations.length > 0 && definition && !definition.allowsAbbreviations) {
           throw new InputError(`unrecognized arguments: ${abbreviations.join(' ')} (the ${tables.era} gen_mmu.py takes long options in full)`);

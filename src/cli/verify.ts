@@ -11,14 +11,17 @@ import { diffTables } from '../verify/diff.js';
 import { readKernelSymbols, readTables, writeFileAtomic } from '../verify/files.js';
 import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verifyText, type DiffSide } from '../verify/format.js';
 import { verifyJunit } from '../verify/junit.js';
-import { pagingModeOf, tablePlacement } from '../verify/spec.js';
-import { walkTables } from '../verify/walker.js';
+import { tablePlacement } from '../verify/spec.js';
+import { tableBlockProblem, walkTables } from '../verify/walker.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
 import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
 import { kernelRegions, layoutSymbolChanges, symbolChangeLine, type KernelRegions, type SymbolChange } from '../verify/regions.js';
 import type { VerifyResult } from '../verify/check.js';
 import type { DiffReport, DumpContext, VerifyNames } from '../verify/format.js';
 import { DENIABLE, withWxJson, writableExecutable, wxText, type Deniable } from '../verify/wx.js';
+import { addImageOptions, checkInputOf, hasElfMagic, imageJunitCases, imageReport, unwalkable, verifySource, type ImageFlags } from './image.js';
+import { imageChecksText, readImageTables } from '../verify/image.js';
+import { verifyBuildDir } from './build-dir.js';
 
 interface WalkerFlags {
   maxPhysAddr: string;
@@ -34,8 +37,8 @@ interface DumpFlags extends WalkerFlags {
   html?: string;
 }
 
-interface VerifyFlags extends WalkerFlags {
-  kernel: string;
+interface VerifyFlags extends WalkerFlags, ImageFlags {
+  kernel?: string;
   engine: string;
   cpu?: string;
   json?: boolean;
@@ -111,7 +114,7 @@ function registerDump(program: Command): void {
   const command = program
     .command('dump')
     .description('print what a table block translates: maximal ranges by virtual address, aliases, architectural violations')
-    .argument('<tables>', 'the table block, as `gen` writes it (top-level table last)')
+    .argument('<tables>', 'the table block, as `gen` writes it (top-level table last), or a final image (zephyr.elf) holding it in its pagetables section')
     .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for: gives the mode and the tables\' physical address')
     .addOption(modeOption('--mode <mode>', 'of the tables'))
     .option('--base <addr>', 'physical address of the first byte of the tables (hex 0x... or decimal), with --mode')
@@ -127,12 +130,14 @@ Text lists one range a line: virtual span, 4 KiB pages, physical start, permissi
 Exit status: 0 printed, 2 bad input.`)
     .action(runAction(async (tablesFile: string, flags: DumpFlags) => {
       const options = walkOptionsOf(flags);
-      const where = placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
-      const { tables, walked } = walkFile(tablesFile, where, options);
+      const image = imageSide(tablesFile, flags.kernel ?? flags.mode ?? flags.base, '-k, --mode and --base');
+      const where = image ?? placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
+      const { tables, walked } = image ? { tables: image.tables, walked: walkTables(image, options) } : walkFile(tablesFile, where, options);
       const context = {
-        ...where, tablesFile, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
+        mode: where.mode, tablesPhys: where.tablesPhys, tablesFile: image?.tablesName ?? tablesFile, tableBytes: tables.byteLength,
+        topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
       };
-      process.stdout.write(await dumpReports(context, flags));
+      process.stdout.write(await dumpReports(context, flags, image?.symbols));
       return EXIT_OK;
     }));
 }
@@ -141,8 +146,8 @@ function registerVerify(program: Command): void {
   const command = program
     .command('verify')
     .description('check a table block against what its kernel asks for (the layout policy), plus the SDM\'s architectural rules')
-    .argument('<tables>', 'the table block, as `gen` writes it')
-    .requiredOption('-k, --kernel <elf>', 'the kernel ELF the tables were made for')
+    .argument('[tables]', 'the table block, as `gen` writes it, or a final image (zephyr.elf) holding it in its pagetables section')
+    .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for (with a table file)')
     .addOption(new Option('--engine <name>', 'what observes the translations (all: every engine, one matrix)').choices([...ENGINE_NAMES, ALL_ENGINES]).default('walker'))
     .addOption(new Option('--cpu <name>', 'the processor modelled, by the walker and the emulators (instead of --max-phys-addr/--no-nxe/--no-pse)').choices(CPU_NAMES))
     .option('--json', 'print the result as JSON instead of text')
@@ -150,6 +155,7 @@ function registerVerify(program: Command): void {
     .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
     .addOption(htmlOption())
     .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]));
+  addImageOptions(command);
   addWalkerOptions(command)
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
@@ -159,26 +165,37 @@ that differ the same way, "expected"/"actual" describe its first page (null: unm
 
 Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
 (including a kernel whose layout the policy refuses); nothing is written on 2.`)
-    .action(runAction(async (tablesFile: string, flags: VerifyFlags) => {
+    .action(runAction(async (tablesFile: string | undefined, flags: VerifyFlags) => {
       const started = performance.now();
       const cpu = flags.cpu === undefined ? null : cpuProfileNamed(flags.cpu);
       const options = cpu ? walkOptionsFor(cpu) : walkOptionsOf(flags);
-      const symbols = readKernelSymbols(flags.kernel);
-      const mode = pagingModeOf(symbols);
-      const tables = readTables(tablesFile, mode);
-      if (flags.engine === ALL_ENGINES) {
-        const matrix = await checkTablesNamed(flags.kernel, () => engineMatrix({ symbols, tables, walkOptions: options, cpu }));
-        const out = matrixOutputs(matrix, { tablesFile, kernelFile: flags.kernel }, verifyFormat(flags), (performance.now() - started) / 1000);
-        if (flags.junit !== undefined) writeFileAtomic(flags.junit, out.junit);
-        process.stdout.write(out.stdout);
-        return matrix.ok ? EXIT_OK : EXIT_FAILED;
-      }
-      const engine = await loadEngine(flags.engine, options, cpu);
-      const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
-      const names = { tablesFile, kernelFile: flags.kernel };
       const format = verifyFormat(flags);
-      if (flags.junit !== undefined) await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
-      const report = await verifyReports(result, names, symbols, format, flags);
+      const verifyOne = async (source: ReturnType<typeof verifySource>, extraCases: Parameters<typeof verifyJunit>[3] = []) => {
+        const { symbols, names } = source;
+        if (unwalkable(source)) return { text: imageChecksText(source.image!, source.checks!), ok: false };
+        if (flags.engine === ALL_ENGINES) {
+          const { symbols: kernelSymbols, tables } = source;
+          const matrix = await checkTablesNamed(names.kernelFile, () => engineMatrix({ symbols: kernelSymbols, tables, walkOptions: options, cpu }));
+          const out = matrixOutputs(matrix, names, format, (performance.now() - started) / 1000);
+          if (flags.junit !== undefined) await writeFileAtomic(flags.junit, out.junit);
+          return { text: out.stdout, ok: matrix.ok };
+        }
+        const engine = await loadEngine(flags.engine, options, cpu);
+        const result = await checkTablesNamed(names.kernelFile, () => checkTables(checkInputOf(source, engine, options, flags.map)));
+        if (flags.junit !== undefined) {
+          await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000, [...imageJunitCases(source), ...extraCases]));
+        }
+        const report = await verifyReports(result, names, symbols, format, flags);
+        const image = imageReport(source, format, report.text);
+        return { text: image.text, ok: report.ok && image.ok };
+      };
+      if (flags.buildDir !== undefined) {
+        if (tablesFile !== undefined || flags.kernel !== undefined || flags.prebuilt !== undefined) {
+          throw new InputError('--build-dir finds the tables, the image and the prebuilt ELF itself: give no table file, -k or --prebuilt with it');
+        }
+        return verifyBuildDir(flags.buildDir, { format, maps: flags.map }, verifyOne);
+      }
+      const report = await verifyOne(verifySource(tablesFile, flags.kernel, flags.prebuilt));
       process.stdout.write(report.text);
       return report.ok ? EXIT_OK : EXIT_FAILED;
     }));
@@ -226,10 +243,17 @@ architectural violations that appear or disappear.
 Exit status: 0 same, 1 different, 2 bad input.`)
     .action(runAction(async (oldFile: string, newFile: string, flags: DiffFlags) => {
       const options = walkOptionsOf(flags);
+      const imageSymbols: { old?: ReadonlyMap<string, bigint>; new?: ReadonlyMap<string, bigint> } = {};
       const readSide = (file: string, which: 'old' | 'new'): DiffSide => {
         const ownKernel = which === 'old' ? flags.oldKernel : flags.newKernel;
         const ownMode = which === 'old' ? flags.oldMode : flags.newMode;
         const ownBase = which === 'old' ? flags.oldBase : flags.newBase;
+        const image = imageSide(file, ownKernel ?? ownMode ?? ownBase, `--${which}-kernel, --${which}-mode and --${which}-base`);
+        if (image) {
+          imageSymbols[which] = image.symbols;
+          const walked = walkTables(image, options);
+          return { mode: image.mode, tablesPhys: image.tablesPhys, file: image.tablesName, ranges: walked.ranges, violations: walked.violations };
+        }
         const where = ((): TablePlacement => {
           if (ownKernel !== undefined || ((ownMode ?? ownBase) === undefined && flags.kernel !== undefined)) {
             const kernel = ownKernel ?? flags.kernel!;
@@ -248,7 +272,7 @@ Exit status: 0 same, 1 different, 2 bad input.`)
         return { ...where, file, ranges: walked.ranges, violations: walked.violations };
       };
       const report = diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new'));
-      const markdown = await diffReports(report, flags);
+      const markdown = await diffReports(report, flags, imageSymbols);
       process.stdout.write(markdown ?? (flags.format === 'json' ? diffJson(report) : diffText(report)));
       return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
     }));
@@ -270,11 +294,12 @@ function verifyFormat(flags: VerifyFlags): 'text' | 'json' | 'markdown' {
   return flags.json ? 'json' : flags.format ?? 'text';
 }
 
-/** dump's output with the W+X audit; writes --html. */
-async function dumpReports(context: DumpContext, flags: DumpFlags): Promise<string> {
+/** dump's output with the W+X audit; writes --html. `imageSymbols`: a final image's, when the tables came from one. */
+async function dumpReports(context: DumpContext, flags: DumpFlags, imageSymbols?: ReadonlyMap<string, bigint>): Promise<string> {
   const wx = writableExecutable(context.ranges);
   if (flags.html !== undefined) {
-    const kernel = flags.kernel !== undefined ? kernelRegions(readKernelSymbols(flags.kernel)) : null;
+    const symbols = imageSymbols ?? (flags.kernel !== undefined ? readKernelSymbols(flags.kernel) : undefined);
+    const kernel = symbols ? kernelRegions(symbols) : null;
     await writeFileAtomic(flags.html, dumpHtml({ ...context, kernel, wx }));
   }
   return flags.format === 'json' ? withWxJson(dumpJson(context), wx) : dumpText(context) + wxText(wx, context.mode, false);
@@ -294,9 +319,9 @@ async function verifyReports(result: VerifyResult, names: VerifyNames, symbols: 
 }
 
 /** Writes diff's --html; returns the Markdown report under --format markdown, else null. */
-async function diffReports(report: DiffReport, flags: DiffFlags): Promise<string | null> {
+async function diffReports(report: DiffReport, flags: DiffFlags, images: ImageSymbols): Promise<string | null> {
   if (flags.format !== 'markdown' && flags.html === undefined) return null;
-  const { oldKernel, newKernel, symbolChanges } = diffKernels(flags);
+  const { oldKernel, newKernel, symbolChanges } = diffKernels(flags, images);
   if (flags.html !== undefined) {
     await writeFileAtomic(flags.html, diffHtml({
       ...report,
@@ -310,8 +335,10 @@ async function diffReports(report: DiffReport, flags: DiffFlags): Promise<string
 }
 
 /** Each side's kernel regions (from the kernel readSide took its placement from), and the layout symbols that differ between two kernels. */
-function diffKernels(flags: DiffFlags): { oldKernel: KernelRegions | null; newKernel: KernelRegions | null; symbolChanges: SymbolChange[] | null } {
+function diffKernels(flags: DiffFlags, images: ImageSymbols): { oldKernel: KernelRegions | null; newKernel: KernelRegions | null; symbolChanges: SymbolChange[] | null } {
   const kernelOf = (which: 'old' | 'new'): ReadonlyMap<string, bigint> | null => {
+    const image = images[which];
+    if (image) return image;
     const own = which === 'old' ? flags.oldKernel : flags.newKernel;
     const ownPlace = which === 'old' ? flags.oldMode ?? flags.oldBase : flags.newMode ?? flags.newBase;
     const file = own ?? (ownPlace === undefined ? flags.kernel : undefined);
@@ -320,10 +347,25 @@ function diffKernels(flags: DiffFlags): { oldKernel: KernelRegions | null; newKe
   const oldSymbols = kernelOf('old');
   const newSymbols = kernelOf('new');
   // Only two kernels can differ: one -k for both sides has nothing to compare.
-  const twoKernels = flags.oldKernel !== undefined || flags.newKernel !== undefined;
+  const twoKernels = flags.oldKernel !== undefined || flags.newKernel !== undefined || images.old !== undefined || images.new !== undefined;
   return {
     oldKernel: oldSymbols && kernelRegions(oldSymbols),
     newKernel: newSymbols && kernelRegions(newSymbols),
     symbolChanges: oldSymbols && newSymbols && twoKernels ? layoutSymbolChanges(oldSymbols, newSymbols) : null,
   };
+}
+
+/* Final images as inputs. */
+
+/** A diff side's or a dump's final image symbols, by side. */
+type ImageSymbols = { readonly old?: ReadonlyMap<string, bigint>; readonly new?: ReadonlyMap<string, bigint> };
+
+/** The tables of `file` when it is a final image (ELF magic), else null; an image takes no placement options. */
+function imageSide(file: string, placementGiven: string | undefined, options: string) {
+  if (!hasElfMagic(file)) return null;
+  if (placementGiven !== undefined) throw new InputError(`${file} is an ELF: a final image places its own tables; ${options} are for a table file`);
+  const image = readImageTables(file);
+  const problem = tableBlockProblem(image.mode, image.tables.byteLength);
+  if (problem) throw new InputError(`${image.tablesName}: ${problem}`);
+  return image;
 }

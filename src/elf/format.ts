@@ -24,13 +24,22 @@ export const EM_386 = 3;
 export const EM_X86_64 = 62;
 
 export const SHT_NULL = 0;
+export const SHT_PROGBITS = 1;
 export const SHT_SYMTAB = 2;
 export const SHT_STRTAB = 3;
+export const SHT_NOBITS = 8;
 export const SHT_DYNSYM = 11;
 /** Solaris' local dynamic symbols; pyelftools treats it as a symbol table on every machine. */
 export const SHT_SUNW_LDYNSYM = 0x6ffffff3;
 
+export const SHN_UNDEF = 0;
 export const SHN_ABS = 0xfff1;
+/** e_shstrndx when the real index is in section 0's sh_link. */
+export const SHN_XINDEX = 0xffff;
+
+/** sh_flags bits */
+export const SHF_WRITE = 1;
+export const SHF_ALLOC = 2;
 
 export const STB_LOCAL = 0;
 export const STB_GLOBAL = 1;

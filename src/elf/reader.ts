@@ -5,10 +5,11 @@
  * to the file whatever the headers say; anything malformed is one InputError.
  */
 import { InputError } from '../core/errors.js';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { readInputFile } from '../core/io.js';
 import {
   EI_CLASS, EI_DATA, EI_NIDENT, ELF_MAGIC, ELF32_LAYOUT, ELF64_LAYOUT, ELFCLASS32, ELFCLASS64, ELFDATA2LSB,
-  ELFDATA2MSB, SHT_DYNSYM, SHT_STRTAB, SHT_SUNW_LDYNSYM, SHT_SYMTAB,
+  ELFDATA2MSB, SHN_UNDEF, SHN_XINDEX, SHT_DYNSYM, SHT_NOBITS, SHT_STRTAB, SHT_SUNW_LDYNSYM, SHT_SYMTAB,
   getField, getSmallField, type ElfLayout,
 } from './format.js';
 
@@ -20,6 +21,26 @@ export interface ElfSymbols {
   readonly symbols: ReadonlyMap<string, bigint>;
   /** name -> st_size of the first symbol of that name (as pyelftools' first match finds it) */
   readonly sizes: ReadonlyMap<string, bigint>;
+}
+
+/** One section header, its fields exact; `name` as the section name table spells it. */
+export interface ElfSection {
+  readonly index: number;
+  readonly name: string;
+  readonly type: number;
+  readonly flags: bigint;
+  /** sh_addr: where the section sits in memory (a virtual address) */
+  readonly addr: bigint;
+  /** sh_offset: where its bytes are in the file (meaningless for SHT_NOBITS) */
+  readonly offset: bigint;
+  readonly size: bigint;
+}
+
+/** A kernel image: its symbols, its section headers, and the file's bytes to read sections from. */
+export interface ElfFile extends ElfSymbols {
+  readonly source: string;
+  readonly sections: readonly ElfSection[];
+  readonly bytes: Uint8Array;
 }
 
 /** Section types pyelftools (and so gen_mmu.py) takes for a symbol table. */
@@ -138,6 +159,61 @@ export function readElf(path: string): ElfSymbols {
   return parseElf(readRegularFile(path), path);
 }
 
+/** Parses ELF bytes with their section headers (each name read from the section name table). */
+export function parseElfFile(bytes: Uint8Array, source: string): ElfFile {
+  const parser = new ElfParser(bytes, source);
+  return { ...parser.symbols(), source, sections: parser.sectionHeaders(), bytes };
+}
+
+/** Reads and parses the ELF file at `path` with its section headers. */
+export function readElfFile(path: string): ElfFile {
+  return parseElfFile(readRegularFile(path), path);
+}
+
+/** The one section of that name; none, or two of the name, is an InputError naming the file. */
+export function sectionNamed(file: ElfFile, name: string): ElfSection {
+  const found = file.sections.filter((s) => s.name === name);
+  if (found.length === 0) throw new InputError(`${file.source}: no section named ${name}`);
+  if (found.length > 1) throw new InputError(`${file.source}: ${found.length} sections are named ${name} (sections ${found.map((s) => s.index).join(', ')}); which holds the tables is ambiguous`);
+  return found[0]!;
+}
+
+/** A section's bytes as the file holds them; they must lie inside the file, and SHT_NOBITS has none. */
+export function sectionContents(file: ElfFile, section: ElfSection): Uint8Array {
+  const what = `section ${section.name} (${section.index})`;
+  if (section.type === SHT_NOBITS) throw new InputError(`${file.source}: ${what} is SHT_NOBITS: it has no bytes in the file`);
+  if (section.offset + section.size > BigInt(file.bytes.byteLength)) {
+    throw new InputError(`${file.source}: ${what} out of bounds: ${section.size} bytes at offset ${hex(section.offset)}, file is ${file.bytes.byteLength} bytes`);
+  }
+  const start = Number(section.offset);
+  return file.bytes.subarray(start, start + Number(section.size));
+}
+
+/**
+ * Whether the file at `path` begins with the ELF magic number. Opened
+ * without blocking and read only if it is a regular file, so a FIFO or a
+ * device is never waited on; anything unreadable is simply not an ELF here
+ * (the caller's reader then says why).
+ */
+export function hasElfMagic(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return false;
+    const head = new Uint8Array(ELF_MAGIC.length);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return n === head.length && ELF_MAGIC.every((byte, i) => head[i] === byte);
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 class ElfParser {
   private readonly view: DataView;
   private readonly length: number;
@@ -153,6 +229,57 @@ class ElfParser {
     const sections = this.sectionTable(layout);
     const symtab = this.firstSymbolTable(layout, sections);
     return { elfClass: layout.elfClass, machine, ...this.readSymbols(layout, sections, symtab) };
+  }
+
+  /**
+   * Every section header with its name. The name table is e_shstrndx's
+   * section (section 0's sh_link under SHN_XINDEX), a string table inside the
+   * file whose last byte is NUL, so every name in it ends within it; each
+   * distinct name offset is decoded once and their total length is capped,
+   * so memory stays proportional to the table.
+   */
+  sectionHeaders(): ElfSection[] {
+    const layout = this.identify();
+    const sections = this.sectionTable(layout);
+    const sh = layout.section;
+    let nameIndex = getSmallField(this.view, 0, layout.header.e_shstrndx);
+    if (nameIndex === SHN_XINDEX) nameIndex = getSmallField(this.view, sections.start, sh.sh_link);
+    if (nameIndex === SHN_UNDEF) throw this.fail('no section names: e_shstrndx is 0 (SHN_UNDEF)');
+    if (nameIndex >= sections.count) throw this.fail(`section name table ${nameIndex} (e_shstrndx) is past the ${sections.count} sections`);
+    const namesBase = this.sectionBase(layout, sections, nameIndex);
+    const namesType = getSmallField(this.view, namesBase, sh.sh_type);
+    if (namesType !== SHT_STRTAB) throw this.fail(`section name table ${nameIndex} (e_shstrndx) has type ${namesType}, not SHT_STRTAB`);
+    const namesExtent = this.sectionExtent(layout, namesBase, `section name table (section ${nameIndex})`);
+    const names = this.bytes.subarray(namesExtent.start, namesExtent.start + namesExtent.size);
+    if (names.length === 0 || names[names.length - 1] !== 0) throw this.fail(`section name table (section ${nameIndex}) does not end with a NUL`);
+    const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+    const decoded = new Map<number, string>();
+    // Distinct offsets into one long name could make the scans quadratic; their total length is capped like symbol names'.
+    let budget = Math.max(NAME_BUDGET_FLOOR, 4 * names.length);
+    const out: ElfSection[] = [];
+    const wordEnd = 1n << BigInt(layout.elfClass);
+    for (let index = 0; index < sections.count; index++) {
+      const base = this.sectionBase(layout, sections, index);
+      const nameOffset = getSmallField(this.view, base, sh.sh_name);
+      if (nameOffset >= names.length) throw this.fail(`section ${index}: name offset ${nameOffset} is outside the section name table (${names.length} bytes)`);
+      // Each distinct offset is decoded once.
+      let name = decoded.get(nameOffset);
+      if (name === undefined) {
+        const end = names.indexOf(0, nameOffset);
+        budget -= end - nameOffset + 1;
+        if (budget < 0) throw this.fail('section names overlap so much that reading them would exhaust memory');
+        name = decoder.decode(names.subarray(nameOffset, end));
+        decoded.set(nameOffset, name);
+      }
+      const addr = getField(this.view, base, sh.sh_addr);
+      const size = getField(this.view, base, sh.sh_size);
+      const type = getSmallField(this.view, base, sh.sh_type);
+      if (index > 0 && type !== SHT_NOBITS && addr + size > wordEnd) {
+        throw this.fail(`section ${name} (${index}) at ${hex(addr)} with ${size} bytes ends past the ELF${layout.elfClass} address space`);
+      }
+      out.push({ index, name, type, flags: getField(this.view, base, sh.sh_flags), addr, offset: getField(this.view, base, sh.sh_offset), size });
+    }
+    return out;
   }
 
   private fail(problem: string): InputError {

@@ -10,14 +10,16 @@ const escapeXml = (text: string): string =>
     // Characters XML 1.0 cannot carry at all.
     .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
 
-interface Case {
+export interface JunitCase {
   readonly name: string;
   /** Failure summary and details; absent when the case passed. */
   readonly failure?: { readonly message: string; readonly details: readonly string[] };
 }
 
-/** Three test cases: translations, architectural checks, table-block size. */
-export function verifyJunit(result: VerifyResult, names: VerifyNames, seconds: number): string {
+type Case = JunitCase;
+
+/** Three test cases: translations, architectural checks, table-block size; then any `extra` (a final image's own checks). */
+export function verifyJunit(result: VerifyResult, names: VerifyNames, seconds: number, extra: readonly JunitCase[] = []): string {
   const mismatchDetail = result.mismatches.map((m) => {
     const side = (t: typeof m.expected) => (t ? `${hex(t.phys)} ${describeAccess(t)}` : 'unmapped');
     return `${hex(m.virt)}-${hex(m.virt + m.size)} ${mismatchKind(m)}: expected ${side(m.expected)}, actual ${side(m.actual)}`;
@@ -39,6 +41,7 @@ export function verifyJunit(result: VerifyResult, names: VerifyNames, seconds: n
       name: 'table block has the size the layout needs',
       ...(result.blockProblems.length > 0 && { failure: { message: result.blockProblems[0]!, details: result.blockProblems } }),
     },
+    ...extra,
   ];
   const failures = cases.filter((c) => c.failure).length;
   const suite = `x86pt verify ${names.tablesFile}`;
