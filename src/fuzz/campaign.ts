@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type { EngineInput, PagingMode } from '../verify/model.js';
 import type { RefusalRule } from '../verify/spec.js';
 import { layoutArbitrary } from './arbitraries.js';
-import type { FuzzLayout } from './layout.js';
+import { layoutMode, type FuzzLayout } from './layout.js';
 import {
   engineInputOf, evaluateLayout, judgeCase, prepareCase,
   type CaseContext, type CaseReport, type Finding, type FindingKind,
@@ -131,7 +131,7 @@ function emptyStats(): CampaignStats {
 
 function count(stats: CampaignStats, report: CaseReport): void {
   stats.layouts++;
-  stats.byMode[report.layout.kernel.mode]++;
+  stats.byMode[layoutMode(report.layout)]++;
   if (report.spec.valid) stats.valid++;
   else {
     stats.refused++;

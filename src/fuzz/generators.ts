@@ -13,7 +13,8 @@ import { registerCleanup } from '../core/cleanup.js';
 import { EXIT_BAD_INPUT, InputError } from '../core/errors.js';
 import { readInputFile } from '../core/io.js';
 import { parseElf } from '../elf/reader.js';
-import { generateTables } from '../gen/generate.js';
+import { generateForEra, generateTables } from '../gen/generate.js';
+import type { ZephyrEra } from '../elf/zephyr-era.js';
 
 /** What a generator did with one kernel ELF. */
 export type GeneratorOutcome =
@@ -38,18 +39,20 @@ export type GeneratorOutcome =
 export interface TableGenerator {
   /** How reports name it. */
   readonly description: string;
-  generate(elf: Uint8Array): Promise<GeneratorOutcome>;
+  /** `maps`: the layout's `--map` arguments (v2.6 and 2025 layouts). */
+  generate(elf: Uint8Array, maps?: readonly string[]): Promise<GeneratorOutcome>;
 }
 
 /** x86pt's generator, called directly: the ELF is parsed by the project's reader, as `gen` does. */
-export function inProcessGenerator(options: { compat?: boolean } = {}): TableGenerator {
+export function inProcessGenerator(options: { compat?: boolean; era?: ZephyrEra } = {}): TableGenerator {
   const compat = options.compat ?? false;
+  const { era } = options;
   return {
-    description: `x86pt gen${compat ? ' --compat' : ''} (in process)`,
-    async generate(elf: Uint8Array): Promise<GeneratorOutcome> {
+    description: `x86pt gen${compat ? ' --compat' : ''}${era && era !== 'seed' ? ` --zephyr ${era}` : ''} (in process)`,
+    async generate(elf: Uint8Array, maps: readonly string[] = []): Promise<GeneratorOutcome> {
       try {
-        const { symbols } = parseElf(elf, 'kernel.elf');
-        const tables = generateTables(symbols, { compat });
+        const { symbols, sizes } = parseElf(elf, 'kernel.elf');
+        const tables = era && era !== 'seed' ? generateForEra({ symbols, sizes }, { compat, era, maps }) : generateTables(symbols, { compat });
         return { kind: 'tables', bytes: tables.bytes, tableCount: tables.tableCount, topLevelPhys: tables.topLevelPhys };
       } catch (err) {
         if (err instanceof InputError) return { kind: 'refused', exitCode: EXIT_BAD_INPUT, message: err.message, leftovers: [] };
@@ -204,7 +207,8 @@ function leftoversIn(dir: string): { name: string; bytes: number }[] {
 
 /**
  * Any generator with gen_mmu.py's command line: `{kernel}` and `{output}` in
- * the template are replaced by the paths of each run.
+ * the template are replaced by the paths of each run, `{maps}` by the
+ * layout's `--map` arguments.
  */
 export function commandGenerator(template: string, options: CommandGeneratorOptions): TableGenerator {
   const words = splitCommand(template);
@@ -215,13 +219,16 @@ export function commandGenerator(template: string, options: CommandGeneratorOpti
   const maxOutputBytes = options.maxOutputBytes ?? MAX_GENERATOR_OUTPUT_BYTES;
   return {
     description: template,
-    async generate(elf: Uint8Array): Promise<GeneratorOutcome> {
+    async generate(elf: Uint8Array, maps: readonly string[] = []): Promise<GeneratorOutcome> {
       const dir = mkdtempSync(join(options.workDir, 'run-'));
       try {
         const kernel = join(dir, KERNEL_FILE);
         const output = join(dir, OUTPUT_FILE);
         writeFileSync(kernel, elf);
-        const [file, ...args] = words.map((w) => w.replaceAll('{kernel}', kernel).replaceAll('{output}', output));
+        // `{maps}` (a word of its own) becomes `--map ARG` per region; without it they go last.
+        const mapArgs = maps.flatMap((m) => ['--map', m]);
+        const filled = words.flatMap((w) => (w === '{maps}' ? mapArgs : [w.replaceAll('{kernel}', kernel).replaceAll('{output}', output)]));
+        const [file, ...args] = words.includes('{maps}') ? filled : [...filled, ...mapArgs];
         // Only stderr is kept (its last line explains a refusal); a chatty stdout (-v, VERBOSE) is dropped unread.
         const result = await runGenerator(file!, args, options.timeoutMs);
         if (result.timedOut) return { kind: 'timeout', message: `no answer within ${options.timeoutMs} ms` };
