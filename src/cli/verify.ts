@@ -9,7 +9,9 @@ import { diffTables } from '../verify/diff.js';
 import { readKernelSymbols, readTables, writeFileAtomic } from '../verify/files.js';
 import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verifyText, type DiffSide } from '../verify/format.js';
 import { verifyJunit } from '../verify/junit.js';
-import { pagingModeOf, tablePlacement } from '../verify/spec.js';
+import { kernelTablePlacement, pagingModeOf } from '../verify/spec.js';
+import { readElf } from '../elf/reader.js';
+import { ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 import { walkTables } from '../verify/walker.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
 import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
@@ -40,6 +42,8 @@ interface VerifyFlags extends WalkerFlags {
   format?: 'text' | 'json' | 'markdown';
   html?: string;
   deny?: Deniable;
+  map: string[];
+  zephyr?: ZephyrEra;
 }
 
 interface DiffFlags extends WalkerFlags {
@@ -92,7 +96,7 @@ function parseBase(text: string, option: string): bigint {
 function placement(kernel: string | undefined, mode: PagingMode | undefined, base: string | undefined, names: { kernel: string; mode: string; base: string }) {
   if (kernel !== undefined) {
     if (mode !== undefined || base !== undefined) throw new InputError(`give either ${names.kernel} or ${names.mode} with ${names.base}, not both`);
-    return tablePlacement(readKernelSymbols(kernel), kernel);
+    return kernelTablePlacement({ symbols: readKernelSymbols(kernel) }, kernel);
   }
   if (mode === undefined || base === undefined) throw new InputError(`give ${names.kernel} KERNEL.elf, or both ${names.mode} and ${names.base}`);
   return { mode, tablesPhys: parseBase(base, names.base) };
@@ -145,7 +149,9 @@ function registerVerify(program: Command): void {
     .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
     .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
     .addOption(htmlOption())
-    .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]));
+    .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]))
+    .option('--map <phys,size[,flags[,virt]]>', 'a --map the tables were generated with (v2.6, 2025; repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
+    .addOption(new Option('--zephyr <era>', 'the contract to check against, instead of telling it from the kernel\'s symbols').choices([...ZEPHYR_ERAS]));
   addWalkerOptions(command)
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
@@ -158,11 +164,12 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
     .action(runAction(async (tablesFile: string, flags: VerifyFlags) => {
       const started = performance.now();
       const options = walkOptionsOf(flags);
-      const symbols = readKernelSymbols(flags.kernel);
+      const { symbols, sizes } = readElf(flags.kernel);
       const mode = pagingModeOf(symbols);
       const tables = readTables(tablesFile, mode);
       const engine = await loadEngine(flags.engine, options);
-      const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
+      const kernel = { symbols, sizes, maps: flags.map, ...(flags.zephyr ? { era: flags.zephyr } : {}) };
+      const result = await checkTablesNamed(flags.kernel, () => checkTables({ ...kernel, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
       const format = verifyFormat(flags);
       if (flags.junit !== undefined) await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
@@ -223,7 +230,7 @@ Exit status: 0 same, 1 different, 2 bad input.`)
             const kernel = ownKernel ?? flags.kernel!;
             if ((ownMode ?? ownBase) !== undefined) throw new InputError(`give either --${which}-kernel or --${which}-mode/--${which}-base, not both`);
             if (ownKernel === undefined && (flags.mode ?? flags.base) !== undefined) throw new InputError('give either -k or --mode/--base, not both');
-            return tablePlacement(readKernelSymbols(kernel), kernel);
+            return kernelTablePlacement({ symbols: readKernelSymbols(kernel) }, kernel);
           }
           const mode = ownMode ?? flags.mode;
           const base = ownBase ?? flags.base;

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { kernelSymbols, type KernelDescription, type Region, type RegionName } from '../elf/kernel.js';
 import type { PagingMode } from '../verify/model.js';
 import { cr3Limit, identityEnd, topEntries, topEntryVirt, topLevelScope } from '../verify/paging-modes.js';
-import type { EraFuzzLayout, FuzzLayout } from './layout.js';
+import type { EraFuzzLayout, SeedFuzzLayout } from './layout.js';
 
 const PAGE = 4096n;
 const KiB = 1024n;
@@ -316,7 +316,7 @@ function region(choice: RegionChoice, mode: PagingMode, p: Placed): Region {
 }
 
 /** Turns the choices into a kernel description (and the symbols its ELF leaves out). */
-export function resolveLayout(c: LayoutChoices): FuzzLayout {
+export function resolveLayout(c: LayoutChoices): SeedFuzzLayout {
   const facts = MODE_FACTS[c.mode];
   const p = place(c);
   const regions: Partial<Record<RegionName, Region>> = {};
@@ -365,7 +365,7 @@ export interface LayoutArbitraryOptions {
 }
 
 /** Kernel layouts in the given modes, valid and invalid, biased toward edges. */
-export function layoutArbitrary(options: LayoutArbitraryOptions): fc.Arbitrary<FuzzLayout> {
+export function layoutArbitrary(options: LayoutArbitraryOptions): fc.Arbitrary<SeedFuzzLayout> {
   if (options.modes.length === 0) throw new RangeError('layoutArbitrary: no paging mode to draw from');
   return layoutChoices(options.modes).map(resolveLayout);
 }

@@ -114,8 +114,8 @@ async function judgeInOrder(layouts: readonly FuzzLayout[], options: CampaignOpt
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Layouts `from` .. `from + count - 1` of the seed's sequence, as fast-check numbers its runs. */
-export function drawLayouts(arbitrary: fc.Arbitrary<FuzzLayout>, seed: number, from: number, count: number): FuzzLayout[] {
-  const drawn: FuzzLayout[] = [];
+export function drawLayouts<L extends FuzzLayout>(arbitrary: fc.Arbitrary<L>, seed: number, from: number, count: number): L[] {
+  const drawn: L[] = [];
   fc.check(fc.property(arbitrary, (layout) => {
     drawn.push(layout);
   }), { seed, path: String(from), numRuns: count });

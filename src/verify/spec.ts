@@ -19,7 +19,7 @@ import { eraSpec, eraTablePlacement } from './spec-eras.js';
  * The refusal rules of the layout policy, by what each means. Reports, JSON
  * and the fuzzer's summary name them so.
  */
-export const REFUSAL_RULES = [
+export const SEED_REFUSAL_RULES = [
   /** A symbol the configuration needs is not defined. */
   'symbol-missing',
   /** RAM, flash or a permission region does not start or end on a 4 KiB page. */
@@ -44,7 +44,10 @@ export const REFUSAL_RULES = [
   'region-unmapped',
   /** The table block (the top-level table last) ends past what CR3 can address. */
   'tables-beyond-cr3-reach',
-  // The released eras (spec-eras.ts), v2.4 to 2025:
+] as const;
+
+/** The rules only the released eras' contracts (spec-eras.ts, v2.4 to 2025) add; they share symbol-missing, not-page-aligned, region-unmapped and the tables' rules with the seed. */
+export const ERA_REFUSAL_RULES = [
   /** A mapping or region negative, ending before it starts, or beyond the mode's virtual or physical reach. */
   'address-beyond-reach',
   /** The kernel VM window does not start a page-directory entry (v2.5+). */
@@ -68,6 +71,9 @@ export const REFUSAL_RULES = [
   /** --map given to an era without the option (seed, v2.4, v2.5). */
   'map-not-an-option',
 ] as const;
+
+/** Every rule, the seed's first. */
+export const REFUSAL_RULES = [...SEED_REFUSAL_RULES, ...ERA_REFUSAL_RULES] as const;
 export type RefusalRule = (typeof REFUSAL_RULES)[number];
 
 /** One broken rule and the line that says how. */
@@ -525,6 +531,10 @@ export const eraOfKernel = (input: KernelInput): ZephyrEra => input.era ?? detec
 
 /** The spec under the kernel's era: the seed's (specFromSymbols) or a released era's (spec-eras.ts). */
 export function kernelSpec(input: KernelInput): Spec {
+  // Every era reads the RAM base: without it there is no era to tell, only a missing symbol.
+  if (!input.symbols.has('CONFIG_SRAM_BASE_ADDRESS')) {
+    return { valid: false, reasons: ['required symbol CONFIG_SRAM_BASE_ADDRESS is missing'], rules: ['symbol-missing'] };
+  }
   const era = eraOfKernel(input);
   if (era !== 'seed') return eraSpec(era, input.symbols, input.sizes, input.maps);
   if ((input.maps ?? []).length > 0) return { valid: false, reasons: ['--map is not an option of the seed gen_mmu.py'], rules: ['map-not-an-option'] };
@@ -533,7 +543,13 @@ export function kernelSpec(input: KernelInput): Spec {
 
 /** Where a kernel's tables sit under its era (dump -k, diff -k). `source` names the ELF in errors. */
 export function kernelTablePlacement(input: KernelInput, source: string): TablePlacement {
-  const era = eraOfKernel(input);
+  let era: ZephyrEra;
+  try {
+    era = input.symbols.has('CONFIG_SRAM_BASE_ADDRESS') ? eraOfKernel(input) : 'seed';
+  } catch (err) {
+    if (err instanceof InputError) throw new InputError(`${source}: ${err.message}`);
+    throw err;
+  }
   if (era === 'seed') return tablePlacement(input.symbols, source);
   const placed = eraTablePlacement(era, input.symbols);
   if ('refusal' in placed) throw new InputError(`${source}: ${placed.refusal}`);
