@@ -9,7 +9,8 @@
 import fc from 'fast-check';
 import type { EngineInput, PagingMode } from '../verify/model.js';
 import type { RefusalRule } from '../verify/spec.js';
-import { layoutArbitrary } from './arbitraries.js';
+import { eraLayoutArbitrary, layoutArbitrary, type ReleasedEra } from './arbitraries.js';
+import type { ZephyrEra } from '../elf/zephyr-era.js';
 import { layoutMode, type FuzzLayout } from './layout.js';
 import {
   engineInputOf, evaluateLayout, judgeCase, prepareCase,
@@ -18,6 +19,8 @@ import {
 
 export interface CampaignOptions extends CaseContext {
   readonly modes: readonly PagingMode[];
+  /** The contracts layouts are drawn for (default: the seed's); the first is where shrinking leads. */
+  readonly eras?: readonly ZephyrEra[];
   /** Layouts to try (the search stops earlier at a finding). */
   readonly runs: number;
   readonly seed: number;
@@ -174,10 +177,20 @@ async function shrink(
   return { path: result.counterexamplePath, ...found, shrinks: result.numShrinks, runs };
 }
 
+/** Layouts of the seed (its own arbitrary), of the released eras, or of both. */
+function campaignArbitrary(modes: readonly PagingMode[], eras: readonly ZephyrEra[]): fc.Arbitrary<FuzzLayout> {
+  const released = eras.filter((e): e is ReleasedEra => e !== 'seed');
+  const seed: fc.Arbitrary<FuzzLayout> = layoutArbitrary({ modes });
+  if (released.length === 0) return seed;
+  const later: fc.Arbitrary<FuzzLayout> = eraLayoutArbitrary({ eras: released, modes });
+  if (!eras.includes('seed')) return later;
+  return eras[0] === 'seed' ? fc.oneof(seed, later) : fc.oneof(later, seed);
+}
+
 /** Runs a campaign (or, with `path`, replays one case). */
 export async function runCampaign(options: CampaignOptions, hooks: CampaignHooks = {}): Promise<CampaignResult> {
   const started = performance.now();
-  const arbitrary = layoutArbitrary({ modes: options.modes });
+  const arbitrary = campaignArbitrary(options.modes, options.eras ?? ['seed']);
   const stats = emptyStats();
   let searchMs: number | undefined;
   const finish = (extra: Partial<CampaignResult> = {}): CampaignResult => {

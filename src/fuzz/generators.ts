@@ -39,17 +39,22 @@ export type GeneratorOutcome =
 export interface TableGenerator {
   /** How reports name it. */
   readonly description: string;
-  /** `maps`: the layout's `--map` arguments (v2.6 and 2025 layouts). */
-  generate(elf: Uint8Array, maps?: readonly string[]): Promise<GeneratorOutcome>;
+  generate(elf: Uint8Array, call?: GeneratorCall): Promise<GeneratorOutcome>;
+}
+
+/** What a layout adds to the kernel: its era (the in-process generator follows it; a script is one era) and its `--map` arguments. */
+export interface GeneratorCall {
+  readonly era?: ZephyrEra;
+  readonly maps?: readonly string[];
 }
 
 /** x86pt's generator, called directly: the ELF is parsed by the project's reader, as `gen` does. */
-export function inProcessGenerator(options: { compat?: boolean; era?: ZephyrEra } = {}): TableGenerator {
+export function inProcessGenerator(options: { compat?: boolean } = {}): TableGenerator {
   const compat = options.compat ?? false;
-  const { era } = options;
   return {
-    description: `x86pt gen${compat ? ' --compat' : ''}${era && era !== 'seed' ? ` --zephyr ${era}` : ''} (in process)`,
-    async generate(elf: Uint8Array, maps: readonly string[] = []): Promise<GeneratorOutcome> {
+    description: `x86pt gen${compat ? ' --compat' : ''} (in process)`,
+    async generate(elf: Uint8Array, call: GeneratorCall = {}): Promise<GeneratorOutcome> {
+      const { era, maps = [] } = call;
       try {
         const { symbols, sizes } = parseElf(elf, 'kernel.elf');
         const tables = era && era !== 'seed' ? generateForEra({ symbols, sizes }, { compat, era, maps }) : generateTables(symbols, { compat });
@@ -219,7 +224,8 @@ export function commandGenerator(template: string, options: CommandGeneratorOpti
   const maxOutputBytes = options.maxOutputBytes ?? MAX_GENERATOR_OUTPUT_BYTES;
   return {
     description: template,
-    async generate(elf: Uint8Array, maps: readonly string[] = []): Promise<GeneratorOutcome> {
+    async generate(elf: Uint8Array, call: GeneratorCall = {}): Promise<GeneratorOutcome> {
+      const maps = call.maps ?? [];
       const dir = mkdtempSync(join(options.workDir, 'run-'));
       try {
         const kernel = join(dir, KERNEL_FILE);

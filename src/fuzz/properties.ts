@@ -216,8 +216,8 @@ export async function prepareCase(layout: FuzzLayout, context: CaseContext): Pro
   const kernel: KernelInput = { symbols, sizes, era: layoutEra(layout), maps };
   const spec = layout.era ? kernelSpec(kernel) : specFromSymbols(symbols);
   const [outcome, rerun] = await Promise.all([
-    context.generator.generate(elf, maps),
-    context.determinism ? context.generator.generate(elf, maps) : Promise.resolve(undefined),
+    context.generator.generate(elf, { era: kernel.era!, maps }),
+    context.determinism ? context.generator.generate(elf, { era: kernel.era!, maps }) : Promise.resolve(undefined),
   ]);
   return { layout, elf, symbols, kernel, spec, outcome, ...(rerun ? { rerun } : {}) };
 }
