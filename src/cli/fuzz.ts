@@ -11,12 +11,14 @@ import { runAction } from './command.js';
 import { PAGING_MODES, type Engine, type PagingMode } from '../verify/model.js';
 import { ENGINE_NAMES } from '../engines/index.js';
 import { FINDING_KINDS, FINDING_MEANINGS, type FindingKind } from '../fuzz/findings.js';
+import { isZephyrEra, ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 
 interface FuzzFlags {
   runs: string;
   seed?: string;
   path?: string;
   modes: string;
+  zephyr: string;
   generator?: string;
   timeout: string;
   compat?: boolean;
@@ -52,6 +54,15 @@ function parseModes(text: string): PagingMode[] {
     if (!(PAGING_MODES as readonly string[]).includes(m)) throw new InputError(`--modes: unknown paging mode '${m}' (choose from ${PAGING_MODES.join(', ')})`);
   }
   return [...new Set(modes)] as PagingMode[];
+}
+
+/** `--zephyr`: eras by name, comma-separated; `all` is every era, the seed first. */
+function parseEras(text: string): ZephyrEra[] {
+  const names = text.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
+  const eras = names.flatMap((e) => (e === 'all' ? [...ZEPHYR_ERAS] : [e]));
+  if (eras.length === 0) throw new InputError('--zephyr: name at least one era');
+  for (const e of eras) if (!isZephyrEra(e)) throw new InputError(`--zephyr: unknown era '${e}' (choose from ${ZEPHYR_ERAS.join(', ')}, or all)`);
+  return [...new Set(eras)] as ZephyrEra[];
 }
 
 function parseKinds(text: string | undefined): FindingKind[] {
@@ -126,6 +137,8 @@ async function fuzz(flags: FuzzFlags): Promise<number> {
   const path = flags.path !== undefined ? parsePath(flags.path, runs) : undefined;
   if (path !== undefined && flags.seed === undefined) throw new InputError('--path needs the --seed it was found with');
   const modes = parseModes(flags.modes);
+  const eras = parseEras(flags.zephyr);
+  const seedOnly = eras.length === 1 && eras[0] === 'seed';
   const timeoutMs = parseCount(flags.timeout, '--timeout', 1, 24 * 3600 * 1000);
   const shrinkBudget = parseCount(flags.shrinkBudget, '--shrink-budget', 0, 100_000_000);
   const ignoreList = parseKinds(flags.ignore);
@@ -159,12 +172,13 @@ async function fuzz(flags: FuzzFlags): Promise<number> {
         : inProcessGenerator({ compat: flags.compat ?? false });
       const settings = {
         seed, modes, engine: flags.engine, ignore: ignoreList, determinism: flags.determinism,
+        ...(seedOnly ? {} : { eras }),
         ...(flags.generator !== undefined ? { generator: flags.generator, timeoutMs } : {}),
         ...(flags.compat ? { compat: true } : {}),
         ...(refusalExit !== undefined ? { refusalExit } : {}),
       };
       const result = await runCampaign({
-        modes, runs, seed, shrinkBudget, generator, engine, determinism: flags.determinism, ignore: new Set(ignoreList), stop: stop.signal,
+        modes, eras, runs, seed, shrinkBudget, generator, engine, determinism: flags.determinism, ignore: new Set(ignoreList), stop: stop.signal,
         ...(path !== undefined ? { path } : {}),
         ...(refusalExit !== undefined ? { refusalExit } : {}),
       }, { onProgress: (p) => bar.update(p) });
@@ -204,6 +218,7 @@ export function registerFuzzCommand(program: Command): void {
     .option('--seed <n>', 'seed of the layout sequence (32-bit integer; random when omitted, always printed)')
     .option('--path <path>', 'replay the case a report names (with its --seed and --modes) and keep shrinking it')
     .option('--modes <list>', 'paging modes to draw layouts from, comma-separated', PAGING_MODES.join(','))
+    .option('--zephyr <eras>', `the contracts to draw layouts for, comma-separated (${ZEPHYR_ERAS.join(', ')}, or all); an external --generator should be that era's script, with {maps} where its --map arguments go`, 'seed')
     .option('--generator <command>', 'run this command per layout instead of the built-in generator; {kernel} and {output} are replaced by paths, e.g. \'python3 gen_mmu.py -k {kernel} -o {output}\'')
     .option('--timeout <ms>', 'time bound of one run of --generator', String(DEFAULT_TIMEOUT_MS))
     .option('--compat', 'the built-in generator writes gen_mmu.py\'s bytes (reserved bits in PAE PDPTEs: found as violations)')

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { InputError } from '../core/errors.js';
 import { hasElfMagic, readElf } from '../elf/reader.js';
 import type { CheckInput } from '../verify/check.js';
-import { readKernelSymbols, readTables } from '../verify/files.js';
+import { readTables } from '../verify/files.js';
 import type { VerifyNames } from '../verify/format.js';
 import { imageChecks, imageChecksJson, imageChecksOk, imageChecksText, readImageTables, type ImageCheck, type ImageTables, type PrebuiltSymbols } from '../verify/image.js';
 import type { JunitCase } from '../verify/junit.js';
@@ -72,8 +72,8 @@ export function verifySource(input: string | undefined, kernel: string | undefin
   }
   if (prebuilt !== undefined) throw new InputError('--prebuilt goes with a final image (zephyr.elf), not a table file');
   if (kernel === undefined) throw new InputError(`${input}: a table file needs -k KERNEL.elf (or give the final image, zephyr.elf, which holds both)`);
-  const symbols = readKernelSymbols(kernel);
-  return { symbols, tables: readTables(input, pagingModeOf(symbols)), names: { tablesFile: input, kernelFile: kernel } };
+  const { symbols, sizes } = readElf(kernel);
+  return { symbols, sizes, tables: readTables(input, pagingModeOf(symbols)), names: { tablesFile: input, kernelFile: kernel } };
 }
 
 /** A final image and its checks. */

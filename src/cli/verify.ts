@@ -11,7 +11,8 @@ import { diffTables } from '../verify/diff.js';
 import { readKernelSymbols, readTables, writeFileAtomic } from '../verify/files.js';
 import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verifyText, type DiffSide } from '../verify/format.js';
 import { verifyJunit } from '../verify/junit.js';
-import { tablePlacement } from '../verify/spec.js';
+import { kernelTablePlacement } from '../verify/spec.js';
+import { ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 import { tableBlockProblem, walkTables } from '../verify/walker.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
 import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
@@ -46,6 +47,8 @@ interface VerifyFlags extends WalkerFlags, ImageFlags {
   format?: 'text' | 'json' | 'markdown';
   html?: string;
   deny?: Deniable;
+  map: string[];
+  zephyr?: ZephyrEra;
 }
 
 interface DiffFlags extends WalkerFlags {
@@ -98,7 +101,7 @@ function parseBase(text: string, option: string): bigint {
 function placement(kernel: string | undefined, mode: PagingMode | undefined, base: string | undefined, names: { kernel: string; mode: string; base: string }) {
   if (kernel !== undefined) {
     if (mode !== undefined || base !== undefined) throw new InputError(`give either ${names.kernel} or ${names.mode} with ${names.base}, not both`);
-    return tablePlacement(readKernelSymbols(kernel), kernel);
+    return kernelTablePlacement({ symbols: readKernelSymbols(kernel) }, kernel);
   }
   if (mode === undefined || base === undefined) throw new InputError(`give ${names.kernel} KERNEL.elf, or both ${names.mode} and ${names.base}`);
   return { mode, tablesPhys: parseBase(base, names.base) };
@@ -154,7 +157,9 @@ function registerVerify(program: Command): void {
     .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
     .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
     .addOption(htmlOption())
-    .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]));
+    .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]))
+    .option('--map <phys,size[,flags[,virt]]>', 'a --map the tables were generated with (v2.6, 2025; repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
+    .addOption(new Option('--zephyr <era>', 'the contract to check against, instead of telling it from the kernel\'s symbols').choices([...ZEPHYR_ERAS]));
   addImageOptions(command);
   addWalkerOptions(command)
     .addHelpText('after', `
@@ -175,13 +180,14 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
         if (unwalkable(source)) return { text: imageChecksText(source.image!, source.checks!), ok: false };
         if (flags.engine === ALL_ENGINES) {
           const { symbols: kernelSymbols, tables } = source;
-          const matrix = await checkTablesNamed(names.kernelFile, () => engineMatrix({ symbols: kernelSymbols, tables, walkOptions: options, cpu }));
+          const kernel = { symbols: kernelSymbols, ...(source.sizes ? { sizes: source.sizes } : {}), maps: flags.map, ...(flags.zephyr ? { era: flags.zephyr } : {}) };
+          const matrix = await checkTablesNamed(names.kernelFile, () => engineMatrix({ ...kernel, tables, walkOptions: options, cpu }));
           const out = matrixOutputs(matrix, names, format, (performance.now() - started) / 1000);
           if (flags.junit !== undefined) await writeFileAtomic(flags.junit, out.junit);
           return { text: out.stdout, ok: matrix.ok };
         }
         const engine = await loadEngine(flags.engine, options, cpu);
-        const result = await checkTablesNamed(names.kernelFile, () => checkTables(checkInputOf(source, engine, options, flags.map)));
+        const result = await checkTablesNamed(names.kernelFile, () => checkTables({ ...checkInputOf(source, engine, options, flags.map), ...(flags.zephyr ? { era: flags.zephyr } : {}) }));
         if (flags.junit !== undefined) {
           await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000, [...imageJunitCases(source), ...extraCases]));
         }
@@ -259,7 +265,7 @@ Exit status: 0 same, 1 different, 2 bad input.`)
             const kernel = ownKernel ?? flags.kernel!;
             if ((ownMode ?? ownBase) !== undefined) throw new InputError(`give either --${which}-kernel or --${which}-mode/--${which}-base, not both`);
             if (ownKernel === undefined && (flags.mode ?? flags.base) !== undefined) throw new InputError('give either -k or --mode/--base, not both');
-            return tablePlacement(readKernelSymbols(kernel), kernel);
+            return kernelTablePlacement({ symbols: readKernelSymbols(kernel) }, kernel);
           }
           const mode = ownMode ?? flags.mode;
           const base = ownBase ?? flags.base;

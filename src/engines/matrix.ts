@@ -18,7 +18,7 @@ import { RefusedLayoutError } from '../verify/check.js';
 import { compareRanges, mismatchKind, type Mismatch } from '../verify/compare.js';
 import type { EngineInput, EngineReport, Violation, WalkOptions } from '../verify/model.js';
 import { topTablePhys } from '../verify/paging-modes.js';
-import { specFromSymbols } from '../verify/spec.js';
+import { kernelSpec, type KernelInput } from '../verify/spec.js';
 import { tableBlockProblem, walkerReport } from '../verify/walker.js';
 import { emulatorProfileFor, type CpuProfile } from './cpu.js';
 import { CHECK_TITLES, DEVIATIONS, MATRIX_CHECKS, explainedBy, type DeviationContext, type MatrixCheck } from './deviations.js';
@@ -62,8 +62,7 @@ export interface EngineMatrix {
   readonly findings: readonly { readonly engine: string; readonly check: MatrixCheck; readonly detail: string }[];
 }
 
-export interface MatrixInput {
-  readonly symbols: ReadonlyMap<string, bigint>;
+export interface MatrixInput extends KernelInput {
   readonly tables: Uint8Array;
   readonly walkOptions: WalkOptions;
   /** The processor the emulators model; by default the walker's settings on the richest model. */
@@ -148,7 +147,7 @@ function cellsOf(name: string, report: EngineReport, input: EngineInput): Record
 
 /** Runs every engine on the tables and builds the matrix. Throws RefusedLayoutError / InputError as verify does. */
 export async function engineMatrix(m: MatrixInput): Promise<EngineMatrix> {
-  const spec = specFromSymbols(m.symbols);
+  const spec = kernelSpec(m);
   if (!spec.valid) throw new RefusedLayoutError(spec.reasons, spec.rules);
   const problem = tableBlockProblem(spec.mode, m.tables.byteLength);
   if (problem) throw new InputError(problem);

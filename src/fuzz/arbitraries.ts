@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { kernelSymbols, type KernelDescription, type Region, type RegionName } from '../elf/kernel.js';
 import type { PagingMode } from '../verify/model.js';
 import { cr3Limit, identityEnd, topEntries, topEntryVirt, topLevelScope } from '../verify/paging-modes.js';
-import type { FuzzLayout } from './layout.js';
+import type { EraFuzzLayout, SeedFuzzLayout } from './layout.js';
 
 const PAGE = 4096n;
 const KiB = 1024n;
@@ -316,7 +316,7 @@ function region(choice: RegionChoice, mode: PagingMode, p: Placed): Region {
 }
 
 /** Turns the choices into a kernel description (and the symbols its ELF leaves out). */
-export function resolveLayout(c: LayoutChoices): FuzzLayout {
+export function resolveLayout(c: LayoutChoices): SeedFuzzLayout {
   const facts = MODE_FACTS[c.mode];
   const p = place(c);
   const regions: Partial<Record<RegionName, Region>> = {};
@@ -365,7 +365,253 @@ export interface LayoutArbitraryOptions {
 }
 
 /** Kernel layouts in the given modes, valid and invalid, biased toward edges. */
-export function layoutArbitrary(options: LayoutArbitraryOptions): fc.Arbitrary<FuzzLayout> {
+export function layoutArbitrary(options: LayoutArbitraryOptions): fc.Arbitrary<SeedFuzzLayout> {
   if (options.modes.length === 0) throw new RangeError('layoutArbitrary: no paging mode to draw from');
   return layoutChoices(options.modes).map(resolveLayout);
+}
+
+// ---------------------------------------------------------------- layouts of the released eras (v2.4 to 2025)
+
+/** The eras after the seed, whose kernels are drawn by their symbols. */
+export type ReleasedEra = EraFuzzLayout['era'];
+
+export interface EraArbitraryOptions {
+  /** Eras to draw from; the first is where shrinking leads. */
+  readonly eras: readonly ReleasedEra[];
+  /** Paging modes to draw from; the first is where shrinking leads. */
+  readonly modes: readonly PagingMode[];
+}
+
+/** How the kernel is linked against where it is loaded (v2.6+: CONFIG_KERNEL_VM_BASE/OFFSET against CONFIG_SRAM_BASE_ADDRESS/OFFSET). */
+type Linkage = 'same' | 'offsets-cancel' | 'virtual' | 'virtual-offsets' | 'high-half';
+/** Where a region lies: inside the image, past it (refused: never mapped), by `_end` only, or absent. */
+type Placement = 'inside' | 'by-end' | 'absent' | 'outside' | 'unaligned';
+
+interface MapChoice {
+  readonly target: 'device' | 'ioapic' | 'image' | 'zero' | 'high' | 'locore';
+  readonly pages: number;
+  readonly largeSlots: number;
+  readonly letters: string;
+  readonly virt: 'none' | 'elsewhere' | 'window';
+  readonly decimal: boolean;
+}
+
+interface EraChoices {
+  readonly era: ReleasedEra;
+  readonly mode: PagingMode;
+  readonly ramBase: bigint;
+  readonly ramPages: number;
+  readonly ramKiBExtra: number;
+  readonly linkage: Linkage;
+  readonly windowSlots: number;
+  readonly windowExtraPages: number;
+  readonly windowMisaligned: boolean;
+  readonly imagePages: number;
+  readonly allRam: boolean;
+  readonly tablesUnaligned: boolean;
+  readonly permissions: boolean;
+  readonly text: Placement;
+  readonly rodata: Placement;
+  readonly gdb: boolean;
+  readonly kpti: boolean;
+  readonly gcov: boolean;
+  readonly locoreAt: bigint;
+  readonly locorePages: number;
+  readonly xip: 'none' | 'after' | 'far' | 'overlap';
+  readonly boot: boolean;
+  readonly pinned: boolean;
+  readonly presentAtBoot: boolean;
+  readonly shadowStack: boolean;
+  readonly maps: readonly MapChoice[];
+  readonly placeholder: 'none' | 'wrong';
+  readonly placeholderPages: number;
+  readonly omit: 'none' | 'CONFIG_KERNEL_VM_SIZE' | 'z_mapped_size' | '_lodata_end' | 'CONFIG_MMU_PAGE_SIZE' | '_image_rodata_end';
+}
+
+const LETTERS = ['', 'W', 'X', 'WX', 'U', 'WD', 'UX', 'L', 'LW', 'LX', 'LWU', 'LWD', 'LUWXD', 'D'];
+
+const mapChoice: fc.Arbitrary<MapChoice> = fc.record({
+  target: fc.constantFrom('device', 'ioapic', 'image', 'zero', 'high', 'locore'),
+  pages: fc.integer({ min: 1, max: 4 }),
+  largeSlots: fc.integer({ min: 1, max: 2 }),
+  letters: fc.constantFrom(...LETTERS),
+  virt: fc.constantFrom('none', 'elsewhere', 'window'),
+  decimal: fc.boolean(),
+});
+
+function eraChoices(eras: readonly ReleasedEra[], modes: readonly PagingMode[]): fc.Arbitrary<EraChoices> {
+  return fc.record({
+    era: fc.constantFrom(...eras),
+    mode: fc.constantFrom(...modes),
+    ramBase: fc.constantFrom(MiB, 0n, 4n * MiB, 2n * MiB, 16n * MiB, GiB),
+    ramPages: fc.oneof(w(4, fc.integer({ min: 1, max: 64 })), w(1, fc.integer({ min: 256, max: 2048 }))),
+    ramKiBExtra: fc.oneof(w(12, fc.constant(0)), w(1, fc.integer({ min: 1, max: 3 }))),
+    linkage: fc.constantFrom<Linkage>('same', 'offsets-cancel', 'virtual', 'virtual-offsets', 'high-half'),
+    windowSlots: fc.integer({ min: 1, max: 4 }),
+    windowExtraPages: fc.oneof(w(4, fc.constant(0)), w(1, fc.integer({ min: 1, max: 3 }))),
+    windowMisaligned: fc.oneof(w(12, fc.constant(false)), w(1, fc.constant(true))),
+    imagePages: fc.oneof(w(4, fc.integer({ min: 1, max: 32 })), w(1, fc.integer({ min: 256, max: 1024 }))),
+    allRam: fc.oneof(w(4, fc.constant(false)), w(1, fc.constant(true))),
+    tablesUnaligned: fc.oneof(w(20, fc.constant(false)), w(1, fc.constant(true))),
+    permissions: fc.boolean(),
+    text: fc.constantFrom<Placement>('inside', 'by-end', 'absent', 'outside', 'unaligned'),
+    rodata: fc.constantFrom<Placement>('inside', 'by-end', 'absent', 'inside', 'outside'),
+    gdb: fc.boolean(),
+    kpti: fc.boolean(),
+    gcov: fc.boolean(),
+    locoreAt: fc.constantFrom(PAGE, 0n, 0x8000n, 2n * MiB),
+    locorePages: fc.integer({ min: 1, max: 8 }),
+    xip: fc.constantFrom('none', 'none', 'after', 'far', 'overlap'),
+    boot: fc.boolean(),
+    pinned: fc.boolean(),
+    presentAtBoot: fc.boolean(),
+    shadowStack: fc.boolean(),
+    maps: fc.oneof(w(2, fc.constant([])), w(3, fc.array(mapChoice, { minLength: 1, maxLength: 3 }))),
+    placeholder: fc.oneof(w(3, fc.constant('none' as const)), w(1, fc.constant('wrong' as const))),
+    placeholderPages: fc.integer({ min: 1, max: 40 }),
+    omit: fc.oneof(
+      w(20, fc.constant('none' as const)),
+      w(1, fc.constantFrom('CONFIG_KERNEL_VM_SIZE', 'z_mapped_size', '_lodata_end', 'CONFIG_MMU_PAGE_SIZE', '_image_rodata_end') as fc.Arbitrary<EraChoices['omit']>),
+    ),
+  });
+}
+
+const hexText = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** Turns the choices into the symbols an era's linker script and Kconfig would emit, and the build's --map arguments. */
+export function resolveEraLayout(c: EraChoices): EraFuzzLayout {
+  const { era, mode } = c;
+  const valueEnd = MODE_FACTS[mode].valueEnd;
+  const slot = mode === '32bit' ? 4n * MiB : 2n * MiB;
+  const symbols: Record<string, bigint> = {};
+  const sizes: Record<string, bigint> = {};
+  const features: string[] = [];
+  const set = (name: string, value: bigint) => { symbols[name] = mod(value, valueEnd); };
+  const on = (name: string) => { symbols[name] = 1n; };
+  if (mode === 'ia32e') on('CONFIG_X86_64');
+  if (mode === 'pae') on('CONFIG_X86_PAE');
+  const ramSize = BigInt(c.ramPages) * PAGE;
+  set('CONFIG_SRAM_BASE_ADDRESS', c.ramBase);
+  set('CONFIG_SRAM_SIZE', ramSize / KiB + BigInt(c.ramKiBExtra));
+  const imageSize = BigInt(c.imagePages) * PAGE;
+  // Where the image is linked (virtual) and loaded (physical).
+  let link = c.ramBase;
+  let load = c.ramBase;
+  if (era === 'v2.4') {
+    set('z_x86_pagetables_start', c.ramBase + ramSize + (c.tablesUnaligned ? 0x800n : 0n));
+  } else {
+    let vmBase = c.ramBase - (c.ramBase % slot) + (c.windowMisaligned ? PAGE : 0n);
+    let vmOffset = c.ramBase % slot;
+    let sramOffset = 0n;
+    if (era !== 'v2.5') {
+      switch (c.linkage) {
+        case 'same': break;
+        case 'offsets-cancel': vmOffset += MiB; sramOffset = MiB; break;
+        case 'virtual': vmBase = mode === 'ia32e' ? 0x40000000n : 0x80000000n; break;
+        case 'virtual-offsets': vmBase = 0x40000000n; vmOffset = 0n; sramOffset = MiB; break;
+        case 'high-half': vmBase = mode === 'ia32e' ? 0xffff800000000000n : 0xc0000000n; break;
+      }
+      set('CONFIG_KERNEL_VM_OFFSET', vmOffset);
+      if (sramOffset !== 0n) set('CONFIG_SRAM_OFFSET', sramOffset);
+      set('CONFIG_MMU_PAGE_SIZE', PAGE);
+      features.push(`linkage ${c.linkage}`);
+    }
+    link = vmBase + vmOffset;
+    load = c.ramBase + sramOffset;
+    set('CONFIG_KERNEL_VM_BASE', vmBase);
+    set('CONFIG_KERNEL_VM_SIZE', BigInt(c.windowSlots) * slot + BigInt(c.windowExtraPages) * PAGE);
+    set('z_mapped_start', link);
+    set('z_mapped_size', imageSize);
+    set('z_x86_pagetables_start', link + imageSize + (c.tablesUnaligned ? 0x800n : 0n));
+    if (c.allRam) { on('CONFIG_ARCH_MAPS_ALL_RAM'); features.push('all RAM'); }
+  }
+  const imageStart = era === 'v2.4' ? c.ramBase : link;
+  const imagePages = era === 'v2.4' ? BigInt(c.ramPages) : BigInt(c.imagePages);
+  const sizeOrEnd = era === 'v2.6' || era === '2025';
+  const defineRegion = (name: string, start: bigint, size: bigint, placement: Placement) => {
+    if (placement === 'absent' && sizeOrEnd) return;
+    const at = placement === 'outside' ? start + imagePages * PAGE + 4n * MiB : start;
+    const length = placement === 'unaligned' ? size + 0x800n : size;
+    set(`${name}_start`, at);
+    if (placement !== 'by-end' || !sizeOrEnd) set(`${name}_size`, length);
+    set(`${name}_end`, at + length);
+  };
+  // Text is the image's first page(s), rodata the next; boot and pinned sections from the start too.
+  const textPages = imagePages > 2n ? imagePages / 2n : 1n;
+  const textName = era === '2025' ? '__text_region' : '_image_text';
+  const rodataName = era === '2025' ? '__rodata_region' : '_image_rodata';
+  if (c.permissions) {
+    on('CONFIG_SRAM_REGION_PERMISSIONS');
+    features.push('region permissions');
+    defineRegion(textName, imageStart, textPages * PAGE, c.text);
+    defineRegion(rodataName, imageStart + textPages * PAGE, imagePages > textPages ? PAGE : 0n, c.rodata);
+    if (c.gcov) { on('CONFIG_COVERAGE_GCOV'); on('CONFIG_USERSPACE'); defineRegion('__gcov_bss', imageStart + (imagePages - 1n) * PAGE, PAGE, 'inside'); features.push('gcov'); }
+  }
+  if (c.gdb) on('CONFIG_GDBSTUB');
+  if (mode === 'ia32e' && era !== 'v2.4') {
+    const locoreSize = BigInt(c.locorePages) * PAGE;
+    set('_locore_start', c.locoreAt);
+    set('_lodata_end', c.locoreAt + locoreSize);
+    if (c.kpti) on('CONFIG_X86_KPTI');
+    features.push(`locore at ${hexText(c.locoreAt)}`);
+  }
+  if (mode === 'ia32e' && c.permissions) {
+    defineRegion('_locore', c.locoreAt, PAGE, 'inside');
+    defineRegion('_lorodata', c.locoreAt + PAGE, BigInt(c.locorePages > 1 ? 1 : 0) * PAGE, 'inside');
+  }
+  const imagePhys = (era === 'v2.4' ? c.ramBase : load);
+  if (c.xip !== 'none') {
+    on('CONFIG_XIP');
+    const base = c.xip === 'after' ? imagePhys + imagePages * PAGE + 4n * MiB : c.xip === 'far' ? 0x10000000n : imagePhys;
+    set('CONFIG_FLASH_BASE_ADDRESS', base);
+    set('CONFIG_FLASH_SIZE', 16n);
+    features.push(`xip ${c.xip}`);
+  }
+  if (sizeOrEnd) {
+    if (c.boot) {
+      on('CONFIG_LINKER_USE_BOOT_SECTION');
+      defineRegion('lnkr_boot', imageStart, PAGE, 'inside');
+      if (c.permissions) defineRegion('lnkr_boot_text', imageStart, PAGE, 'inside');
+      features.push('boot section');
+    }
+    if (c.pinned) {
+      on('CONFIG_LINKER_USE_PINNED_SECTION');
+      defineRegion('lnkr_pinned', imageStart + PAGE, PAGE * 2n, 'inside');
+      if (c.permissions) defineRegion('lnkr_pinned_rodata', imageStart + 2n * PAGE, PAGE, 'by-end');
+      features.push('pinned section');
+    }
+    if (c.placeholder === 'wrong') {
+      set('dummy_pagetables', symbols['z_x86_pagetables_start']!);
+      sizes['dummy_pagetables'] = BigInt(c.placeholderPages) * PAGE + (mode === 'pae' ? 32n : 0n);
+      features.push('placeholder');
+    }
+  }
+  if (era === '2025') {
+    if (c.presentAtBoot) on('CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT');
+    else features.push('demand paging');
+    if (c.shadowStack && c.permissions) { on('CONFIG_HW_SHADOW_STACK'); defineRegion('__x86shadowstack', imageStart + (imagePages - 1n) * PAGE, PAGE, 'inside'); features.push('shadow stack'); }
+  }
+  const maps: string[] = [];
+  if (sizeOrEnd) {
+    for (const m of c.maps) {
+      const large = m.letters.includes('L');
+      const size = large ? BigInt(m.largeSlots) * slot : BigInt(m.pages) * PAGE;
+      const phys = {
+        device: 0xe0000000n, ioapic: 0xfec00000n, image: imagePhys, zero: 0n, high: mode === '32bit' ? 0xf0000000n : 1n << 32n, locore: c.locoreAt,
+      }[m.target];
+      const virt = m.virt === 'elsewhere' ? (mode === 'ia32e' ? 0x80000000n : 0xd0000000n) + BigInt(maps.length) * 4n * slot
+        : m.virt === 'window' ? link + imageSize : undefined;
+      const number = (v: bigint) => (era === '2025' && m.decimal ? v.toString() : hexText(v));
+      maps.push([number(phys), number(size), m.letters, ...(virt === undefined ? [] : [virt.toString(16)])].join(','));
+    }
+    if (maps.length > 0) features.push(`${maps.length} --map`);
+  }
+  if (c.omit !== 'none' && c.omit in symbols) { delete symbols[c.omit]; features.push(`left out ${c.omit}`); }
+  return { era, mode, kernel: { elfClass: mode === 'ia32e' ? 64 : 32, symbols, sizes }, maps, features };
+}
+
+/** Kernel layouts of the released eras, valid and invalid. */
+export function eraLayoutArbitrary(options: EraArbitraryOptions): fc.Arbitrary<EraFuzzLayout> {
+  if (options.eras.length === 0 || options.modes.length === 0) throw new RangeError('eraLayoutArbitrary: no era or paging mode to draw from');
+  return eraChoices(options.eras, options.modes).map(resolveEraLayout);
 }

@@ -9,8 +9,9 @@
 import fc from 'fast-check';
 import type { EngineInput, PagingMode } from '../verify/model.js';
 import type { RefusalRule } from '../verify/spec.js';
-import { layoutArbitrary } from './arbitraries.js';
-import type { FuzzLayout } from './layout.js';
+import { eraLayoutArbitrary, layoutArbitrary, type ReleasedEra } from './arbitraries.js';
+import type { ZephyrEra } from '../elf/zephyr-era.js';
+import { layoutMode, type FuzzLayout } from './layout.js';
 import {
   engineInputOf, evaluateLayout, judgeCase, prepareCase,
   type CaseContext, type CaseReport, type Finding, type FindingKind,
@@ -18,6 +19,8 @@ import {
 
 export interface CampaignOptions extends CaseContext {
   readonly modes: readonly PagingMode[];
+  /** The contracts layouts are drawn for (default: the seed's); the first is where shrinking leads. */
+  readonly eras?: readonly ZephyrEra[];
   /** Layouts to try (the search stops earlier at a finding). */
   readonly runs: number;
   readonly seed: number;
@@ -114,8 +117,8 @@ async function judgeInOrder(layouts: readonly FuzzLayout[], options: CampaignOpt
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Layouts `from` .. `from + count - 1` of the seed's sequence, as fast-check numbers its runs. */
-export function drawLayouts(arbitrary: fc.Arbitrary<FuzzLayout>, seed: number, from: number, count: number): FuzzLayout[] {
-  const drawn: FuzzLayout[] = [];
+export function drawLayouts<L extends FuzzLayout>(arbitrary: fc.Arbitrary<L>, seed: number, from: number, count: number): L[] {
+  const drawn: L[] = [];
   fc.check(fc.property(arbitrary, (layout) => {
     drawn.push(layout);
   }), { seed, path: String(from), numRuns: count });
@@ -131,7 +134,7 @@ function emptyStats(): CampaignStats {
 
 function count(stats: CampaignStats, report: CaseReport): void {
   stats.layouts++;
-  stats.byMode[report.layout.kernel.mode]++;
+  stats.byMode[layoutMode(report.layout)]++;
   if (report.spec.valid) stats.valid++;
   else {
     stats.refused++;
@@ -174,10 +177,20 @@ async function shrink(
   return { path: result.counterexamplePath, ...found, shrinks: result.numShrinks, runs };
 }
 
+/** Layouts of the seed (its own arbitrary), of the released eras, or of both. */
+function campaignArbitrary(modes: readonly PagingMode[], eras: readonly ZephyrEra[]): fc.Arbitrary<FuzzLayout> {
+  const released = eras.filter((e): e is ReleasedEra => e !== 'seed');
+  const seed: fc.Arbitrary<FuzzLayout> = layoutArbitrary({ modes });
+  if (released.length === 0) return seed;
+  const later: fc.Arbitrary<FuzzLayout> = eraLayoutArbitrary({ eras: released, modes });
+  if (!eras.includes('seed')) return later;
+  return eras[0] === 'seed' ? fc.oneof(seed, later) : fc.oneof(later, seed);
+}
+
 /** Runs a campaign (or, with `path`, replays one case). */
 export async function runCampaign(options: CampaignOptions, hooks: CampaignHooks = {}): Promise<CampaignResult> {
   const started = performance.now();
-  const arbitrary = layoutArbitrary({ modes: options.modes });
+  const arbitrary = campaignArbitrary(options.modes, options.eras ?? ['seed']);
   const stats = emptyStats();
   let searchMs: number | undefined;
   const finish = (extra: Partial<CampaignResult> = {}): CampaignResult => {

@@ -13,7 +13,8 @@ import { registerCleanup } from '../core/cleanup.js';
 import { EXIT_BAD_INPUT, InputError } from '../core/errors.js';
 import { readInputFile } from '../core/io.js';
 import { parseElf } from '../elf/reader.js';
-import { generateTables } from '../gen/generate.js';
+import { generateForEra, generateTables } from '../gen/generate.js';
+import type { ZephyrEra } from '../elf/zephyr-era.js';
 
 /** What a generator did with one kernel ELF. */
 export type GeneratorOutcome =
@@ -38,7 +39,13 @@ export type GeneratorOutcome =
 export interface TableGenerator {
   /** How reports name it. */
   readonly description: string;
-  generate(elf: Uint8Array): Promise<GeneratorOutcome>;
+  generate(elf: Uint8Array, call?: GeneratorCall): Promise<GeneratorOutcome>;
+}
+
+/** What a layout adds to the kernel: its era (the in-process generator follows it; a script is one era) and its `--map` arguments. */
+export interface GeneratorCall {
+  readonly era?: ZephyrEra;
+  readonly maps?: readonly string[];
 }
 
 /** x86pt's generator, called directly: the ELF is parsed by the project's reader, as `gen` does. */
@@ -46,10 +53,11 @@ export function inProcessGenerator(options: { compat?: boolean } = {}): TableGen
   const compat = options.compat ?? false;
   return {
     description: `x86pt gen${compat ? ' --compat' : ''} (in process)`,
-    async generate(elf: Uint8Array): Promise<GeneratorOutcome> {
+    async generate(elf: Uint8Array, call: GeneratorCall = {}): Promise<GeneratorOutcome> {
+      const { era, maps = [] } = call;
       try {
-        const { symbols } = parseElf(elf, 'kernel.elf');
-        const tables = generateTables(symbols, { compat });
+        const { symbols, sizes } = parseElf(elf, 'kernel.elf');
+        const tables = era && era !== 'seed' ? generateForEra({ symbols, sizes }, { compat, era, maps }) : generateTables(symbols, { compat });
         return { kind: 'tables', bytes: tables.bytes, tableCount: tables.tableCount, topLevelPhys: tables.topLevelPhys };
       } catch (err) {
         if (err instanceof InputError) return { kind: 'refused', exitCode: EXIT_BAD_INPUT, message: err.message, leftovers: [] };
@@ -204,7 +212,8 @@ function leftoversIn(dir: string): { name: string; bytes: number }[] {
 
 /**
  * Any generator with gen_mmu.py's command line: `{kernel}` and `{output}` in
- * the template are replaced by the paths of each run.
+ * the template are replaced by the paths of each run, `{maps}` by the
+ * layout's `--map` arguments.
  */
 export function commandGenerator(template: string, options: CommandGeneratorOptions): TableGenerator {
   const words = splitCommand(template);
@@ -215,13 +224,17 @@ export function commandGenerator(template: string, options: CommandGeneratorOpti
   const maxOutputBytes = options.maxOutputBytes ?? MAX_GENERATOR_OUTPUT_BYTES;
   return {
     description: template,
-    async generate(elf: Uint8Array): Promise<GeneratorOutcome> {
+    async generate(elf: Uint8Array, call: GeneratorCall = {}): Promise<GeneratorOutcome> {
+      const maps = call.maps ?? [];
       const dir = mkdtempSync(join(options.workDir, 'run-'));
       try {
         const kernel = join(dir, KERNEL_FILE);
         const output = join(dir, OUTPUT_FILE);
         writeFileSync(kernel, elf);
-        const [file, ...args] = words.map((w) => w.replaceAll('{kernel}', kernel).replaceAll('{output}', output));
+        // `{maps}` (a word of its own) becomes `--map ARG` per region; without it they go last.
+        const mapArgs = maps.flatMap((m) => ['--map', m]);
+        const filled = words.flatMap((w) => (w === '{maps}' ? mapArgs : [w.replaceAll('{kernel}', kernel).replaceAll('{output}', output)]));
+        const [file, ...args] = words.includes('{maps}') ? filled : [...filled, ...mapArgs];
         // Only stderr is kept (its last line explains a refusal); a chatty stdout (-v, VERBOSE) is dropped unread.
         const result = await runGenerator(file!, args, options.timeoutMs);
         if (result.timedOut) return { kind: 'timeout', message: `no answer within ${options.timeoutMs} ms` };

@@ -17,12 +17,12 @@ import { hex } from '../core/text.js';
 import { verifyText, violationLine } from '../verify/format.js';
 import type { Engine, EngineInput, EngineReport } from '../verify/model.js';
 import { topTablePhys } from '../verify/paging-modes.js';
-import { specFromSymbols, type Spec } from '../verify/spec.js';
+import { kernelSpec, specFromSymbols, type KernelInput, type Spec } from '../verify/spec.js';
 import { tableBlockProblem } from '../verify/walker.js';
 import { createWalkerEngine } from '../engines/walker.js';
 import type { GeneratorOutcome, TableGenerator } from './generators.js';
 import { FINDING_KINDS, type Finding, type FindingKind } from './findings.js';
-import { layoutElf, type FuzzLayout } from './layout.js';
+import { layoutElf, layoutEra, layoutMaps, type FuzzLayout } from './layout.js';
 
 export type { Finding, FindingKind } from './findings.js';
 
@@ -100,7 +100,7 @@ const replayEngine = (name: string, report: EngineReport): Engine => ({ name, ru
 
 /** The findings of tables the spec accepts the layout for. */
 async function tableFindings(
-  spec: Extract<Spec, { valid: true }>, symbols: ReadonlyMap<string, bigint>, outcome: Extract<GeneratorOutcome, { kind: 'tables' }>,
+  spec: Extract<Spec, { valid: true }>, kernel: KernelInput, outcome: Extract<GeneratorOutcome, { kind: 'tables' }>,
   engine: Engine, observed: EngineResult | undefined,
 ): Promise<{ findings: Finding[]; engineFallback?: string }> {
   const findings: Finding[] = [];
@@ -113,13 +113,13 @@ async function tableFindings(
   const walkerOnly = async (err: InputError): Promise<VerifyResult> => {
     // The emulator cannot host this layout (e.g. memory it cannot provide); the walker still judges it.
     engineFallback = `${engine.name}: ${err.message}`;
-    return checkTables({ symbols, tables: outcome.bytes, engine: await createWalkerEngine() });
+    return checkTables({ ...kernel, tables: outcome.bytes, engine: await createWalkerEngine() });
   };
   if (observed && !observed.ok) {
     result = await walkerOnly(observed.error);
   } else {
     try {
-      result = await checkTables({ symbols, tables: outcome.bytes, engine: observed ? replayEngine(engine.name, observed.report) : engine });
+      result = await checkTables({ ...kernel, tables: outcome.bytes, engine: observed ? replayEngine(engine.name, observed.report) : engine });
     } catch (err) {
       if (!(err instanceof InputError) || engine.name === 'walker') throw err;
       result = await walkerOnly(err);
@@ -131,7 +131,7 @@ async function tableFindings(
     const what = `${result.mismatches.length} mismatch${result.mismatches.length === 1 ? '' : 'es'} with the spec, the first at ${hex(m.virt)} (${mismatchKind(m)}, ${m.size / 4096n} page${m.size === 4096n ? '' : 's'})`;
     // An emulator's word alone does not convict the generator: the SDM walker must see it too.
     const walkerAgrees = result.engine === 'walker'
-      || (await checkTables({ symbols, tables: outcome.bytes, engine: await createWalkerEngine() })).mismatches.length > 0;
+      || (await checkTables({ ...kernel, tables: outcome.bytes, engine: await createWalkerEngine() })).mismatches.length > 0;
     findings.push({
       kind: walkerAgrees ? 'translation' : 'engine-disagreement',
       summary: walkerAgrees ? what : `engine ${result.engine} sees ${what}; the SDM walker sees none`,
@@ -159,7 +159,7 @@ async function tableFindings(
 
 /** The findings of the first run's answer. */
 async function answerFindings(
-  spec: Spec, symbols: ReadonlyMap<string, bigint>, outcome: GeneratorOutcome, context: CaseContext, observed: EngineResult | undefined,
+  spec: Spec, kernel: KernelInput, outcome: GeneratorOutcome, context: CaseContext, observed: EngineResult | undefined,
 ): Promise<{ findings: Finding[]; engineFallback?: string }> {
   switch (outcome.kind) {
     case 'crashed': return { findings: [{ kind: 'crash', summary: `the generator crashed: ${outcome.message}`, details: [] }] };
@@ -188,7 +188,7 @@ async function answerFindings(
           }],
         };
       }
-      return tableFindings(spec, symbols, outcome, context.engine, observed);
+      return tableFindings(spec, kernel, outcome, context.engine, observed);
     }
   }
 }
@@ -200,6 +200,8 @@ export interface PreparedCase {
   readonly layout: FuzzLayout;
   readonly elf: Uint8Array;
   readonly symbols: ReadonlyMap<string, bigint>;
+  /** The symbols with the era, sizes and --map arguments the spec reads. */
+  readonly kernel: KernelInput;
   readonly spec: Spec;
   readonly outcome: GeneratorOutcome;
   readonly rerun?: GeneratorOutcome;
@@ -208,13 +210,16 @@ export interface PreparedCase {
 /** Writes the layout's ELF and runs the generator on it (twice, for determinism). */
 export async function prepareCase(layout: FuzzLayout, context: CaseContext): Promise<PreparedCase> {
   const elf = layoutElf(layout);
-  const { symbols } = parseElf(elf, 'kernel.elf');
-  const spec = specFromSymbols(symbols);
+  const { symbols, sizes } = parseElf(elf, 'kernel.elf');
+  const maps = layoutMaps(layout);
+  // Seed layouts are judged by the seed's contract even when a symbol is left out on purpose (no era detection).
+  const kernel: KernelInput = { symbols, sizes, era: layoutEra(layout), maps };
+  const spec = layout.era ? kernelSpec(kernel) : specFromSymbols(symbols);
   const [outcome, rerun] = await Promise.all([
-    context.generator.generate(elf),
-    context.determinism ? context.generator.generate(elf) : Promise.resolve(undefined),
+    context.generator.generate(elf, { era: kernel.era!, maps }),
+    context.determinism ? context.generator.generate(elf, { era: kernel.era!, maps }) : Promise.resolve(undefined),
   ]);
-  return { layout, elf, symbols, spec, outcome, ...(rerun ? { rerun } : {}) };
+  return { layout, elf, symbols, kernel, spec, outcome, ...(rerun ? { rerun } : {}) };
 }
 
 /** What an engine must observe for the case, or null when there are no tables to judge (refused, malformed). */
@@ -226,8 +231,8 @@ export function engineInputOf(prepared: PreparedCase): EngineInput | null {
 
 /** Judges a prepared case; `observed` is the engine's view when a batch already computed it. */
 export async function judgeCase(prepared: PreparedCase, context: CaseContext, observed?: EngineResult): Promise<CaseReport> {
-  const { layout, elf, symbols, spec, outcome, rerun } = prepared;
-  const answer = await answerFindings(spec, symbols, outcome, context, observed);
+  const { layout, elf, kernel, spec, outcome, rerun } = prepared;
+  const answer = await answerFindings(spec, kernel, outcome, context, observed);
   const all = [...answer.findings];
   if (rerun) {
     const finding = determinismFinding(outcome, rerun);

@@ -9,6 +9,8 @@ import { describeLayout } from './layout.js';
 export interface CampaignSettings {
   readonly seed: number;
   readonly modes: readonly PagingMode[];
+  /** The eras layouts were drawn for, when not the seed's alone. */
+  readonly eras?: readonly string[];
   readonly generator?: string;
   readonly compat?: boolean;
   readonly engine: string;
@@ -31,6 +33,7 @@ export function reproduceCommand(settings: CampaignSettings, path: string): stri
   const words = ['x86pt', 'fuzz', '--seed', String(settings.seed), '--path', path, '--modes', settings.modes.join(',')];
   const run = Number(path.split(':')[0]);
   if (run >= DEFAULT_RUNS) words.push('--runs', String(run + 1));
+  if (settings.eras !== undefined) words.push('--zephyr', settings.eras.join(','));
   if (settings.generator !== undefined) words.push('--generator', settings.generator);
   if (settings.generator !== undefined && settings.timeoutMs !== undefined) words.push('--timeout', String(settings.timeoutMs));
   if (settings.compat) words.push('--compat');

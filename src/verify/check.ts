@@ -7,11 +7,11 @@
 import { InputError } from '../core/errors.js';
 import type { Engine, MappedRange, TablePlacement, Violation, VirtSpan, WalkOptions } from './model.js';
 import { compareRanges, type Mismatch } from './compare.js';
-import { specFromSymbols, type RefusalRule } from './spec.js';
+import { kernelSpec, type KernelInput, type RefusalRule } from './spec.js';
 import { tableBlockProblem, walkerReport, walkTables } from './walker.js';
 
-export interface CheckInput {
-  /** The kernel's symbols (what readElf returns). */
+export interface CheckInput extends KernelInput {
+  /** The kernel's symbols (what readElf returns); `sizes`, `era` and `maps` as for kernelSpec. */
   readonly symbols: ReadonlyMap<string, bigint>;
   /** The table block as generated: tables by physical address, the top-level table last. */
   readonly tables: Uint8Array;
@@ -56,7 +56,7 @@ const violationKey = (v: Violation): string => `${v.level}|${v.entryAddr}|${v.me
  * block cannot be a table block of the mode.
  */
 export async function checkTables(input: CheckInput): Promise<VerifyResult> {
-  const spec = specFromSymbols(input.symbols);
+  const spec = kernelSpec(input);
   if (!spec.valid) throw new RefusedLayoutError(spec.reasons, spec.rules);
   const problem = tableBlockProblem(spec.mode, input.tables.byteLength);
   if (problem) throw new InputError(problem);

@@ -12,12 +12,14 @@ import {
   PAGING_MODE_RECORDS, blockBytes, cr3Limit, hasCanonicalHalves, identityEnd, linearSpans, pagesCanDenyExecute, topEntries, topLevelScope,
 } from './paging-modes.js';
 import { coalesceRanges } from './ranges.js';
+import { detectZephyrEra, type ZephyrEra } from '../elf/zephyr-era.js';
+import { eraSpec, eraTablePlacement } from './spec-eras.js';
 
 /**
  * The refusal rules of the layout policy, by what each means. Reports, JSON
  * and the fuzzer's summary name them so.
  */
-export const REFUSAL_RULES = [
+export const SEED_REFUSAL_RULES = [
   /** A symbol the configuration needs is not defined. */
   'symbol-missing',
   /** RAM, flash or a permission region does not start or end on a 4 KiB page. */
@@ -43,6 +45,35 @@ export const REFUSAL_RULES = [
   /** The table block (the top-level table last) ends past what CR3 can address. */
   'tables-beyond-cr3-reach',
 ] as const;
+
+/** The rules only the released eras' contracts (spec-eras.ts, v2.4 to 2025) add; they share symbol-missing, not-page-aligned, region-unmapped and the tables' rules with the seed. */
+export const ERA_REFUSAL_RULES = [
+  /** A mapping or region negative, ending before it starts, or beyond the mode's virtual or physical reach. */
+  'address-beyond-reach',
+  /** The kernel VM window does not start a page-directory entry (v2.5+). */
+  'vm-window-misaligned',
+  /** The image (z_mapped_size, or all RAM) is not smaller than CONFIG_KERNEL_VM_SIZE (v2.5+). */
+  'image-exceeds-vm-window',
+  /** A present page mapped again to another physical page (e.g. locore where the image is linked elsewhere). */
+  'mapped-twice',
+  /** XIP flash overlaps the image in physical memory. */
+  'flash-overlaps-image',
+  /** A --map region over anything already mapped: the image, locore, another --map (v2.6+). */
+  'map-overlaps-mapped',
+  /** A large page (the boot identity map, --map ...,L) where a page table is in use, e.g. the VM window's (v2.6+). */
+  'large-page-over-table',
+  /** A 4 KiB mapping or a region inside a large page (v2.6+). */
+  'walks-into-large-page',
+  /** The tables do not fill dummy_pagetables exactly (v2.6+). */
+  'placeholder-size-mismatch',
+  /** A --map argument the era's script cannot read. */
+  'map-option-invalid',
+  /** --map given to an era without the option (seed, v2.4, v2.5). */
+  'map-not-an-option',
+] as const;
+
+/** Every rule, the seed's first. */
+export const REFUSAL_RULES = [...SEED_REFUSAL_RULES, ...ERA_REFUSAL_RULES] as const;
 export type RefusalRule = (typeof REFUSAL_RULES)[number];
 
 /** One broken rule and the line that says how. */
@@ -54,6 +85,8 @@ export interface Refusal {
 
 export interface ValidSpec extends TablePlacement {
   readonly valid: true;
+  /** The contract followed (the seed when absent). */
+  readonly era?: ZephyrEra;
   /** Whether RAM is also mapped at CONFIG_KERNEL_VM_BASE. */
   readonly dual: boolean;
   /** The intended translation, maximal ranges sorted by virtual address. */
@@ -482,4 +515,43 @@ export function specFromSymbols(symbols: ReadonlyMap<string, bigint>): Spec {
   const late = [...regionRefusals(k, all), ...tablesReachRefusals(k, tableBytes)];
   if (late.length > 0) return refused(late);
   return { valid: true, mode: k.mode, tablesPhys: k.tablesPhys, dual: k.dual, expected: intendedTranslation(k, all), tableCount: Number(tableCount), tableBytes };
+}
+
+/** A kernel as the verifier is given it: its symbols, their sizes (the placeholder's), the era if chosen, the `--map` arguments. */
+export interface KernelInput {
+  readonly symbols: ReadonlyMap<string, bigint>;
+  readonly sizes?: ReadonlyMap<string, bigint>;
+  /** The contract to check against; told from the symbols when absent (detectZephyrEra). */
+  readonly era?: ZephyrEra;
+  readonly maps?: readonly string[];
+}
+
+/** The era a kernel is checked against: the one given, else the one its symbols tell (InputError when they fit none or two). */
+export const eraOfKernel = (input: KernelInput): ZephyrEra => input.era ?? detectZephyrEra(input.symbols).era;
+
+/** The spec under the kernel's era: the seed's (specFromSymbols) or a released era's (spec-eras.ts). */
+export function kernelSpec(input: KernelInput): Spec {
+  // Every era reads the RAM base: without it there is no era to tell, only a missing symbol.
+  if (!input.symbols.has('CONFIG_SRAM_BASE_ADDRESS')) {
+    return { valid: false, reasons: ['required symbol CONFIG_SRAM_BASE_ADDRESS is missing'], rules: ['symbol-missing'] };
+  }
+  const era = eraOfKernel(input);
+  if (era !== 'seed') return eraSpec(era, input.symbols, input.sizes, input.maps);
+  if ((input.maps ?? []).length > 0) return { valid: false, reasons: ['--map is not an option of the seed gen_mmu.py'], rules: ['map-not-an-option'] };
+  return specFromSymbols(input.symbols);
+}
+
+/** Where a kernel's tables sit under its era (dump -k, diff -k). `source` names the ELF in errors. */
+export function kernelTablePlacement(input: KernelInput, source: string): TablePlacement {
+  let era: ZephyrEra;
+  try {
+    era = input.symbols.has('CONFIG_SRAM_BASE_ADDRESS') ? eraOfKernel(input) : 'seed';
+  } catch (err) {
+    if (err instanceof InputError) throw new InputError(`${source}: ${err.message}`);
+    throw err;
+  }
+  if (era === 'seed') return tablePlacement(input.symbols, source);
+  const placed = eraTablePlacement(era, input.symbols);
+  if ('refusal' in placed) throw new InputError(`${source}: ${placed.refusal}`);
+  return placed;
 }
