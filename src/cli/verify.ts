@@ -37,6 +37,7 @@ interface VerifyFlags extends WalkerFlags {
   engine: string;
   json?: boolean;
   junit?: string;
+  junitName?: string;
   format?: 'text' | 'json' | 'markdown';
   html?: string;
   deny?: Deniable;
@@ -143,13 +144,16 @@ function registerVerify(program: Command): void {
     .addOption(new Option('--engine <name>', 'what observes the translations').choices(ENGINE_NAMES).default('walker'))
     .option('--json', 'print the result as JSON instead of text')
     .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
+    .option('--junit-name <name>', 'name of the JUnit test suite (default: "x86pt verify TABLES (kernel /absolute/path/of/KERNEL)")')
     .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
     .addOption(htmlOption())
     .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]));
   addWalkerOptions(command)
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
-"version", "mode", "mismatches": [{"virt", "size", "kind", "expected", "actual"}],
+"version", "mode", "tables", "kernel", "tablesPhys", "counts": {"ranges",
+"mappedBytes", "mismatches", "violations", "blockProblems"},
+"mismatches": [{"virt", "size", "kind", "expected", "actual"}],
 "violations": [...], "blockProblems": [...]}; a mismatch covers a run of pages
 that differ the same way, "expected"/"actual" describe its first page (null: unmapped).
 
@@ -165,7 +169,7 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
       const format = verifyFormat(flags);
-      if (flags.junit !== undefined) await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000));
+      if (flags.junit !== undefined) await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000, flags.junitName));
       const report = await verifyReports(result, names, symbols, format, flags);
       process.stdout.write(report.text);
       return report.ok ? EXIT_OK : EXIT_FAILED;
@@ -275,7 +279,7 @@ async function verifyReports(result: VerifyResult, names: VerifyNames, symbols: 
   const wx = writableExecutable(result.actual);
   const kernel = kernelRegions(symbols);
   if (flags.html !== undefined) await writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
-  const text = format === 'json' ? withWxJson(verifyJson(result), wx, deny)
+  const text = format === 'json' ? withWxJson(verifyJson(result, names), wx, deny)
     : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny })
       : verifyText(result, names) + wxText(wx, result.mode, deny.includes('wx'));
   return { text, ok: result.ok && !(deny.includes('wx') && wx.length > 0) };

@@ -164,12 +164,22 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function verifyJson(result: VerifyResult): string {
+/** verify's JSON: the verdict, the files and where the tables sit, the counts the text line gives, then the details. */
+export function verifyJson(result: VerifyResult, names?: VerifyNames): string {
   return `${JSON.stringify({
     ok: result.ok,
     engine: result.engine,
     version: result.version,
     mode: result.mode,
+    ...(names && { tables: names.tablesFile, kernel: names.kernelFile }),
+    tablesPhys: hex(result.tablesPhys),
+    counts: {
+      ranges: result.expected.length,
+      mappedBytes: hex(mappedBytes(result.expected)),
+      mismatches: result.mismatches.length,
+      violations: result.violations.length,
+      blockProblems: result.blockProblems.length,
+    },
     mismatches: result.mismatches.map(mismatchJson),
     violations: result.violations.map(violationJson),
     blockProblems: [...result.blockProblems],
