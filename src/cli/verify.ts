@@ -10,7 +10,8 @@ import { readKernelSymbols, readTables, writeFileAtomic } from '../verify/files.
 import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verifyText, type DiffSide } from '../verify/format.js';
 import { verifyJunit } from '../verify/junit.js';
 import { pagingModeOf, tablePlacement } from '../verify/spec.js';
-import { walkTables } from '../verify/walker.js';
+import { dumpTables, walkTables } from '../verify/walker.js';
+import { coalesceRanges } from '../verify/ranges.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
 import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
 import { kernelRegions, layoutSymbolChanges, symbolChangeLine, type KernelRegions, type SymbolChange } from '../verify/regions.js';
@@ -126,7 +127,8 @@ Exit status: 0 printed, 2 bad input.`)
     .action(runAction(async (tablesFile: string, flags: DumpFlags) => {
       const options = walkOptionsOf(flags);
       const where = placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
-      const { tables, walked } = walkFile(tablesFile, where, options);
+      const tables = readTables(tablesFile, where.mode);
+      const walked = dumpTables({ ...where, tables }, options);
       const context = {
         ...where, tablesFile, tableBytes: tables.byteLength, topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
       };
@@ -264,7 +266,8 @@ function verifyFormat(flags: VerifyFlags): 'text' | 'json' | 'markdown' {
 
 /** dump's output with the W+X audit; writes --html. */
 async function dumpReports(context: DumpContext, flags: DumpFlags): Promise<string> {
-  const wx = writableExecutable(context.ranges);
+  // W+X is about permissions: ranges split only by page size or attributes count once.
+  const wx = writableExecutable(coalesceRanges(context.ranges.map(({ virt, phys, size, writable, user, executable }) => ({ virt, phys, size, writable, user, executable }))));
   if (flags.html !== undefined) {
     const kernel = flags.kernel !== undefined ? kernelRegions(readKernelSymbols(flags.kernel)) : null;
     await writeFileAtomic(flags.html, dumpHtml({ ...context, kernel, wx }));

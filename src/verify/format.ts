@@ -4,7 +4,7 @@
  */
 import type { MappedRange, PagingMode, TablePlacement, Violation } from './model.js';
 import { mismatchKind, type Mismatch } from './compare.js';
-import { describeAccess, mappedBytes, type Translation } from './ranges.js';
+import { describeAccess, describeAttributes, describePages, mappedBytes, type DumpRange, type Translation } from './ranges.js';
 import { PAGING_MODE_RECORDS, TABLE_BYTES, linearAddressDigits } from './paging-modes.js';
 import type { VerifyResult } from './check.js';
 
@@ -14,7 +14,7 @@ import { formatSize, hex } from '../core/text.js';
 const padded = (value: bigint, digits: number): string => `0x${value.toString(16).padStart(digits, '0')}`;
 const virtDigits = linearAddressDigits;
 
-const pages = (size: bigint): string => `4 KiB x ${size / 4096n}`;
+const pages = (size: bigint): string => describePages({ size } as MappedRange);
 
 /** Digits for physical addresses: 8, or more when some range reaches past 4 GiB. */
 function physDigits(targets: Iterable<bigint>): number {
@@ -33,6 +33,17 @@ export const violationJson = (v: Violation) => ({ level: v.level, path: [...v.pa
 
 export const rangeJson = (r: MappedRange) => ({
   virt: hex(r.virt), phys: hex(r.phys), size: hex(r.size), writable: r.writable, user: r.user, executable: r.executable,
+});
+
+/** A range a dump walk gave: page size and leaf attributes known. */
+const hasDetail = (r: DumpContextRange): r is DumpRange => r.pageSize !== undefined;
+
+/** A dump's range as JSON: the translation, then its page size and the leaf attributes when the walk gave them. */
+export const dumpRangeJson = (r: DumpContextRange) => ({
+  ...rangeJson(r),
+  ...(hasDetail(r) && {
+    pageSize: hex(r.pageSize), global: r.global, pcd: r.pcd, pwt: r.pwt, pat: r.pat, accessed: r.accessed, dirty: r.dirty,
+  }),
 });
 
 const translationJson = (t: Translation | null) =>
@@ -74,12 +85,15 @@ function findAliases(ranges: readonly MappedRange[]): Map<number, { virt: bigint
   return aliases;
 }
 
+/** A range a dump shows: from a dump walk (page size and attributes), or a plain translation range. */
+export type DumpContextRange = MappedRange & Partial<DumpRange>;
+
 /** What a dump shows: a walk of the block, and the file it came from. */
 export interface DumpContext extends TablePlacement {
   readonly tablesFile: string;
   readonly tableBytes: number;
   readonly topTablePhys: bigint;
-  readonly ranges: readonly MappedRange[];
+  readonly ranges: readonly DumpContextRange[];
   readonly violations: readonly Violation[];
 }
 
@@ -93,9 +107,12 @@ export function dumpText(d: DumpContext): string {
     `${d.tablesFile}: ${record.title}, ${tables} table${tables === 1 ? '' : 's'} at ${hex(d.tablesPhys)}-${hex(d.tablesPhys + BigInt(d.tableBytes))}, top level (CR3) at ${hex(d.topTablePhys)}`,
   ];
   const aliases = findAliases(d.ranges);
-  const widest = Math.max(0, ...d.ranges.map((r) => pages(r.size).length));
+  const widest = Math.max(0, ...d.ranges.map((r) => describePages(r).length));
+  // The attribute column only when some leaf has one of them set (Zephyr's tables set none).
+  const attributeColumn = d.ranges.some((r) => hasDetail(r) && describeAttributes(r).trim() !== '');
   d.ranges.forEach((r, i) => {
-    let line = `${padded(r.virt, vd)}-${padded(r.virt + r.size, vd)}  ${pages(r.size).padEnd(widest)}  -> ${padded(r.phys, pd)}  ${describeAccess(r)}`;
+    let line = `${padded(r.virt, vd)}-${padded(r.virt + r.size, vd)}  ${describePages(r).padEnd(widest)}  -> ${padded(r.phys, pd)}  ${describeAccess(r)}`;
+    if (attributeColumn) line = `${line.padEnd(10 + line.length - describeAccess(r).length)}  ${hasDetail(r) ? describeAttributes(r) : ''}`.trimEnd();
     const same = aliases.get(i);
     if (same) {
       const shown = same.slice(0, ALIASES_SHOWN).map((s) => `${padded(s.virt, vd)}-${padded(s.end, vd)}`);
@@ -115,7 +132,7 @@ function violationSection(violations: readonly Violation[]): string[] {
 }
 
 export function dumpJson(d: DumpContext): string {
-  return `${JSON.stringify({ mode: d.mode, ranges: d.ranges.map(rangeJson), violations: d.violations.map(violationJson) }, null, 2)}\n`;
+  return `${JSON.stringify({ mode: d.mode, ranges: d.ranges.map(dumpRangeJson), violations: d.violations.map(violationJson) }, null, 2)}\n`;
 }
 
 /** How many mismatch lines a text report shows before pointing at --json. */
