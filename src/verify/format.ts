@@ -28,6 +28,43 @@ export function violationLine(v: Violation): string {
   return `${where} at ${hex(v.entryAddr)}: ${v.message}`;
 }
 
+/** Entries whose violations read the same but for addresses, one after another in one table. */
+const violationShape = (v: Violation): string =>
+  `${v.level}|${v.path.slice(0, -1).join('/')}|${v.message.replace(/0x[0-9a-f]+/g, '#')}`;
+
+/**
+ * Violations for people: a run of neighbouring entries of one table failing
+ * the same way is one line ("PDEs 0/256-0/511 (256 entries at A-B), the
+ * first: ..."), so a moved block or a wrong kernel does not print hundreds
+ * of lines. JSON keeps every entry.
+ */
+export function groupedViolationLines(violations: readonly Violation[]): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < violations.length; ) {
+    const first = violations[i]!;
+    let j = i;
+    while (j + 1 < violations.length && first.path.length > 0 && violationShape(violations[j + 1]!) === violationShape(first)
+      && violations[j + 1]!.path.at(-1) === violations[j]!.path.at(-1)! + 1) j++;
+    if (j === i) {
+      lines.push(violationLine(first));
+    } else {
+      const last = violations[j]!;
+      const same = violations.slice(i, j + 1).every((v) => v.message === first.message);
+      lines.push(`${first.level}s ${first.path.join('/')}-${last.path.join('/')} (${j - i + 1} entries at ${hex(first.entryAddr)}-${hex(last.entryAddr)})`
+        + `${same ? '' : ', the first'}: ${first.message}`);
+    }
+    i = j + 1;
+  }
+  return lines;
+}
+
+/** Whether most violations are entries pointing outside the block: the tables sit elsewhere than the kernel says. */
+const mostlyOutside = (violations: readonly Violation[]): boolean =>
+  violations.length >= 2 && violations.filter((v) => v.message.includes('outside the tables given')).length * 2 > violations.length;
+
+/** The hint a size or placement mismatch deserves, before the lines it causes. */
+const WRONG_KERNEL_HINT = 'wrong kernel?';
+
 /** Violations as JSON values. */
 export const violationJson = (v: Violation) => ({ level: v.level, path: [...v.path], entryAddr: hex(v.entryAddr), message: v.message });
 
@@ -128,7 +165,11 @@ export function dumpText(d: DumpContext): string {
 
 function violationSection(violations: readonly Violation[]): string[] {
   if (violations.length === 0) return ['no architectural violations'];
-  return [`${violations.length} architectural violation${violations.length === 1 ? '' : 's'}:`, ...violations.map((v) => `  ${violationLine(v)}`)];
+  const lines = [`${violations.length} architectural violation${violations.length === 1 ? '' : 's'}:`];
+  if (mostlyOutside(violations)) {
+    lines.push(`  (most point outside the tables: built for another base address? ${WRONG_KERNEL_HINT})`);
+  }
+  return [...lines, ...groupedViolationLines(violations).map((line) => `  ${line}`)];
 }
 
 export function dumpJson(d: DumpContext): string {
@@ -172,12 +213,13 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
     ...(result.blockProblems.length > 0 ? ['wrong size'] : []),
   ];
   const lines = [`FAIL: ${names.tablesFile} does not do what ${names.kernelFile} asks (${how}): ${counts.join(', ')}`];
+  // The block's size is the cause the other lines follow from: first, with what it suggests.
+  for (const problem of result.blockProblems) lines.push(`size: ${problem} (${WRONG_KERNEL_HINT})`);
   if (result.mismatches.length > 0) {
     lines.push('mismatches (virtual range, pages, how, expected, actual):');
     lines.push(...mismatchLines(result.mismatches, result.mode, ['expected', 'actual']));
   }
   if (result.violations.length > 0) lines.push(...violationSection(result.violations));
-  for (const problem of result.blockProblems) lines.push(`size: ${problem}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -243,8 +285,9 @@ export function diffText(d: DiffReport): string {
     else if (kind === 'removed') lines.push(`- ${span}  ${side(m.expected, pd)}`);
     else lines.push(`~ ${span}  ${side(m.expected, pd)}  =>  ${side(m.actual, pd)}  (${mismatchKind(m)})`);
   }
-  for (const v of d.violationsAdded) lines.push(`+ violation: ${violationLine(v)}`);
-  for (const v of d.violationsRemoved) lines.push(`- violation: ${violationLine(v)}`);
+  if (mostlyOutside(d.violationsAdded)) lines.splice(1, 0, `most new violations point outside the tables: built for another base address? ${WRONG_KERNEL_HINT}`);
+  for (const line of groupedViolationLines(d.violationsAdded)) lines.push(`+ violation: ${line}`);
+  for (const line of groupedViolationLines(d.violationsRemoved)) lines.push(`- violation: ${line}`);
   return `${lines.join('\n')}\n`;
 }
 
