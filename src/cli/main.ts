@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   verify: async () => (await import('./verify.js')).registerVerifyCommands,
   diff: async () => (await import('./verify.js')).registerVerifyCommands,
   fuzz: async () => (await import('./fuzz.js')).registerFuzzCommand,
+  setup: async () => (await import('./setup.js')).registerSetup,
 };
 
 /** The program with the commands `word` needs: just its own, or all of them (for help and errors). */
