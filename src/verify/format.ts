@@ -10,6 +10,32 @@ import type { VerifyResult } from './check.js';
 
 import { formatSize, hex } from '../core/text.js';
 
+/** Columns a report line may take: more is wrapped at spaces, continuation lines indented. */
+export const REPORT_COLUMNS = 120;
+
+/** One line wrapped to REPORT_COLUMNS at spaces; continuation lines take the line's indent plus four. */
+export function wrapLine(line: string, columns = REPORT_COLUMNS): string[] {
+  if (line.length <= columns) return [line];
+  const indent = ' '.repeat((/^ */.exec(line)![0].length) + 4);
+  const out: string[] = [];
+  let rest = line;
+  let prefix = '';
+  while (prefix.length + rest.length > columns) {
+    const room = columns - prefix.length;
+    let cut = rest.lastIndexOf(' ', room);
+    if (cut <= prefix.length) cut = rest.indexOf(' ', room);
+    if (cut <= 0) break;
+    out.push(prefix + rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+    prefix = indent;
+  }
+  out.push(prefix + rest);
+  return out;
+}
+
+/** A report's text with every line wrapped to REPORT_COLUMNS. */
+export const wrapText = (text: string): string => text.split('\n').flatMap((line) => wrapLine(line)).join('\n');
+
 /** Hex address padded to the width the mode's addresses need (8 digits, 16 in IA-32e virtual space). */
 const padded = (value: bigint, digits: number): string => `0x${value.toString(16).padStart(digits, '0')}`;
 const virtDigits = linearAddressDigits;
@@ -156,7 +182,7 @@ export function dumpText(d: DumpContext): string {
       const more = same.length > ALIASES_SHOWN ? ` and ${same.length - ALIASES_SHOWN} more` : '';
       line += `  (same memory as ${shown.join(', ')}${more})`;
     }
-    lines.push(line);
+    lines.push(...wrapLine(line));
   });
   lines.push(`${d.ranges.length} range${d.ranges.length === 1 ? '' : 's'}, ${formatSize(mappedBytes(d.ranges))} mapped`);
   lines.push(...violationSection(d.violations));
@@ -169,7 +195,7 @@ function violationSection(violations: readonly Violation[]): string[] {
   if (mostlyOutside(violations)) {
     lines.push(`  (most point outside the tables: built for another base address? ${WRONG_KERNEL_HINT})`);
   }
-  return [...lines, ...groupedViolationLines(violations).map((line) => `  ${line}`)];
+  return [...lines, ...groupedViolationLines(violations).flatMap((line) => wrapLine(`  ${line}`))];
 }
 
 export function dumpJson(d: DumpContext): string {
@@ -286,8 +312,8 @@ export function diffText(d: DiffReport): string {
     else lines.push(`~ ${span}  ${side(m.expected, pd)}  =>  ${side(m.actual, pd)}  (${mismatchKind(m)})`);
   }
   if (mostlyOutside(d.violationsAdded)) lines.splice(1, 0, `most new violations point outside the tables: built for another base address? ${WRONG_KERNEL_HINT}`);
-  for (const line of groupedViolationLines(d.violationsAdded)) lines.push(`+ violation: ${line}`);
-  for (const line of groupedViolationLines(d.violationsRemoved)) lines.push(`- violation: ${line}`);
+  for (const line of groupedViolationLines(d.violationsAdded)) lines.push(...wrapLine(`+ violation: ${line}`));
+  for (const line of groupedViolationLines(d.violationsRemoved)) lines.push(...wrapLine(`- violation: ${line}`));
   return `${lines.join('\n')}\n`;
 }
 
