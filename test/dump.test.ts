@@ -43,7 +43,11 @@ describe('x86pt dump', () => {
     if (!spec.valid) throw new Error('refused');
     expect(JSON.parse(stdout)).toEqual({
       mode: 'ia32e',
-      ranges: spec.expected.map((r) => ({ virt: hex(r.virt), phys: hex(r.phys), size: hex(r.size), writable: r.writable, user: r.user, executable: r.executable })),
+      // The generator maps 4 KiB pages and sets none of G, PCD, PWT, PAT, A, D.
+      ranges: spec.expected.map((r) => ({
+        virt: hex(r.virt), phys: hex(r.phys), size: hex(r.size), writable: r.writable, user: r.user, executable: r.executable,
+        pageSize: '0x1000', global: false, pcd: false, pwt: false, pat: false, accessed: false, dirty: false,
+      })),
       violations: [],
       wx: [],
     });

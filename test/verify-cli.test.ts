@@ -32,7 +32,11 @@ describe('x86pt verify', () => {
   it('--json: the result with hex strings', async () => {
     const { exitCode, stdout } = await x86pt(['verify', good.tables, '-k', good.elf, '--json']);
     expect(exitCode).toBe(0);
-    expect(JSON.parse(stdout)).toEqual({ ok: true, engine: 'walker', version: '1.0', mode: 'ia32e', mismatches: [], violations: [], blockProblems: [], wx: [] });
+    expect(JSON.parse(stdout)).toEqual({
+      ok: true, engine: 'walker', version: '1.0', mode: 'ia32e', tables: good.tables, kernel: good.elf, tablesPhys: `0x${good.tablesPhys.toString(16)}`,
+      counts: { ranges: 10, mappedBytes: '0x20000', mismatches: 0, violations: 0, blockProblems: 0 },
+      mismatches: [], violations: [], blockProblems: [], wx: [],
+    });
   });
 
   it('catches single-bit flips of leaf entries, reporting the page (both aliases)', async () => {

@@ -6,7 +6,7 @@
 import type { BenchSection } from './report.js';
 import { checkTables } from '../../src/verify/check.js';
 import { dumpText } from '../../src/verify/format.js';
-import { createWalker, walkTables } from '../../src/verify/walker.js';
+import { createWalker, dumpTables, walkTables } from '../../src/verify/walker.js';
 
 const GiB = 2 ** 30;
 const RAM_BASE = 4 * GiB;
@@ -76,7 +76,17 @@ const section: BenchSection = async (report) => {
       topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
     });
   });
-  report({ section: 'verify', name: 'dump 4 GiB IA-32e (1M pages), in process', value: dumpMs, unit: 'ms', target: '<= 200 ms', ok: dumpMs <= 200 });
+  report({ section: 'verify', name: 'dump 4 GiB IA-32e (1M pages), translations', value: dumpMs, unit: 'ms', target: '<= 200 ms', ok: dumpMs <= 200 });
+
+  // What `dump` runs: the walk that keeps page sizes and leaf attributes apart.
+  const dumpDetailMs = await medianMs(7, () => {
+    const walked = dumpTables(block);
+    return dumpText({
+      mode: 'ia32e', tablesFile: 'bench.bin', tablesPhys: block.tablesPhys, tableBytes: tables.byteLength,
+      topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
+    });
+  });
+  report({ section: 'verify', name: 'dump 4 GiB IA-32e (1M pages), sizes, attributes', value: dumpDetailMs, unit: 'ms', target: '<= 200 ms', ok: dumpDetailMs <= 200 });
 
   const verifyMs = await medianMs(7, () => checkTables({ symbols: SYMBOLS, tables }));
   report({ section: 'verify', name: 'verify 4 GiB IA-32e (1M pages), in process', value: verifyMs, unit: 'ms', target: '<= 300 ms', ok: verifyMs <= 300 });

@@ -8,7 +8,7 @@ import { ensureDirectory, writeFileAtomic } from '../core/io.js';
 import { EXIT_FAILED, EXIT_OK } from '../core/errors.js';
 import { runAction } from './command.js';
 import { checkTables } from '../verify/check.js';
-import { dumpText, verifyText } from '../verify/format.js';
+import { dumpText, verifyText, wrapText } from '../verify/format.js';
 
 interface Sample {
   readonly name: string;
@@ -84,7 +84,7 @@ export function registerDemo(program: Command): void {
           const result = await checkTables({ symbols, tables: tables.bytes });
           if (!result.ok) failed++;
           const tablesFile = `${sample.name}.bin`;
-          process.stdout.write(`\n== ${sample.title}\n`);
+          process.stdout.write(`\n${wrapText(`== ${sample.title}`)}\n`);
           process.stdout.write(dumpText({
             mode: result.mode,
             tablesFile,
@@ -94,7 +94,7 @@ export function registerDemo(program: Command): void {
             ranges: result.actual,
             violations: result.violations,
           }));
-          process.stdout.write(verifyText(result, { tablesFile, kernelFile: `${sample.name}.elf` }));
+          process.stdout.write(wrapText(verifyText(result, { tablesFile, kernelFile: `${sample.name}.elf` })));
           if (options.out) {
             await writeFileAtomic(join(options.out, `${sample.name}.elf`), kernelElf(sample.kernel));
             await writeFileAtomic(join(options.out, tablesFile), tables.bytes);
@@ -104,7 +104,7 @@ export function registerDemo(program: Command): void {
         const modern = generateForEra(symbolKernelMaps(MODERN_SAMPLE.kernel));
         const walked = walkTables({ mode: modern.mode, tables: modern.bytes, tablesPhys: modern.tablesPhys });
         if (walked.violations.length > 0) failed++;
-        process.stdout.write(`\n== ${MODERN_SAMPLE.title}\n`);
+        process.stdout.write(`\n${wrapText(`== ${MODERN_SAMPLE.title}`)}\n`);
         process.stdout.write(dumpText({
           mode: walked.mode, tablesFile: `${MODERN_SAMPLE.name}.bin`, tablesPhys: modern.tablesPhys, tableBytes: modern.bytes.length,
           topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,

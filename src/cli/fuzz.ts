@@ -96,32 +96,112 @@ function parsePath(text: string, runs: number): string {
 
 const KIND_HELP = FINDING_KINDS.map((k) => `  ${k.padEnd(20)} ${FINDING_MEANINGS[k]}`).join('\n');
 
-/** Draws a progress bar on a terminal; nothing otherwise. */
-async function progressBar(enabled: boolean) {
+/** What the progress display is told: the campaign's phase and how far it is. */
+interface ProgressUpdate {
+  readonly phase: 'search' | 'shrink';
+  readonly done: number;
+  readonly total: number;
+}
+
+interface ProgressDisplay {
+  update(p: ProgressUpdate): void;
+  stop(): void;
+}
+
+const PHASE_WORDS = { search: { verb: 'searching', unit: 'layouts' }, shrink: { verb: 'shrinking', unit: 'cases' } } as const;
+
+/** Seconds as a person reads them: '42 s', '3 min 05 s', '2 h 07 min'. */
+export function formatSeconds(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** How often a log without a terminal gets a progress line. */
+export const PROGRESS_LINE_SECONDS = 5;
+
+/**
+ * Progress for a log (stderr not a terminal): one line every few seconds,
+ * and one when a phase ends after having printed, so CI shows a long
+ * campaign moving. Shrinking runs until it finds nothing smaller, so its
+ * total is a bound and its estimate an upper one.
+ */
+export function progressLines(write: (line: string) => void, now: () => number = () => performance.now()): ProgressDisplay {
+  let phase: ProgressUpdate['phase'] | null = null;
+  // A phase starts when the one before ended (its last case), the first when the display was made.
+  let lastUpdate = now();
+  let started = lastUpdate;
+  let lastLine = lastUpdate;
+  let last: ProgressUpdate | null = null;
+  let shown: ProgressUpdate | null = null;
+  const line = (p: ProgressUpdate): void => {
+    const elapsed = (lastUpdate - started) / 1000;
+    const rate = elapsed > 0 ? p.done / elapsed : 0;
+    const left = rate > 0 ? (p.total - p.done) / rate : NaN;
+    const words = PHASE_WORDS[p.phase];
+    const eta = Number.isFinite(left) ? `, ${p.phase === 'shrink' ? 'at most ' : ''}${formatSeconds(left)} left` : '';
+    write(`x86pt fuzz: ${words.verb} ${p.done}/${p.total} ${words.unit} (${Math.floor((100 * p.done) / Math.max(1, p.total))}%), `
+      + `${Math.round(rate)}/s, elapsed ${formatSeconds(elapsed)}${eta}\n`);
+    lastLine = lastUpdate;
+    shown = p;
+  };
+  /** A phase that printed progress says where it ended; a short one stays silent. */
+  const finishPhase = (): void => {
+    if (last && shown && last !== shown) line(last);
+    shown = null;
+  };
+  return {
+    update(p) {
+      const t = now();
+      if (p.phase !== phase) {
+        if (phase !== null) finishPhase();
+        phase = p.phase;
+        started = lastUpdate;
+        lastLine = lastUpdate;
+      }
+      lastUpdate = t;
+      last = p;
+      if (t - lastLine >= PROGRESS_LINE_SECONDS * 1000) line(p);
+    },
+    stop() {
+      finishPhase();
+      last = null;
+      phase = null;
+    },
+  };
+}
+
+/** A progress bar on a terminal (with elapsed time and an estimate of what is left), progress lines in a log. */
+async function progressDisplay(enabled: boolean): Promise<ProgressDisplay> {
   if (!enabled) return { update: () => {}, stop: () => {} };
+  if (process.stderr.isTTY !== true) return progressLines((line) => process.stderr.write(line));
   const { default: progress } = await import('cli-progress');
   const bar = new progress.SingleBar({
-    format: 'fuzz {phase} [{bar}] {value}/{total} {unit} | {rate}/s | {duration_formatted}',
+    format: 'fuzz {phase} [{bar}] {value}/{total} {unit} | {rate}/s | elapsed {duration_formatted} | {etaLabel} {eta_formatted}',
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: true,
     fps: 10,
+    etaBuffer: 200,
   }, progress.Presets.shades_classic);
-  let phase: 'search' | 'shrink' | null = null;
+  let phase: ProgressUpdate['phase'] | null = null;
   let started = performance.now();
   return {
-    update(p: { phase: 'search' | 'shrink'; done: number; total: number }) {
+    update(p) {
       if (p.phase !== phase) {
         if (phase !== null) bar.stop();
         phase = p.phase;
         started = performance.now();
-        bar.start(p.total, 0, { phase: p.phase === 'search' ? 'searching' : 'shrinking', unit: p.phase === 'search' ? 'layouts' : 'cases', rate: 0 });
+        const words = PHASE_WORDS[p.phase];
+        bar.start(p.total, 0, { phase: words.verb, unit: words.unit, rate: 0, etaLabel: p.phase === 'shrink' ? 'left at most' : 'left' });
       }
       const seconds = (performance.now() - started) / 1000;
       bar.update(p.done, { rate: seconds > 0 ? Math.round(p.done / seconds) : 0 });
     },
     stop() {
       if (phase !== null) bar.stop();
+      phase = null;
     },
   };
 }
@@ -146,7 +226,7 @@ async function fuzz(flags: FuzzFlags): Promise<number> {
   if (flags.compat && flags.generator !== undefined) throw new InputError('--compat applies to the in-process generator; give the external command its own options instead');
   if (!(ENGINE_NAMES as readonly string[]).includes(flags.engine)) throw new InputError(`--engine: unknown engine '${flags.engine}' (choose from ${ENGINE_NAMES.join(', ')})`);
 
-  const { inProcessGenerator, commandGenerator } = await import('../fuzz/generators.js');
+  const { inProcessGenerator, commandGenerator, checkGeneratorRuns } = await import('../fuzz/generators.js');
   const { runCampaign } = await import('../fuzz/campaign.js');
   const { campaignSummary, counterexampleReport, saveCounterexample } = await import('../fuzz/report.js');
   const { loadEngine } = await import('../engines/index.js');
@@ -156,7 +236,7 @@ async function fuzz(flags: FuzzFlags): Promise<number> {
   const workDir = flags.generator !== undefined ? mkdtempSync(join(tmpdir(), 'x86pt-fuzz-')) : undefined;
   const forgetWorkDir = workDir !== undefined ? registerTemp(workDir) : undefined;
   const engine = await loadEngine(flags.engine);
-  const bar = await progressBar(flags.progress && process.stderr.isTTY === true);
+  const bar = await progressDisplay(flags.progress);
   // Ctrl-C ends the search after the case at hand; the summary still comes (exit 130), and a second
   // Ctrl-C ends the process through the cleanup registry, which removes every temporary file first.
   const stop = new AbortController();
@@ -170,6 +250,8 @@ async function fuzz(flags: FuzzFlags): Promise<number> {
       const generator = flags.generator !== undefined
         ? commandGenerator(flags.generator, { timeoutMs, workDir: workDir! })
         : inProcessGenerator({ compat: flags.compat ?? false });
+      // A command that cannot serve the simplest layout is a wrong command line, found in one run.
+      if (flags.generator !== undefined) await checkGeneratorRuns(generator, modes[0]!);
       const settings = {
         seed, modes, engine: flags.engine, ignore: ignoreList, determinism: flags.determinism,
         ...(seedOnly ? {} : { eras }),
@@ -228,7 +310,7 @@ export function registerFuzzCommand(program: Command): void {
     .option('--refusal-exit <code>', 'exit status a refusal must have (x86pt: 2); any non-zero status when omitted')
     .option('--shrink-budget <n>', 'most cases judged while shrinking a counterexample', String(DEFAULT_SHRINK_BUDGET))
     .option('--no-determinism', 'run the generator once per layout instead of twice (skips the same-bytes check)')
-    .option('--no-progress', 'no progress bar, even on a terminal')
+    .option('--no-progress', 'no progress on stderr: no bar on a terminal, no progress lines in a log')
     .addHelpText('after', `
 Each layout becomes a real kernel ELF; the generator's answer is judged against
 the layout policy's spec and the SDM walker. A layout the policy accepts must

@@ -13,7 +13,8 @@ import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verify
 import { verifyJunit } from '../verify/junit.js';
 import { kernelTablePlacement } from '../verify/spec.js';
 import { ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
-import { tableBlockProblem, walkTables } from '../verify/walker.js';
+import { dumpTables, tableBlockProblem, walkTables } from '../verify/walker.js';
+import { coalesceRanges } from '../verify/ranges.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
 import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
 import { kernelRegions, layoutSymbolChanges, symbolChangeLine, type KernelRegions, type SymbolChange } from '../verify/regions.js';
@@ -44,6 +45,7 @@ interface VerifyFlags extends WalkerFlags, ImageFlags {
   cpu?: string;
   json?: boolean;
   junit?: string;
+  junitName?: string;
   format?: 'text' | 'json' | 'markdown';
   html?: string;
   deny?: Deniable;
@@ -135,7 +137,8 @@ Exit status: 0 printed, 2 bad input.`)
       const options = walkOptionsOf(flags);
       const image = imageSide(tablesFile, flags.kernel ?? flags.mode ?? flags.base, '-k, --mode and --base');
       const where = image ?? placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
-      const { tables, walked } = image ? { tables: image.tables, walked: walkTables(image, options) } : walkFile(tablesFile, where, options);
+      const tables = image ? image.tables : readTables(tablesFile, where.mode);
+      const walked = dumpTables({ mode: where.mode, tablesPhys: where.tablesPhys, tables }, options);
       const context = {
         mode: where.mode, tablesPhys: where.tablesPhys, tablesFile: image?.tablesName ?? tablesFile, tableBytes: tables.byteLength,
         topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
@@ -155,6 +158,7 @@ function registerVerify(program: Command): void {
     .addOption(new Option('--cpu <name>', 'the processor modelled, by the walker and the emulators (instead of --max-phys-addr/--no-nxe/--no-pse)').choices(CPU_NAMES))
     .option('--json', 'print the result as JSON instead of text')
     .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
+    .option('--junit-name <name>', 'name of the JUnit test suite (default: "x86pt verify TABLES (kernel /absolute/path/of/KERNEL)")')
     .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
     .addOption(htmlOption())
     .addOption(new Option('--deny <check>', 'also fail (exit 1) on: wx, a range both writable and executable').choices([...DENIABLE]))
@@ -164,7 +168,9 @@ function registerVerify(program: Command): void {
   addWalkerOptions(command)
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
-"version", "mode", "mismatches": [{"virt", "size", "kind", "expected", "actual"}],
+"version", "mode", "tables", "kernel", "tablesPhys", "counts": {"ranges",
+"mappedBytes", "mismatches", "violations", "blockProblems"},
+"mismatches": [{"virt", "size", "kind", "expected", "actual"}],
 "violations": [...], "blockProblems": [...]}; a mismatch covers a run of pages
 that differ the same way, "expected"/"actual" describe its first page (null: unmapped).
 
@@ -189,7 +195,7 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
         const engine = await loadEngine(flags.engine, options, cpu);
         const result = await checkTablesNamed(names.kernelFile, () => checkTables({ ...checkInputOf(source, engine, options, flags.map), ...(flags.zephyr ? { era: flags.zephyr } : {}) }));
         if (flags.junit !== undefined) {
-          await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000, [...imageJunitCases(source), ...extraCases]));
+          await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000, [...imageJunitCases(source), ...extraCases], flags.junitName));
         }
         const report = await verifyReports(result, names, symbols, format, flags);
         const image = imageReport(source, format, report.text);
@@ -302,7 +308,8 @@ function verifyFormat(flags: VerifyFlags): 'text' | 'json' | 'markdown' {
 
 /** dump's output with the W+X audit; writes --html. `imageSymbols`: a final image's, when the tables came from one. */
 async function dumpReports(context: DumpContext, flags: DumpFlags, imageSymbols?: ReadonlyMap<string, bigint>): Promise<string> {
-  const wx = writableExecutable(context.ranges);
+  // W+X is about permissions: ranges split only by page size or attributes count once.
+  const wx = writableExecutable(coalesceRanges(context.ranges.map(({ virt, phys, size, writable, user, executable }) => ({ virt, phys, size, writable, user, executable }))));
   if (flags.html !== undefined) {
     const symbols = imageSymbols ?? (flags.kernel !== undefined ? readKernelSymbols(flags.kernel) : undefined);
     const kernel = symbols ? kernelRegions(symbols) : null;
@@ -318,7 +325,7 @@ async function verifyReports(result: VerifyResult, names: VerifyNames, symbols: 
   const wx = writableExecutable(result.actual);
   const kernel = kernelRegions(symbols);
   if (flags.html !== undefined) await writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
-  const text = format === 'json' ? withWxJson(verifyJson(result), wx, deny)
+  const text = format === 'json' ? withWxJson(verifyJson(result, names), wx, deny)
     : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny })
       : verifyText(result, names) + wxText(wx, result.mode, deny.includes('wx'));
   return { text, ok: result.ok && !(deny.includes('wx') && wx.length > 0) };

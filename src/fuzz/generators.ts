@@ -15,6 +15,7 @@ import { readInputFile } from '../core/io.js';
 import { parseElf } from '../elf/reader.js';
 import { generateForEra, generateTables } from '../gen/generate.js';
 import type { ZephyrEra } from '../elf/zephyr-era.js';
+import { kernelElf, type KernelDescription, type PagingModeName } from '../elf/kernel.js';
 
 /** What a generator did with one kernel ELF. */
 export type GeneratorOutcome =
@@ -121,6 +122,7 @@ export const MAX_GENERATOR_OUTPUT_BYTES = 256 << 20;
 
 const KERNEL_FILE = 'kernel.elf';
 const OUTPUT_FILE = 'tables.bin';
+const NOTHING_WRITTEN = `exit status 0 but no ${OUTPUT_FILE} was written`;
 
 /** Of stderr only the end is kept: its last line explains a refusal. */
 const STDERR_TAIL_BYTES = 64 << 10;
@@ -250,7 +252,7 @@ export function commandGenerator(template: string, options: CommandGeneratorOpti
         if (result.exitCode !== 0) {
           return { kind: 'refused', exitCode: result.exitCode, message: lastLine(result.stderr), leftovers: written };
         }
-        if (!written.some((f) => f.name === OUTPUT_FILE)) return { kind: 'crashed', message: `exit status 0 but no ${OUTPUT_FILE} was written` };
+        if (!written.some((f) => f.name === OUTPUT_FILE)) return { kind: 'crashed', message: NOTHING_WRITTEN };
         try {
           return { kind: 'tables', bytes: readInputFile(output, { maxBytes: maxOutputBytes, what: 'a table block', record: false }) };
         } catch (err) {
@@ -263,4 +265,42 @@ export function commandGenerator(template: string, options: CommandGeneratorOpti
       }
     },
   };
+}
+
+/**
+ * A layout every generator with gen_mmu.py's contract must serve: RAM of
+ * 4 MiB at 1 MiB, identity-mapped, the tables inside it. The pre-check runs
+ * the generator on it once, so a command that cannot work at all is bad
+ * usage, not a counterexample found after seconds of shrinking.
+ */
+export const trivialKernel = (mode: PagingModeName): KernelDescription =>
+  ({ mode, sramBase: 0x100000n, sramSizeKiB: 4096n, pagetablesStart: 0x300000n });
+
+/**
+ * Runs the generator once on a valid layout; InputError (one line naming the
+ * command and what happened) when it cannot be started, exits non-zero or
+ * writes nothing. Tables of any content, a crash or a timeout pass: judging
+ * them is the campaign's work.
+ */
+export async function checkGeneratorRuns(generator: TableGenerator, mode: PagingModeName): Promise<void> {
+  const kernel = trivialKernel(mode);
+  const what = `given a valid ${mode} layout (${kernel.sramSizeKiB / 1024n} MiB of RAM at 0x${kernel.sramBase.toString(16)}),`;
+  const fail = (happened: string): never => {
+    throw new InputError(`--generator '${generator.description}' cannot be fuzzed: ${what} ${happened}`);
+  };
+  const outcome = await generator.generate(kernelElf(kernel));
+  switch (outcome.kind) {
+    case 'tables':
+      if (outcome.bytes.byteLength === 0) fail('it wrote an empty tables.bin');
+      return;
+    case 'refused':
+      return fail(`it exits with status ${outcome.exitCode}${outcome.message ? ` ('${outcome.message}')` : ''}`);
+    case 'crashed':
+      // Writing nothing is a command line that names the wrong output; a crash or a bad output is the generator's finding.
+      if (outcome.message === NOTHING_WRITTEN) fail(`it exits 0 but writes no ${OUTPUT_FILE}`);
+      return;
+    case 'timeout':
+      // Too slow is a finding too, with the time bound in the report.
+      return;
+  }
 }

@@ -4,17 +4,43 @@
  */
 import type { MappedRange, PagingMode, TablePlacement, Violation } from './model.js';
 import { mismatchKind, type Mismatch } from './compare.js';
-import { describeAccess, mappedBytes, type Translation } from './ranges.js';
+import { describeAccess, describeAttributes, describePages, mappedBytes, type DumpRange, type Translation } from './ranges.js';
 import { PAGING_MODE_RECORDS, TABLE_BYTES, linearAddressDigits } from './paging-modes.js';
 import type { VerifyResult } from './check.js';
 
 import { formatSize, hex } from '../core/text.js';
 
+/** Columns a report line may take: more is wrapped at spaces, continuation lines indented. */
+export const REPORT_COLUMNS = 120;
+
+/** One line wrapped to REPORT_COLUMNS at spaces; continuation lines take the line's indent plus four. */
+export function wrapLine(line: string, columns = REPORT_COLUMNS): string[] {
+  if (line.length <= columns) return [line];
+  const indent = ' '.repeat((/^ */.exec(line)![0].length) + 4);
+  const out: string[] = [];
+  let rest = line;
+  let prefix = '';
+  while (prefix.length + rest.length > columns) {
+    const room = columns - prefix.length;
+    let cut = rest.lastIndexOf(' ', room);
+    if (cut <= prefix.length) cut = rest.indexOf(' ', room);
+    if (cut <= 0) break;
+    out.push(prefix + rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+    prefix = indent;
+  }
+  out.push(prefix + rest);
+  return out;
+}
+
+/** A report's text with every line wrapped to REPORT_COLUMNS. */
+export const wrapText = (text: string): string => text.split('\n').flatMap((line) => wrapLine(line)).join('\n');
+
 /** Hex address padded to the width the mode's addresses need (8 digits, 16 in IA-32e virtual space). */
 const padded = (value: bigint, digits: number): string => `0x${value.toString(16).padStart(digits, '0')}`;
 const virtDigits = linearAddressDigits;
 
-const pages = (size: bigint): string => `4 KiB x ${size / 4096n}`;
+const pages = (size: bigint): string => describePages({ size } as MappedRange);
 
 /** Digits for physical addresses: 8, or more when some range reaches past 4 GiB. */
 function physDigits(targets: Iterable<bigint>): number {
@@ -28,11 +54,59 @@ export function violationLine(v: Violation): string {
   return `${where} at ${hex(v.entryAddr)}: ${v.message}`;
 }
 
+/** Entries whose violations read the same but for addresses, one after another in one table. */
+const violationShape = (v: Violation): string =>
+  `${v.level}|${v.path.slice(0, -1).join('/')}|${v.message.replace(/0x[0-9a-f]+/g, '#')}`;
+
+/**
+ * Violations for people: a run of neighbouring entries of one table failing
+ * the same way is one line ("PDEs 0/256-0/511 (256 entries at A-B), the
+ * first: ..."), so a moved block or a wrong kernel does not print hundreds
+ * of lines. JSON keeps every entry.
+ */
+export function groupedViolationLines(violations: readonly Violation[]): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < violations.length; ) {
+    const first = violations[i]!;
+    let j = i;
+    while (j + 1 < violations.length && first.path.length > 0 && violationShape(violations[j + 1]!) === violationShape(first)
+      && violations[j + 1]!.path.at(-1) === violations[j]!.path.at(-1)! + 1) j++;
+    if (j === i) {
+      lines.push(violationLine(first));
+    } else {
+      const last = violations[j]!;
+      const same = violations.slice(i, j + 1).every((v) => v.message === first.message);
+      lines.push(`${first.level}s ${first.path.join('/')}-${last.path.join('/')} (${j - i + 1} entries at ${hex(first.entryAddr)}-${hex(last.entryAddr)})`
+        + `${same ? '' : ', the first'}: ${first.message}`);
+    }
+    i = j + 1;
+  }
+  return lines;
+}
+
+/** Whether most violations are entries pointing outside the block: the tables sit elsewhere than the kernel says. */
+const mostlyOutside = (violations: readonly Violation[]): boolean =>
+  violations.length >= 2 && violations.filter((v) => v.message.includes('outside the tables given')).length * 2 > violations.length;
+
+/** The hint a size or placement mismatch deserves, before the lines it causes. */
+const WRONG_KERNEL_HINT = 'wrong kernel?';
+
 /** Violations as JSON values. */
 export const violationJson = (v: Violation) => ({ level: v.level, path: [...v.path], entryAddr: hex(v.entryAddr), message: v.message, ...(v.engine !== undefined && { engine: v.engine }) });
 
 export const rangeJson = (r: MappedRange) => ({
   virt: hex(r.virt), phys: hex(r.phys), size: hex(r.size), writable: r.writable, user: r.user, executable: r.executable,
+});
+
+/** A range a dump walk gave: page size and leaf attributes known. */
+const hasDetail = (r: DumpContextRange): r is DumpRange => r.pageSize !== undefined;
+
+/** A dump's range as JSON: the translation, then its page size and the leaf attributes when the walk gave them. */
+export const dumpRangeJson = (r: DumpContextRange) => ({
+  ...rangeJson(r),
+  ...(hasDetail(r) && {
+    pageSize: hex(r.pageSize), global: r.global, pcd: r.pcd, pwt: r.pwt, pat: r.pat, accessed: r.accessed, dirty: r.dirty,
+  }),
 });
 
 const translationJson = (t: Translation | null) =>
@@ -74,12 +148,15 @@ function findAliases(ranges: readonly MappedRange[]): Map<number, { virt: bigint
   return aliases;
 }
 
+/** A range a dump shows: from a dump walk (page size and attributes), or a plain translation range. */
+export type DumpContextRange = MappedRange & Partial<DumpRange>;
+
 /** What a dump shows: a walk of the block, and the file it came from. */
 export interface DumpContext extends TablePlacement {
   readonly tablesFile: string;
   readonly tableBytes: number;
   readonly topTablePhys: bigint;
-  readonly ranges: readonly MappedRange[];
+  readonly ranges: readonly DumpContextRange[];
   readonly violations: readonly Violation[];
 }
 
@@ -93,16 +170,19 @@ export function dumpText(d: DumpContext): string {
     `${d.tablesFile}: ${record.title}, ${tables} table${tables === 1 ? '' : 's'} at ${hex(d.tablesPhys)}-${hex(d.tablesPhys + BigInt(d.tableBytes))}, top level (CR3) at ${hex(d.topTablePhys)}`,
   ];
   const aliases = findAliases(d.ranges);
-  const widest = Math.max(0, ...d.ranges.map((r) => pages(r.size).length));
+  const widest = Math.max(0, ...d.ranges.map((r) => describePages(r).length));
+  // The attribute column only when some leaf has one of them set (Zephyr's tables set none).
+  const attributeColumn = d.ranges.some((r) => hasDetail(r) && describeAttributes(r).trim() !== '');
   d.ranges.forEach((r, i) => {
-    let line = `${padded(r.virt, vd)}-${padded(r.virt + r.size, vd)}  ${pages(r.size).padEnd(widest)}  -> ${padded(r.phys, pd)}  ${describeAccess(r)}`;
+    let line = `${padded(r.virt, vd)}-${padded(r.virt + r.size, vd)}  ${describePages(r).padEnd(widest)}  -> ${padded(r.phys, pd)}  ${describeAccess(r)}`;
+    if (attributeColumn) line = `${line.padEnd(10 + line.length - describeAccess(r).length)}  ${hasDetail(r) ? describeAttributes(r) : ''}`.trimEnd();
     const same = aliases.get(i);
     if (same) {
       const shown = same.slice(0, ALIASES_SHOWN).map((s) => `${padded(s.virt, vd)}-${padded(s.end, vd)}`);
       const more = same.length > ALIASES_SHOWN ? ` and ${same.length - ALIASES_SHOWN} more` : '';
       line += `  (same memory as ${shown.join(', ')}${more})`;
     }
-    lines.push(line);
+    lines.push(...wrapLine(line));
   });
   lines.push(`${d.ranges.length} range${d.ranges.length === 1 ? '' : 's'}, ${formatSize(mappedBytes(d.ranges))} mapped`);
   lines.push(...violationSection(d.violations));
@@ -111,11 +191,15 @@ export function dumpText(d: DumpContext): string {
 
 function violationSection(violations: readonly Violation[]): string[] {
   if (violations.length === 0) return ['no architectural violations'];
-  return [`${violations.length} architectural violation${violations.length === 1 ? '' : 's'}:`, ...violations.map((v) => `  ${violationLine(v)}`)];
+  const lines = [`${violations.length} architectural violation${violations.length === 1 ? '' : 's'}:`];
+  if (mostlyOutside(violations)) {
+    lines.push(`  (most point outside the tables: built for another base address? ${WRONG_KERNEL_HINT})`);
+  }
+  return [...lines, ...groupedViolationLines(violations).flatMap((line) => wrapLine(`  ${line}`))];
 }
 
 export function dumpJson(d: DumpContext): string {
-  return `${JSON.stringify({ mode: d.mode, ranges: d.ranges.map(rangeJson), violations: d.violations.map(violationJson) }, null, 2)}\n`;
+  return `${JSON.stringify({ mode: d.mode, ranges: d.ranges.map(dumpRangeJson), violations: d.violations.map(violationJson) }, null, 2)}\n`;
 }
 
 /** How many mismatch lines a text report shows before pointing at --json. */
@@ -155,21 +239,32 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
     ...(result.blockProblems.length > 0 ? ['wrong size'] : []),
   ];
   const lines = [`FAIL: ${names.tablesFile} does not do what ${names.kernelFile} asks (${how}): ${counts.join(', ')}`];
+  // The block's size is the cause the other lines follow from: first, with what it suggests.
+  for (const problem of result.blockProblems) lines.push(`size: ${problem} (${WRONG_KERNEL_HINT})`);
   if (result.mismatches.length > 0) {
     lines.push('mismatches (virtual range, pages, how, expected, actual):');
     lines.push(...mismatchLines(result.mismatches, result.mode, ['expected', 'actual']));
   }
   if (result.violations.length > 0) lines.push(...violationSection(result.violations));
-  for (const problem of result.blockProblems) lines.push(`size: ${problem}`);
   return `${lines.join('\n')}\n`;
 }
 
-export function verifyJson(result: VerifyResult): string {
+/** verify's JSON: the verdict, the files and where the tables sit, the counts the text line gives, then the details. */
+export function verifyJson(result: VerifyResult, names?: VerifyNames): string {
   return `${JSON.stringify({
     ok: result.ok,
     engine: result.engine,
     version: result.version,
     mode: result.mode,
+    ...(names && { tables: names.tablesFile, kernel: names.kernelFile }),
+    tablesPhys: hex(result.tablesPhys),
+    counts: {
+      ranges: result.expected.length,
+      mappedBytes: hex(mappedBytes(result.expected)),
+      mismatches: result.mismatches.length,
+      violations: result.violations.length,
+      blockProblems: result.blockProblems.length,
+    },
     mismatches: result.mismatches.map(mismatchJson),
     violations: result.violations.map(violationJson),
     blockProblems: [...result.blockProblems],
@@ -216,8 +311,9 @@ export function diffText(d: DiffReport): string {
     else if (kind === 'removed') lines.push(`- ${span}  ${side(m.expected, pd)}`);
     else lines.push(`~ ${span}  ${side(m.expected, pd)}  =>  ${side(m.actual, pd)}  (${mismatchKind(m)})`);
   }
-  for (const v of d.violationsAdded) lines.push(`+ violation: ${violationLine(v)}`);
-  for (const v of d.violationsRemoved) lines.push(`- violation: ${violationLine(v)}`);
+  if (mostlyOutside(d.violationsAdded)) lines.splice(1, 0, `most new violations point outside the tables: built for another base address? ${WRONG_KERNEL_HINT}`);
+  for (const line of groupedViolationLines(d.violationsAdded)) lines.push(...wrapLine(`+ violation: ${line}`));
+  for (const line of groupedViolationLines(d.violationsRemoved)) lines.push(...wrapLine(`- violation: ${line}`));
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,6 +1,7 @@
 /** `verify` results as JUnit XML, the report format CI systems collect. */
 import type { VerifyResult } from './check.js';
 import { mismatchKind } from './compare.js';
+import { resolve } from 'node:path';
 import { hex } from '../core/text.js';
 import { violationLine, type VerifyNames } from './format.js';
 import { describeAccess } from './ranges.js';
@@ -16,15 +17,22 @@ export interface JunitCase {
   readonly failure?: { readonly message: string; readonly details: readonly string[] };
 }
 
-type Case = JunitCase;
+/**
+ * The suite's name when none is given: the tables' file and the kernel's
+ * path made absolute, since every Zephyr build names its files the same
+ * (zephyr/zephyr_pre0.elf) and only the build directory tells boards apart.
+ */
+export const defaultJunitName = (names: VerifyNames): string => `x86pt verify ${names.tablesFile} (kernel ${resolve(names.kernelFile)})`;
 
-/** Three test cases: translations, architectural checks, table-block size; then any `extra` (a final image's own checks). */
-export function verifyJunit(result: VerifyResult, names: VerifyNames, seconds: number, extra: readonly JunitCase[] = []): string {
+/** Three test cases: translations, architectural checks, table-block size, then any `extra` (a final image's own checks); `suiteName` names the suite (and the cases' class). */
+export function verifyJunit(
+  result: VerifyResult, names: VerifyNames, seconds: number, extra: readonly JunitCase[] = [], suiteName = defaultJunitName(names),
+): string {
   const mismatchDetail = result.mismatches.map((m) => {
     const side = (t: typeof m.expected) => (t ? `${hex(t.phys)} ${describeAccess(t)}` : 'unmapped');
     return `${hex(m.virt)}-${hex(m.virt + m.size)} ${mismatchKind(m)}: expected ${side(m.expected)}, actual ${side(m.actual)}`;
   });
-  const cases: Case[] = [
+  const cases: JunitCase[] = [
     {
       name: `translations match the layout (engine ${result.engine} ${result.version})`,
       ...(result.mismatches.length > 0 && {
@@ -44,7 +52,7 @@ export function verifyJunit(result: VerifyResult, names: VerifyNames, seconds: n
     ...extra,
   ];
   const failures = cases.filter((c) => c.failure).length;
-  const suite = `x86pt verify ${names.tablesFile}`;
+  const suite = suiteName;
   const time = seconds.toFixed(3);
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
@@ -58,7 +66,7 @@ export function verifyJunit(result: VerifyResult, names: VerifyNames, seconds: n
     '    </properties>',
   ];
   for (const c of cases) {
-    const open = `    <testcase classname="x86pt.verify" name="${escapeXml(c.name)}"`;
+    const open = `    <testcase classname="${escapeXml(suite)}" name="${escapeXml(c.name)}"`;
     if (!c.failure) {
       lines.push(`${open}/>`);
       continue;

@@ -9,7 +9,7 @@
  */
 import { InputError } from '../core/errors.js';
 import type { EngineReport, MappedRange, PagingMode, TablePlacement, Violation, WalkOptions } from './model.js';
-import type { Translation } from './ranges.js';
+import type { DumpRange, Translation } from './ranges.js';
 import { hex } from '../core/text.js';
 import {
   PAGING_MODE_RECORDS, TABLE_BYTES, cr3Limit, linearSpans, topEntries, topEntryVirt, topTablePhys,
@@ -38,6 +38,22 @@ export const ACCESS_USER = 2;
 export const ACCESS_EXECUTABLE = 4;
 const ACCESS_ALL = ACCESS_WRITABLE | ACCESS_USER | ACCESS_EXECUTABLE;
 
+/** Packed leaf attributes of `WalkVisitor.leaf`: the leaf entry's own bits (upper levels' PCD/PWT type only the tables' reads). */
+export const ATTR_GLOBAL = 1;
+export const ATTR_PWT = 2;
+export const ATTR_PCD = 4;
+export const ATTR_PAT = 8;
+export const ATTR_ACCESSED = 16;
+export const ATTR_DIRTY = 32;
+
+/**
+ * ATTR_* bits of a leaf's low word: PWT (3), PCD (4), A (5), D (6) and G (8)
+ * sit alike in every leaf; PAT is bit 7 in a 4 KiB PTE and bit 12 where PS
+ * maps a large page.
+ */
+const leafAttributes = (lo: number, large: boolean): number =>
+  ((lo >>> 8) & 1) | ((lo >>> 2) & 6) | ((lo >>> (large ? 9 : 4)) & 8) | ((lo >>> 1) & 48);
+
 /** A walker bound to one block, for whole-block walks and single-address lookups. */
 export interface PageWalker {
   readonly mode: PagingMode;
@@ -56,6 +72,13 @@ export interface PageWalker {
   traverse(visitor: WalkVisitor): void;
   /** Walk everything the block maps: the ranges and the violations (the CR3 check included). */
   walk(): WalkResult;
+  /** The same walk as a dump shows it: ranges split where the page size or a leaf attribute changes. */
+  dumpWalk(): DumpWalkResult;
+}
+
+/** A walk for a dump: ranges of one page size and one set of attributes each. */
+export interface DumpWalkResult extends WalkResult {
+  readonly ranges: DumpRange[];
 }
 
 const TWO_32 = 2 ** 32;
@@ -208,8 +231,13 @@ const enum Slot {
  * nothing but how the MMU reads the entries.
  */
 export interface WalkVisitor {
-  /** Present leaf: `pages` 4 KiB pages from virtual page `vpn` map to physical page `ppn` with `access` (ACCESS_* bits). */
-  leaf?(vpn: number, ppn: number, pages: number, access: number): void;
+  /**
+   * Present leaf: `pages` 4 KiB pages (the entry's page size) from virtual
+   * page `vpn` map to physical page `ppn` with `access` (ACCESS_* bits);
+   * `attributes` are the leaf's ATTR_* bits, which a dump shows and a
+   * comparison of translations ignores.
+   */
+  leaf?(vpn: number, ppn: number, pages: number, access: number, attributes: number): void;
   /**
    * Present entry with a reserved bit set at `depth` (0 = top): it translates
    * nothing. `path` (entry indices from the top, valid for depth + 1 and only
@@ -365,9 +393,9 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
         if (level.executeDisable && (hi & 0x80000000) !== 0) access &= ~ACCESS_EXECUTABLE;
         const vpn = l === 0 ? topVpn[i]! : vpnBase + i * per;
         if (large) {
-          visitor.leaf?.(vpn, leafPage(lo, hi, level, true, 0), per, access);
+          visitor.leaf?.(vpn, leafPage(lo, hi, level, true, 0), per, access, leafAttributes(lo, true));
         } else if (last) {
-          visitor.leaf?.(vpn, (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT), 1, access);
+          visitor.leaf?.(vpn, (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT), 1, access, leafAttributes(lo, false));
         } else {
           const target = tableTarget(lo, hi, level);
           const offset = target - basePhys;
@@ -388,7 +416,20 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     return { mode: block.mode, topTablePhys: topPhys, ranges: runs.ranges(), violations: violations.list };
   };
 
-  return { mode: block.mode, topTablePhys: topPhys, translatePage, lookup, traverse, walk };
+  const dumpWalk = (): DumpWalkResult => {
+    const runs = new DumpRangeBuilder();
+    const violations = new ViolationCollector(block, record, levels, options);
+    const cr3 = cr3Violation(block.mode, topPhys, options);
+    if (cr3) violations.list.push(cr3);
+    traverse({
+      leaf: (vpn, ppn, pages, access, attributes) => runs.add(vpn, ppn, pages, access, attributes),
+      reserved: (l, path, word, lo, hi, large) => violations.reserved(l, path, word, lo, hi, large),
+      outside: (l, path, word, target) => violations.outside(l, path, word, target),
+    });
+    return { mode: block.mode, topTablePhys: topPhys, ranges: runs.ranges(), violations: violations.list };
+  };
+
+  return { mode: block.mode, topTablePhys: topPhys, translatePage, lookup, traverse, walk, dumpWalk };
 }
 
 /** The top-level table must end where CR3 can address it: exactly at the limit is fine, a byte past is not. */
@@ -535,6 +576,69 @@ class RangeBuilder {
       };
     });
   }
+}
+
+/** Like RangeBuilder, but a run also keeps one page size and one set of leaf attributes. */
+class DumpRangeBuilder {
+  private readonly starts: number[] = [];
+  private readonly frames: number[] = [];
+  private readonly lengths: number[] = [];
+  /** access | attributes << 3 | log2(pages per entry) << 9 */
+  private readonly kinds: number[] = [];
+  private vpn = -1;
+  private ppn = 0;
+  private length = 0;
+  private kind = 0;
+
+  add(vpn: number, ppn: number, pages: number, access: number, attributes: number): void {
+    const kind = access | (attributes << 3) | (Math.log2(pages) << 9);
+    if (kind === this.kind && vpn === this.vpn + this.length && ppn === this.ppn + this.length && this.vpn >= 0) {
+      this.length += pages;
+      return;
+    }
+    this.flush();
+    this.vpn = vpn;
+    this.ppn = ppn;
+    this.length = pages;
+    this.kind = kind;
+  }
+
+  private flush(): void {
+    if (this.vpn < 0) return;
+    this.starts.push(this.vpn);
+    this.frames.push(this.ppn);
+    this.lengths.push(this.length);
+    this.kinds.push(this.kind);
+  }
+
+  ranges(): DumpRange[] {
+    this.flush();
+    this.vpn = -1;
+    return this.starts.map((vpn, i) => {
+      const kind = this.kinds[i]!;
+      const attributes = kind >>> 3;
+      return {
+        virt: BigInt(vpn) << 12n,
+        phys: BigInt(this.frames[i]!) << 12n,
+        size: BigInt(this.lengths[i]!) << 12n,
+        writable: (kind & ACCESS_WRITABLE) !== 0,
+        user: (kind & ACCESS_USER) !== 0,
+        executable: (kind & ACCESS_EXECUTABLE) !== 0,
+        pageSize: 4096n << BigInt(kind >>> 9),
+        global: (attributes & ATTR_GLOBAL) !== 0,
+        pwt: (attributes & ATTR_PWT) !== 0,
+        pcd: (attributes & ATTR_PCD) !== 0,
+        pat: (attributes & ATTR_PAT) !== 0,
+        accessed: (attributes & ATTR_ACCESSED) !== 0,
+        dirty: (attributes & ATTR_DIRTY) !== 0,
+      };
+    });
+  }
+}
+
+/** A whole block walked for a dump: ranges split by page size and attributes, and every violation. */
+export function dumpTables(block: TableBlock, options: WalkOptions = {}): DumpWalkResult {
+  return createWalker(block, options).dumpWalk();
 }
 
 /** Walk a whole block: every translation as maximal ranges, and every violation. */

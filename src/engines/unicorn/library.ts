@@ -5,7 +5,7 @@
  * from dist/ and from the bundled CLI alike.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InputError } from '../../core/errors.js';
 import { packageRoot } from '../../core/package-root.js';
 
@@ -21,6 +21,12 @@ export const UNICORN_EXPECTED_VERSION = '2.1.4';
  * became a walker check would report something it did not do.
  */
 export function unicornLibraryPath(root: string = packageRoot()): string {
+  // X86PT_UNICORN_LIB names an existing libunicorn.so.2 (a global install need not carry its own).
+  const given = process.env.X86PT_UNICORN_LIB;
+  if (given !== undefined && given !== '') {
+    if (!existsSync(given)) throw new InputError(`X86PT_UNICORN_LIB: ${given}: no such file (it should name Unicorn ${UNICORN_EXPECTED_VERSION}'s libunicorn.so.2)`);
+    return resolve(given);
+  }
   const path = join(root, UNICORN_LIBRARY_RELATIVE);
   if (!existsSync(path)) {
     throw new InputError(
