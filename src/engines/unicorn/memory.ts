@@ -36,7 +36,14 @@ export interface MemoryRegion {
 }
 
 export interface MemoryPlan {
+  /** The pages backed and signed (and the table pages), sorted, disjoint. */
   readonly regions: readonly MemoryRegion[];
+  /**
+   * The blocks mapped into the emulator: the regions, with nearby sparse ones
+   * joined (Unicorn's cost per mapped block grows with the number of blocks;
+   * host memory is committed only for pages touched, so the gaps cost nothing).
+   */
+  readonly blocks: readonly MemoryRegion[];
   /** Physical pages holding (part of) the table block: no signature there. */
   readonly firstTablePage: number;
   readonly tablePageCount: number;
@@ -115,7 +122,20 @@ export function planMemory(input: EngineInput, plan?: ProbePlan, alsoPages: read
         `more than its limit of ${MAX_EMULATED_RAM >> 20n} MiB (use --probe sampled, or --engine walker)`,
     );
   }
-  return { regions, firstTablePage, tablePageCount };
+  return { regions, blocks: joinBlocks(regions), firstTablePage, tablePageCount };
+}
+
+/** The widest block the joining makes: 256 MiB, well within what one anonymous mapping may reserve. */
+export const MAX_BLOCK_PAGES = 65536;
+
+function joinBlocks(regions: readonly MemoryRegion[]): MemoryRegion[] {
+  const blocks: MemoryRegion[] = [];
+  for (const r of regions) {
+    const last = blocks[blocks.length - 1];
+    if (last && r.ppn + r.count - last.ppn <= MAX_BLOCK_PAGES) blocks[blocks.length - 1] = { ppn: last.ppn, count: r.ppn + r.count - last.ppn };
+    else blocks.push(r);
+  }
+  return blocks;
 }
 
 /**
@@ -124,9 +144,11 @@ export function planMemory(input: EngineInput, plan?: ProbePlan, alsoPages: read
  * the caller can unmap what exists even if this fails halfway.
  */
 export function loadMemory(uc: Unicorn, plan: MemoryPlan, input: EngineInput, mapped: MemoryRegion[]): void {
+  for (const block of plan.blocks) {
+    uc.mapMemory(pageAddress(block.ppn), BigInt(block.count) << PAGE_SHIFT);
+    mapped.push(block);
+  }
   for (const region of plan.regions) {
-    uc.mapMemory(pageAddress(region.ppn), BigInt(region.count) << PAGE_SHIFT);
-    mapped.push(region);
     for (let ppn = region.ppn; ppn < region.ppn + region.count; ppn++) {
       if (!isTablePage(plan, ppn)) uc.writeMemory(pageAddress(ppn), signedPageHeader(ppn));
     }
