@@ -4,6 +4,7 @@ import { EXIT_FAILED, EXIT_OK, InputError } from '../core/errors.js';
 import { runAction } from './command.js';
 import { PAGING_MODES, type PagingMode, type WalkOptions } from '../verify/model.js';
 import { ENGINE_NAMES, loadEngine } from '../engines/index.js';
+import { PROBE_PLAN_CHOICES, loadProbingEngine, probeOptionsOf } from '../engines/probe/load.js';
 import { checkTables } from '../verify/check.js';
 import { diffTables } from '../verify/diff.js';
 import { readKernelSymbols, readTables, writeFileAtomic } from '../verify/files.js';
@@ -35,6 +36,8 @@ interface DumpFlags extends WalkerFlags {
 interface VerifyFlags extends WalkerFlags {
   kernel: string;
   engine: string;
+  probe?: string;
+  probeSeed?: string;
   json?: boolean;
   junit?: string;
   format?: 'text' | 'json' | 'markdown';
@@ -137,6 +140,8 @@ function registerVerify(program: Command): void {
     .argument('<tables>', 'the table block, as `gen` writes it')
     .requiredOption('-k, --kernel <elf>', 'the kernel ELF the tables were made for')
     .addOption(new Option('--engine <name>', 'what observes the translations').choices(ENGINE_NAMES).default('walker'))
+    .addOption(new Option('--probe <plan>', 'pages a probing engine probes: all, sampled, or auto (all up to 64 MiB mapped)').choices([...PROBE_PLAN_CHOICES]))
+    .option('--probe-seed <n>', "seed of the sampled plan's random pages (default 1)")
     .option('--json', 'print the result as JSON instead of text')
     .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
     .addOption(new Option('--format <format>', 'output format (--json is --format json)').choices(['text', 'json', 'markdown']))
@@ -157,7 +162,8 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const symbols = readKernelSymbols(flags.kernel);
       const mode = pagingModeOf(symbols);
       const tables = readTables(tablesFile, mode);
-      const engine = await loadEngine(flags.engine, options);
+      const probe = probeOptionsOf(flags.probe, flags.probeSeed);
+      const engine = (await loadProbingEngine(flags.engine, probe)) ?? (await loadEngine(flags.engine, options));
       const result = await checkTablesNamed(flags.kernel, () => checkTables({ symbols, tables, engine, walkOptions: options }));
       const names = { tablesFile, kernelFile: flags.kernel };
       const format = verifyFormat(flags);
