@@ -11,6 +11,9 @@ import { ENGINE_NAMES } from '../engines/index.js';
 import { FINDING_KINDS, FINDING_MEANINGS, type FindingKind } from '../fuzz/findings.js';
 
 interface FuzzFlags {
+  shard?: string;
+  report?: string;
+  merge?: boolean;
   runs: string;
   seed?: string;
   path?: string;
@@ -103,7 +106,19 @@ async function closeEngine(engine: Engine): Promise<void> {
   if (typeof closable.close === 'function') await closable.close();
 }
 
-async function fuzz(flags: FuzzFlags): Promise<number> {
+/** `--merge a.json b.json ...`: the shards' reports as one summary and exit status. */
+async function mergeReports(files: readonly string[]): Promise<number> {
+  const { readShardReport, mergeShardReports, mergedSummary } = await import('../fuzz/shards.js');
+  const merged = mergeShardReports(files.map((file) => ({ ...readShardReport(file), file })));
+  process.stdout.write(mergedSummary(merged));
+  return merged.counterexample ? EXIT_FAILED : EXIT_OK;
+}
+
+async function fuzz(flags: FuzzFlags, files: readonly string[] = []): Promise<number> {
+  if (flags.merge) return mergeReports(files);
+  if (files.length > 0) throw new InputError(`unexpected argument '${files[0]}' (report files go with --merge)`);
+  const { parseShard, shardReport } = await import('../fuzz/shards.js');
+  const shard = flags.shard !== undefined ? parseShard(flags.shard) : undefined;
   const runs = parseCount(flags.runs, '--runs', 1, 100_000_000);
   const seed = flags.seed !== undefined ? parseSeed(flags.seed) : randomInt(0, 2 ** 31);
   const path = flags.path !== undefined ? parsePath(flags.path) : undefined;
@@ -145,8 +160,13 @@ async function fuzz(flags: FuzzFlags): Promise<number> {
       modes, runs, seed, shrinkBudget, generator, engine, determinism: flags.determinism, ignore: new Set(ignoreList), stop: stop.signal,
       ...(path !== undefined ? { path } : {}),
       ...(refusalExit !== undefined ? { refusalExit } : {}),
+      ...(shard !== undefined ? { shard } : {}),
     }, { onProgress: (p) => bar.update(p) });
     bar.stop();
+    if (flags.report !== undefined) {
+      const { writeFileAtomic } = await import('../core/io.js');
+      writeFileAtomic(flags.report, `${JSON.stringify(shardReport(result, { runs, modes, engine: flags.engine, ...(shard ? { shard } : {}) }), null, 2)}\n`);
+    }
     process.stdout.write(campaignSummary(result, settings, generator.description));
     const cx = result.counterexample;
     if (!cx) return EXIT_OK;
@@ -168,6 +188,10 @@ export function registerFuzzCommand(program: Command): void {
     .command('fuzz')
     .description('fuzz a page-table generator with random kernel layouts: x86pt\'s own, or any command with gen_mmu.py\'s arguments')
     .option('--runs <n>', 'layouts to try', String(DEFAULT_RUNS))
+    .option('--shard <K/N>', 'judge only shard K of N of the campaign (every N-th layout of the seed\'s sequence), for a CI matrix')
+    .option('--report <file>', 'also write what was found as JSON (for --merge)')
+    .option('--merge', 'merge the shard reports given as arguments into one summary and exit status')
+    .argument('[reports...]', 'with --merge: the shards\' --report files')
     .option('--seed <n>', 'seed of the layout sequence (32-bit integer; random when omitted, always printed)')
     .option('--path <path>', 'replay the case a report names (with its --seed and --modes) and keep shrinking it')
     .option('--modes <list>', 'paging modes to draw layouts from, comma-separated', PAGING_MODES.join(','))
@@ -205,5 +229,5 @@ Examples:
   x86pt fuzz --modes 32bit,ia32e --ignore accepted-refused --generator './my_gen_mmu.py -k {kernel} -o {output}' --save cx
 
 Exit status: 0 no counterexample, 1 counterexample found (printed shrunk), 2 bad usage.`)
-    .action(runAction((flags: FuzzFlags) => fuzz(flags)));
+    .action(runAction((files: string[], flags: FuzzFlags) => fuzz(flags, files)));
 }
