@@ -11,6 +11,7 @@ import { ENGINE_NAMES } from '../engines/index.js';
 import { FINDING_KINDS, FINDING_MEANINGS, type FindingKind } from '../fuzz/findings.js';
 
 interface FuzzFlags {
+  workers: string;
   shard?: string;
   report?: string;
   merge?: boolean;
@@ -119,6 +120,20 @@ async function fuzz(flags: FuzzFlags, files: readonly string[] = []): Promise<nu
   if (files.length > 0) throw new InputError(`unexpected argument '${files[0]}' (report files go with --merge)`);
   const { parseShard, shardReport } = await import('../fuzz/shards.js');
   const shard = flags.shard !== undefined ? parseShard(flags.shard) : undefined;
+  const workers = parseCount(flags.workers, '--workers', 1, 1024);
+  if (workers > 1 && flags.path === undefined) {
+    const { runWorkers } = await import('../fuzz/workers.js');
+    const { mergedSummary } = await import('../fuzz/shards.js');
+    const at = process.argv.indexOf('fuzz');
+    const merged = await runWorkers(process.argv[1]!, process.argv.slice(at + 1), workers, shard);
+    process.stdout.write(mergedSummary(merged));
+    if (flags.report !== undefined) {
+      const { writeFileAtomic } = await import('../core/io.js');
+      const seed = merged.seed;
+      writeFileAtomic(flags.report, `${JSON.stringify({ format: 'x86pt-fuzz-shard/1', seed, runs: merged.runs, modes: parseModes(flags.modes), engine: flags.engine, shard: shard ?? { index: 0, count: 1 }, stats: merged.stats, interrupted: merged.interrupted, counterexample: merged.counterexample }, null, 2)}\n`);
+    }
+    return merged.counterexample ? EXIT_FAILED : EXIT_OK;
+  }
   const runs = parseCount(flags.runs, '--runs', 1, 100_000_000);
   const seed = flags.seed !== undefined ? parseSeed(flags.seed) : randomInt(0, 2 ** 31);
   const path = flags.path !== undefined ? parsePath(flags.path) : undefined;
@@ -188,6 +203,7 @@ export function registerFuzzCommand(program: Command): void {
     .command('fuzz')
     .description('fuzz a page-table generator with random kernel layouts: x86pt\'s own, or any command with gen_mmu.py\'s arguments')
     .option('--runs <n>', 'layouts to try', String(DEFAULT_RUNS))
+    .option('--workers <n>', 'child processes judging the campaign in parallel (its shards, merged; the counterexample of the lowest index)', '1')
     .option('--shard <K/N>', 'judge only shard K of N of the campaign (every N-th layout of the seed\'s sequence), for a CI matrix')
     .option('--report <file>', 'also write what was found as JSON (for --merge)')
     .option('--merge', 'merge the shard reports given as arguments into one summary and exit status')
