@@ -10,6 +10,9 @@ import { runCampaign, shardSize, type CampaignOptions } from '../src/fuzz/campai
 import { inProcessGenerator, type TableGenerator } from '../src/fuzz/generators.js';
 import { mergeShardReports, parseShard, shardReport, type Shard } from '../src/fuzz/shards.js';
 import { PLANTED } from './support/fuzz-generators.js';
+import { scratchDir, x86pt } from './support/cli.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const walker = await createWalkerEngine();
 const MODES = ['32bit', 'pae', 'ia32e'] as const;
@@ -68,5 +71,33 @@ describe('--shard K/N', () => {
     const parts = await shards(inProcessGenerator(), 2, { runs: 20 });
     expect(() => mergeShardReports([parts[0]!, parts[0]!])).toThrow(/given twice/);
     expect(() => mergeShardReports([parts[0]!, { ...parts[1]!, seed: 12 }])).toThrow(/another campaign/);
+  });
+});
+
+describe('x86pt fuzz --workers, --report, --merge', () => {
+  it('two workers find the counterexample one process finds, at the same path', async () => {
+    const args = ['fuzz', '--runs', '400', '--seed', '7', '--modes', 'pae', '--compat', '--no-progress', '--shrink-budget', '50'];
+    const one = await x86pt(args);
+    const two = await x86pt([...args, '--workers', '2']);
+    expect(one.exitCode).toBe(1);
+    expect(two.exitCode).toBe(1);
+    const pathOf = (out: string): string | undefined => /--path (\S+)/.exec(out)?.[1];
+    expect(pathOf(two.stdout)).toBeDefined();
+    expect(pathOf(two.stdout)).toBe(pathOf(one.stdout));
+  });
+
+  it('merges shard reports written by --report into the summary one campaign gives', async () => {
+    const dir = scratchDir();
+    const base = ['fuzz', '--runs', '300', '--seed', '5', '--no-progress'];
+    const files = [1, 2].map((k) => join(dir, `s${k}.json`));
+    for (const [i, file] of files.entries()) expect((await x86pt([...base, '--shard', `${i + 1}/2`, '--report', file])).exitCode).toBe(0);
+    const merged = await x86pt(['fuzz', '--merge', ...files]);
+    expect(merged.exitCode).toBe(0);
+    expect(merged.stdout).toMatch(/merged 2 of 2 shards, seed 5: 300 layouts/);
+    const whole = JSON.parse(readFileSync(files[0]!, 'utf8'));
+    expect(whole.shard).toEqual({ index: 0, count: 2 });
+    const bad = await x86pt(['fuzz', '--merge', files[0]!, files[0]!]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/shard 1\/2 given twice/);
   });
 });
