@@ -14,6 +14,10 @@ import { FINDING_KINDS, FINDING_MEANINGS, type FindingKind } from '../fuzz/findi
 import { isZephyrEra, ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 
 interface FuzzFlags {
+  workers: string;
+  shard?: string;
+  report?: string;
+  merge?: boolean;
   runs: string;
   seed?: string;
   path?: string;
@@ -211,7 +215,33 @@ async function closeEngine(engine: Engine): Promise<void> {
   if (typeof closable.close === 'function') await closable.close();
 }
 
-async function fuzz(flags: FuzzFlags): Promise<number> {
+/** `--merge a.json b.json ...`: the shards' reports as one summary and exit status. */
+async function mergeReports(files: readonly string[]): Promise<number> {
+  const { readShardReport, mergeShardReports, mergedSummary } = await import('../fuzz/shards.js');
+  const merged = mergeShardReports(files.map((file) => ({ ...readShardReport(file), file })));
+  process.stdout.write(mergedSummary(merged));
+  return merged.counterexample ? EXIT_FAILED : EXIT_OK;
+}
+
+async function fuzz(flags: FuzzFlags, files: readonly string[] = []): Promise<number> {
+  if (flags.merge) return mergeReports(files);
+  if (files.length > 0) throw new InputError(`unexpected argument '${files[0]}' (report files go with --merge)`);
+  const { parseShard, shardReport } = await import('../fuzz/shards.js');
+  const shard = flags.shard !== undefined ? parseShard(flags.shard) : undefined;
+  const workers = parseCount(flags.workers, '--workers', 1, 1024);
+  if (workers > 1 && flags.path === undefined) {
+    const { runWorkers } = await import('../fuzz/workers.js');
+    const { mergedSummary } = await import('../fuzz/shards.js');
+    const at = process.argv.indexOf('fuzz');
+    const merged = await runWorkers(process.argv[1]!, process.argv.slice(at + 1), workers, shard);
+    process.stdout.write(mergedSummary(merged));
+    if (flags.report !== undefined) {
+      const { writeFileAtomic } = await import('../core/io.js');
+      const seed = merged.seed;
+      await writeFileAtomic(flags.report, `${JSON.stringify({ format: 'x86pt-fuzz-shard/1', seed, runs: merged.runs, modes: parseModes(flags.modes), engine: flags.engine, shard: shard ?? { index: 0, count: 1 }, stats: merged.stats, interrupted: merged.interrupted, counterexample: merged.counterexample }, null, 2)}\n`);
+    }
+    return merged.counterexample ? EXIT_FAILED : EXIT_OK;
+  }
   const runs = parseCount(flags.runs, '--runs', 1, 100_000_000);
   const seed = flags.seed !== undefined ? parseSeed(flags.seed) : randomInt(0, 2 ** 31);
   const path = flags.path !== undefined ? parsePath(flags.path, runs) : undefined;
@@ -263,8 +293,13 @@ async function fuzz(flags: FuzzFlags): Promise<number> {
         modes, eras, runs, seed, shrinkBudget, generator, engine, determinism: flags.determinism, ignore: new Set(ignoreList), stop: stop.signal,
         ...(path !== undefined ? { path } : {}),
         ...(refusalExit !== undefined ? { refusalExit } : {}),
+        ...(shard !== undefined ? { shard } : {}),
       }, { onProgress: (p) => bar.update(p) });
       bar.stop();
+      if (flags.report !== undefined) {
+        const { writeFileAtomic } = await import('../core/io.js');
+        await writeFileAtomic(flags.report, `${JSON.stringify(shardReport(result, { runs, modes, engine: flags.engine, ...(shard ? { shard } : {}) }), null, 2)}\n`);
+      }
       process.stdout.write(campaignSummary(result, settings, generator.description));
       const cx = result.counterexample;
       if (!cx) return result.interrupted ? EXIT_INTERRUPTED : EXIT_OK;
@@ -297,6 +332,11 @@ export function registerFuzzCommand(program: Command): void {
     .command('fuzz')
     .description('fuzz a page-table generator with random kernel layouts: x86pt\'s own, or any command with gen_mmu.py\'s arguments')
     .option('--runs <n>', 'layouts to try', String(DEFAULT_RUNS))
+    .option('--workers <n>', 'child processes judging the campaign in parallel (its shards, merged; the counterexample of the lowest index)', '1')
+    .option('--shard <K/N>', 'judge only shard K of N of the campaign (every N-th layout of the seed\'s sequence), for a CI matrix')
+    .option('--report <file>', 'also write what was found as JSON (for --merge)')
+    .option('--merge', 'merge the shard reports given as arguments into one summary and exit status')
+    .argument('[reports...]', 'with --merge: the shards\' --report files')
     .option('--seed <n>', 'seed of the layout sequence (32-bit integer; random when omitted, always printed)')
     .option('--path <path>', 'replay the case a report names (with its --seed and --modes) and keep shrinking it')
     .option('--modes <list>', 'paging modes to draw layouts from, comma-separated', PAGING_MODES.join(','))
@@ -337,5 +377,5 @@ Examples:
 Exit status: 0 no counterexample, 1 counterexample found (printed shrunk), 2 bad usage
 or a --save that cannot be written, 3 internal error, 130 interrupted by Ctrl-C (the
 summary is printed; a second Ctrl-C ends at once).`)
-    .action(runAction((flags: FuzzFlags) => fuzz(flags)));
+    .action(runAction((files: string[], flags: FuzzFlags) => fuzz(flags, files)));
 }

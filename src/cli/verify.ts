@@ -6,6 +6,7 @@ import { PAGING_MODES, type PagingMode, type TablePlacement, type WalkOptions } 
 import { ALL_ENGINES, ENGINE_NAMES, loadEngine } from '../engines/index.js';
 import { CPU_NAMES, cpuProfileNamed, walkOptionsFor } from '../engines/cpu.js';
 import { engineMatrix, matrixOutputs } from '../engines/matrix.js';
+import { PROBE_PLAN_CHOICES, loadProbingEngine, probeOptionsOf } from '../engines/probe/load.js';
 import { checkTables } from '../verify/check.js';
 import { diffTables } from '../verify/diff.js';
 import { readKernelSymbols, readTables, writeFileAtomic } from '../verify/files.js';
@@ -43,6 +44,8 @@ interface VerifyFlags extends WalkerFlags, ImageFlags {
   kernel?: string;
   engine: string;
   cpu?: string;
+  probe?: string;
+  probeSeed?: string;
   json?: boolean;
   junit?: string;
   junitName?: string;
@@ -156,6 +159,8 @@ function registerVerify(program: Command): void {
     .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for (with a table file)')
     .addOption(new Option('--engine <name>', 'what observes the translations (all: every engine, one matrix)').choices([...ENGINE_NAMES, ALL_ENGINES]).default('walker'))
     .addOption(new Option('--cpu <name>', 'the processor modelled, by the walker and the emulators (instead of --max-phys-addr/--no-nxe/--no-pse)').choices(CPU_NAMES))
+    .addOption(new Option('--probe <plan>', 'pages a probing engine probes: all, sampled, or auto (all up to 64 MiB mapped)').choices([...PROBE_PLAN_CHOICES]))
+    .option('--probe-seed <n>', "seed of the sampled plan's random pages (default 1)")
     .option('--json', 'print the result as JSON instead of text')
     .option('--junit <file>', 'also write a JUnit XML report to FILE (atomically)')
     .option('--junit-name <name>', 'name of the JUnit test suite (default: "x86pt verify TABLES (kernel /absolute/path/of/KERNEL)")')
@@ -192,7 +197,9 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
           if (flags.junit !== undefined) await writeFileAtomic(flags.junit, out.junit);
           return { text: out.stdout, ok: matrix.ok };
         }
-        const engine = await loadEngine(flags.engine, options, cpu);
+        const probing = flags.probe !== undefined || flags.probeSeed !== undefined
+          ? await loadProbingEngine(flags.engine, probeOptionsOf(flags.probe, flags.probeSeed)) : null;
+        const engine = probing ?? (await loadEngine(flags.engine, options, cpu));
         const result = await checkTablesNamed(names.kernelFile, () => checkTables({ ...checkInputOf(source, engine, options, flags.map), ...(flags.zephyr ? { era: flags.zephyr } : {}) }));
         if (flags.junit !== undefined) {
           await writeFileAtomic(flags.junit, verifyJunit(result, names, (performance.now() - started) / 1000, [...imageJunitCases(source), ...extraCases], flags.junitName));

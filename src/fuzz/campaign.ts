@@ -30,6 +30,12 @@ export interface CampaignOptions extends CaseContext {
   readonly shrinkBudget: number;
   /** Stops the search after the case at hand (Ctrl-C): the result then says so. */
   readonly stop?: AbortSignal;
+  /**
+   * Judge only this shard's layouts: those whose index in the seed's
+   * sequence is `index` modulo `count` (index from 0). Each layout keeps its
+   * path, so a shard's finding replays alone with the same seed.
+   */
+  readonly shard?: { readonly index: number; readonly count: number };
 }
 
 /** What the campaign saw, for the summary. */
@@ -112,6 +118,12 @@ async function judgeInOrder(layouts: readonly FuzzLayout[], options: CampaignOpt
       if (judged(await judgeCase(p, options, inputs[i] ? observed[next++] : undefined))) return;
     }
   }
+}
+
+/** Layouts the campaign (or its shard) judges when nothing is found. */
+export function shardSize(options: Pick<CampaignOptions, 'runs' | 'shard'>): number {
+  const shard = options.shard;
+  return shard ? Math.floor(options.runs / shard.count) + (shard.index < options.runs % shard.count ? 1 : 0) : options.runs;
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -207,15 +219,18 @@ export async function runCampaign(options: CampaignOptions, hooks: CampaignHooks
   }
 
   for (let from = 0; from < options.runs; from += CHUNK) {
-    const layouts = drawLayouts(arbitrary, options.seed, from, Math.min(CHUNK, options.runs - from));
+    const drawn = drawLayouts(arbitrary, options.seed, from, Math.min(CHUNK, options.runs - from));
+    const shard = options.shard;
+    const indices = drawn.map((_, i) => from + i).filter((at) => !shard || at % shard.count === shard.index);
+    const layouts = indices.map((at) => drawn[at - from]!);
     let failing: { path: string; report: CaseReport; finding: Finding } | undefined;
-    let index = from;
+    let next = 0;
     await judgeInOrder(layouts, options, (report) => {
       count(stats, report);
-      hooks.onProgress?.({ phase: 'search', done: stats.layouts, total: options.runs });
+      hooks.onProgress?.({ phase: 'search', done: stats.layouts, total: shardSize(options) });
       const finding = report.findings[0];
-      if (finding) failing = { path: String(index), report, finding };
-      index++;
+      if (finding) failing = { path: String(indices[next]), report, finding };
+      next++;
       return finding !== undefined || options.stop?.aborted === true;
     });
     if (failing) {

@@ -10,7 +10,7 @@ import { createWalker, tableBlockProblem, type PageWalker } from '../../verify/w
 import { chooseCodePage as chooseFrom, type CodePage as CodePageAt } from '../probe/code-page.js';
 import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
 import { PAGE, hex, pageCeil, pageFloor } from '../probe/pages.js';
-import { planProbes } from '../probe/plan.js';
+import { planProbes, type ProbePlanOptions } from '../probe/plan.js';
 import { STUB_ABI } from './stub-abi.js';
 
 /** MAXPHYADDR of QEMU's TCG CPUs (its reserved-bit checks use it). */
@@ -84,7 +84,7 @@ export function asQemuReadsThem(input: EngineInput): Uint8Array {
 const physOf = (r: MappedRange): Interval => ({ start: r.phys, end: r.phys + r.size });
 
 /** Plans one case; throws InputError naming why QEMU cannot host the layout. */
-export function planCase(input: EngineInput): CasePlan {
+export function planCase(input: EngineInput, probe: ProbePlanOptions = {}): CasePlan {
   const { mode, tables, tablesPhys, expected } = input;
   const problem = tableBlockProblem(mode, tables.byteLength);
   if (problem) throw new InputError(problem);
@@ -112,7 +112,7 @@ export function planCase(input: EngineInput): CasePlan {
   );
   const mapped = normalize(expected.map(physOf));
   const usable = subtract([{ start: 0n, end: GUEST_RAM_END }], [tablePages]);
-  const probed = planProbes(mode, expected).coverage;
+  const probed = planProbes(mode, expected, probe).coverage;
   const probeRuns = splitRuns(probed.map((span) => ({ start: span.virt, end: span.virt + span.size })));
   const contextPages = CONTEXT_FIXED_PAGES + Math.ceil(probeRuns.length / RUNS_PER_PAGE);
 

@@ -4,6 +4,7 @@
  * verifier's terms. A boot whose guest dies on one case is resumed with a new
  * boot from the next case.
  */
+import type { ProbePlanOptions } from '../probe/plan.js';
 import { execa } from 'execa';
 import { InputError } from '../../core/errors.js';
 import type { EngineInput, EngineOutcome, EngineReport, MappedRange, Violation, VirtSpan } from '../../verify/model.js';
@@ -57,6 +58,8 @@ export interface QemuRunOptions {
   readonly qmpTimeoutMs?: number;
   /** Called as the guest starts each case, with QEMU's pid (tests use it to interfere with QEMU). */
   readonly onCaseStart?: (start: CaseStart) => void;
+  /** Which pages the stub probes (default: every page up to 64 MiB mapped, the sampled plan above). */
+  readonly probe?: ProbePlanOptions;
 }
 
 /**
@@ -123,7 +126,7 @@ export async function runQemuCases(inputs: readonly EngineInput[], options: Qemu
   const stub = inputs.length > 0 ? await buildProbeStub() : undefined;
   inputs.forEach((input, index) => {
     try {
-      const plan = planCase(input);
+      const plan = planCase(input, options.probe);
       planNextBoot([plan], stub!); // refuses a layout that leaves no room for the stub
       planned.push({ index, plan });
     } catch (err) {

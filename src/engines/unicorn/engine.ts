@@ -8,8 +8,14 @@ import { InputError } from '../../core/errors.js';
 import type { Engine, EngineInput, EngineReport } from '../../verify/model.js';
 import { unicornVersion } from './binding.js';
 import { UNICORN_EXPECTED_VERSION } from './library.js';
+import type { ProbePlanOptions } from '../probe/plan.js';
 import { probeTables } from './prober.js';
 import { tableChangesAfter } from '../table-changes.js';
+
+export interface UnicornEngineOptions {
+  /** Which pages to probe (default: every page up to 64 MiB mapped, sampled above). */
+  readonly probe?: ProbePlanOptions;
+}
 
 /** Unicorn releases before 2.1 translate every virtual address to the same physical one: useless here. */
 function walksPageTables(version: string): boolean {
@@ -17,7 +23,7 @@ function walksPageTables(version: string): boolean {
   return match !== null && (Number(match[1]) > 2 || (Number(match[1]) === 2 && Number(match[2]) >= 1));
 }
 
-export async function createUnicornEngine(): Promise<Engine> {
+export async function createUnicornEngine(options: UnicornEngineOptions = {}): Promise<Engine> {
   const version = unicornVersion();
   if (!walksPageTables(version)) {
     throw new InputError(
@@ -28,7 +34,7 @@ export async function createUnicornEngine(): Promise<Engine> {
   return {
     name: 'unicorn',
     async run(input: EngineInput): Promise<EngineReport> {
-      const result = probeTables(input);
+      const result = probeTables(input, options.probe);
       const tableChanges = result.tablesAfter ? tableChangesAfter(input, result.tablesAfter) : undefined;
       return { engine: 'unicorn', version, actual: result.actual, coverage: result.coverage, violations: result.violations, ...(tableChanges && { tableChanges }) };
     },

@@ -14,17 +14,17 @@ import { InputError } from '../../core/errors.js';
 import type { EngineInput, MappedRange, Violation, VirtSpan } from '../../verify/model.js';
 import { coalesceRanges } from '../../verify/ranges.js';
 import { topTablePhys } from '../../verify/paging-modes.js';
-import { chooseCodePage, type CodePage as CodePageAt, type CodePageQuery } from '../probe/code-page.js';
+import { chooseCodePage, codePageCandidates, type CodePage as CodePageAt, type CodePageQuery } from '../probe/code-page.js';
 import { cannotRunViolation } from '../probe/failure.js';
 import { PAGE_BYTES, hex, pageAddress, pageNumber } from '../probe/pages.js';
-import { planProbes, type ProbePlan, type ProbeSegment } from '../probe/plan.js';
+import { planProbes, type ProbePlan, type ProbePlanOptions, type ProbeSegment } from '../probe/plan.js';
 import { UnicornError, type CpuContext, type MemoryAccessKind, type Unicorn } from './binding.js';
 import { discardMachine, machineFor, type Machine } from './machine.js';
 import { MODE_BOOT, bootPaging, type ModeBoot } from './boot.js';
 import { UC_ERR_FETCH_UNMAPPED, UC_ERR_OK, UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_PROT_EXEC, UC_PROT_READ, X86_REG } from './constants.js';
 import { errorCodeAt, errorCodeLocation } from './fault-code.js';
 import { harnessLayout, writeKernelHarness, writeUserHarness, type HarnessLayout } from './harness.js';
-import { NO_SIGNATURE, RETURN_STUB_OFFSET, isTablePage, loadMemory, planMemory, signedPageHeader, type MemoryPlan, type MemoryRegion } from './memory.js';
+import { NO_SIGNATURE, RETURN_STUB_OFFSET, isPlannedPage, isTablePage, loadMemory, planMemory, signedPageHeader, type MemoryPlan, type MemoryRegion } from './memory.js';
 import { pageOfSignature, signatureOf } from '../probe/signature.js';
 import { probeRoutines, type ProbeRoutines, type Routine } from './routines.js';
 import { CR4_SMAP, PF_PRESENT, PF_RESERVED, PF_USER, PF_WRITE, VECTOR_PAGE_FAULT } from './x86.js';
@@ -39,6 +39,8 @@ export interface ProbeResult {
   /** Set when the tables left the routines no page to run from (nothing was probed then). */
   readonly violations: readonly Violation[];
   readonly pagesProbed: number;
+  /** Which plan chose the pages, its seed, and how many pages the full plan would have probed. */
+  readonly plan: { readonly kind: ProbePlan['kind']; readonly seed: number; readonly fullPageCount: number };
   readonly userAccess: UserAccessMethod;
   /** Virtual addresses of the pages the routines ran from (null: nowhere). */
   readonly kernelPage: bigint | null;
@@ -97,11 +99,11 @@ class Observations {
 }
 
 /** Probes the tables of `input` and reports the translations seen. */
-export function probeTables(input: EngineInput): ProbeResult {
+export function probeTables(input: EngineInput, probe: ProbePlanOptions = {}): ProbeResult {
   const boot = MODE_BOOT[input.mode];
   const errorCodeSlot = errorCodeLocation(boot.width);
   const machine = machineFor(boot.width);
-  const prober = new TableProber(machine, input, boot, errorCodeSlot);
+  const prober = new TableProber(machine, input, boot, errorCodeSlot, probe);
   try {
     return prober.probe();
   } finally {
@@ -137,9 +139,16 @@ class TableProber {
     private readonly input: EngineInput,
     private readonly boot: ModeBoot,
     private readonly errorCodeSlot: number,
+    probe: ProbePlanOptions,
   ) {
-    this.plan = planProbes(input.mode, input.expected);
-    this.memory = planMemory(input);
+    this.plan = planProbes(input.mode, input.expected, probe);
+    const firstTablePage = pageNumber(input.tablesPhys);
+    const tables = { start: input.tablesPhys, end: pageAddress(firstTablePage) + BigInt(Math.ceil(input.tables.byteLength / PAGE_BYTES) * PAGE_BYTES) };
+    // Where the routines may run must be backed too: the code-page candidates, kernel and user.
+    const candidates = [(r: MappedRange) => r.executable, (r: MappedRange) => r.executable && r.user].flatMap((want) =>
+      codePageCandidates(input.expected, { runsFrom: want, avoid: [tables], limit: MAX_CANDIDATES }).map((c) => pageNumber(c.phys)),
+    );
+    this.memory = planMemory(input, this.plan, candidates);
     this.routines = probeRoutines(boot.width);
     this.layout = harnessLayout(this.routines);
     this.seen = new Observations(this.plan.pageCount);
@@ -166,6 +175,10 @@ class TableProber {
     for (const region of this.mapped.splice(0)) this.uc.unmapMemory(pageAddress(region.ppn), pageAddress(region.count));
     this.machine.pristine.restore();
     this.uc.flushTranslations();
+  }
+
+  private planSummary(): ProbeResult['plan'] {
+    return { kind: this.plan.kind, seed: this.plan.seed, fullPageCount: this.plan.fullPageCount };
   }
 
   private saveContext(): CpuContext {
@@ -199,6 +212,7 @@ class TableProber {
       coverage: this.plan.coverage,
       violations: [],
       pagesProbed: this.plan.pageCount,
+      plan: this.planSummary(),
       userAccess: user ? 'cpl3' : 'smap',
       kernelPage: pageAddress(kernel.vpn),
       userPage: user ? pageAddress(user.vpn) : null,
@@ -341,7 +355,7 @@ class TableProber {
         `(${names.slice(0, 4).join(', ')}${names.length > 4 ? ', ...' : ''}) executes at CPL 0; ` +
         'the walker engine (--engine walker) reports what the tables do',
     );
-    return { actual: [], coverage: [], violations: [violation], pagesProbed: 0, userAccess: 'smap', kernelPage: null, userPage: null, runs: this.runs, faults: this.faults };
+    return { actual: [], coverage: [], violations: [violation], pagesProbed: 0, plan: this.planSummary(), userAccess: 'smap', kernelPage: null, userPage: null, runs: this.runs, faults: this.faults };
   }
 
   /** The first candidate page that CPL 3 code really executes from, or null. */
@@ -403,7 +417,7 @@ class TableProber {
   private isSignedPage(ppn: number): boolean {
     if (this.extraPages.has(ppn)) return true;
     if (isTablePage(this.memory, ppn)) return false;
-    return this.memory.regions.some((r) => ppn >= r.ppn && ppn < r.ppn + r.count);
+    return isPlannedPage(this.memory, ppn);
   }
 
   private firstQword(physical: bigint): bigint {
