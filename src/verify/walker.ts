@@ -530,68 +530,21 @@ function describeAddressBits(level: CompiledLevel, lo: number, hi: number, maxPh
   return bits.length === 1 ? `bit ${bits[0]}` : `bits ${bits[0]}-${bits[bits.length - 1]}`;
 }
 
-/** Accumulates translations into maximal runs, in numbers; converts to bigint ranges once. */
-class RangeBuilder {
-  private readonly starts: number[] = [];
-  private readonly frames: number[] = [];
-  private readonly lengths: number[] = [];
-  private readonly accesses: number[] = [];
-  private vpn = -1;
-  private ppn = 0;
-  private length = 0;
-  private access = 0;
-
-  add(vpn: number, ppn: number, pages: number, access: number): void {
-    if (access === this.access && vpn === this.vpn + this.length && ppn === this.ppn + this.length && this.vpn >= 0) {
-      this.length += pages;
-      return;
-    }
-    this.flush();
-    this.vpn = vpn;
-    this.ppn = ppn;
-    this.length = pages;
-    this.access = access;
-  }
-
-  private flush(): void {
-    if (this.vpn < 0) return;
-    this.starts.push(this.vpn);
-    this.frames.push(this.ppn);
-    this.lengths.push(this.length);
-    this.accesses.push(this.access);
-  }
-
-  ranges(): MappedRange[] {
-    this.flush();
-    this.vpn = -1;
-    return this.starts.map((vpn, i) => {
-      const access = this.accesses[i]!;
-      return {
-        virt: BigInt(vpn) << 12n,
-        phys: BigInt(this.frames[i]!) << 12n,
-        size: BigInt(this.lengths[i]!) << 12n,
-        writable: (access & ACCESS_WRITABLE) !== 0,
-        user: (access & ACCESS_USER) !== 0,
-        executable: (access & ACCESS_EXECUTABLE) !== 0,
-      };
-    });
-  }
-}
-
-/** Like RangeBuilder, but a run also keeps one page size and one set of leaf attributes. */
-class DumpRangeBuilder {
-  private readonly starts: number[] = [];
-  private readonly frames: number[] = [];
-  private readonly lengths: number[] = [];
-  /** access | attributes << 3 | log2(pages per entry) << 9 */
-  private readonly kinds: number[] = [];
+/**
+ * Accumulates translations into maximal runs, in numbers: consecutive pages,
+ * contiguous frames, one `kind` (whatever the consumer must not merge across).
+ */
+class RunBuilder {
+  protected readonly starts: number[] = [];
+  protected readonly frames: number[] = [];
+  protected readonly lengths: number[] = [];
+  protected readonly kinds: number[] = [];
   private vpn = -1;
   private ppn = 0;
   private length = 0;
   private kind = 0;
 
-  add(vpn: number, ppn: number, pages: number, access: number, attributes: number): void {
-    const kind = access | (attributes << 3) | (Math.log2(pages) << 9);
+  protected addRun(vpn: number, ppn: number, pages: number, kind: number): void {
     if (kind === this.kind && vpn === this.vpn + this.length && ppn === this.ppn + this.length && this.vpn >= 0) {
       this.length += pages;
       return;
@@ -603,20 +556,20 @@ class DumpRangeBuilder {
     this.kind = kind;
   }
 
-  private flush(): void {
+  protected flush(): void {
     if (this.vpn < 0) return;
     this.starts.push(this.vpn);
     this.frames.push(this.ppn);
     this.lengths.push(this.length);
     this.kinds.push(this.kind);
+    this.vpn = -1;
   }
 
-  ranges(): DumpRange[] {
+  /** The runs as bigint ranges with their effective access; `extra` adds what the kind says beyond it. */
+  protected mapped<R extends MappedRange>(extra: (kind: number) => Omit<R, keyof MappedRange>): R[] {
     this.flush();
-    this.vpn = -1;
     return this.starts.map((vpn, i) => {
       const kind = this.kinds[i]!;
-      const attributes = kind >>> 3;
       return {
         virt: BigInt(vpn) << 12n,
         phys: BigInt(this.frames[i]!) << 12n,
@@ -624,6 +577,34 @@ class DumpRangeBuilder {
         writable: (kind & ACCESS_WRITABLE) !== 0,
         user: (kind & ACCESS_USER) !== 0,
         executable: (kind & ACCESS_EXECUTABLE) !== 0,
+        ...extra(kind),
+      } as R;
+    });
+  }
+}
+
+/** Runs of equal effective access: what verify and diff compare. */
+class RangeBuilder extends RunBuilder {
+  add(vpn: number, ppn: number, pages: number, access: number): void {
+    this.addRun(vpn, ppn, pages, access);
+  }
+
+  ranges(): MappedRange[] {
+    return this.mapped<MappedRange>(() => ({}));
+  }
+}
+
+/** Runs that also keep one page size and one set of leaf attributes: what a dump shows. */
+class DumpRangeBuilder extends RunBuilder {
+  add(vpn: number, ppn: number, pages: number, access: number, attributes: number): void {
+    // access | attributes << 3 | log2(pages per entry) << 9
+    this.addRun(vpn, ppn, pages, access | (attributes << 3) | (Math.log2(pages) << 9));
+  }
+
+  ranges(): DumpRange[] {
+    return this.mapped<DumpRange>((kind) => {
+      const attributes = kind >>> 3;
+      return {
         pageSize: 4096n << BigInt(kind >>> 9),
         global: (attributes & ATTR_GLOBAL) !== 0,
         pwt: (attributes & ATTR_PWT) !== 0,
