@@ -80,10 +80,6 @@ export function registerGen(program: Command): void {
         }
         // Like the scripts: VERBOSE in the environment means one -v (it overrides -vv).
         const verbosity = process.env.VERBOSE !== undefined ? 1 : options.verbose;
-        // A closed stdout (`| head`) must not stop the tables from being written.
-        process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EPIPE') throw err;
-        });
         const print = (line: string) => process.stdout.write(`x86pt: ${line}\n`);
         const log = verbosity > 0 ? print : undefined;
         const maxTablesBytes = options.maxTablesSize === undefined ? DEFAULT_MAX_TABLES_BYTES : parseByteCount(options.maxTablesSize);
