@@ -36,13 +36,6 @@ start:
         call puts
         jmp shutdown
 
-space:
-        push %eax
-        mov $' ', %al
-        out %al, $PORT_DEBUGCON
-        pop %eax
-        ret
-
 leaves:
         .long 0, 1, 7, 0x80000000, 0x80000001, 0x80000008, 0xffffffff
 text_cpuid:

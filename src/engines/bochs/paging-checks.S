@@ -166,20 +166,6 @@ put_pair:
         call puthex
         jmp newline
 
-space:
-        push %eax
-        mov $' ', %al
-        out %al, $PORT_DEBUGCON
-        pop %eax
-        ret
-
-newline:
-        push %eax
-        mov $'\n', %al
-        out %al, $PORT_DEBUGCON
-        pop %eax
-        ret
-
 /* Vectors that push an error code of their own. */
         .macro HAS_ERROR v, out
         .if (\v == 8) || (\v >= 10 && \v <= 14) || (\v == 17) || (\v == 21)
@@ -209,23 +195,29 @@ vector64_\v:
         jmp trap64
         .endm
 
-/* [esp] vector, error code, eip. */
-trap32:
+/* Prints "x VEC ERR EIP CR2" from the stack slots (vector at [esp], then
+ * error code and eip, `slot` bytes apart) and ends the run. */
+        .macro REPORT_TRAP slot
         lea text_trap, %esi
         call puts
         mov (%esp), %eax
         call puthex
         call space
-        mov 4(%esp), %eax
+        mov \slot(%esp), %eax
         call puthex
         call space
-        mov 8(%esp), %eax
+        mov 2*\slot(%esp), %eax
         call puthex
         call space
         mov %cr2, %eax
         call puthex
         call newline
         jmp shutdown
+        .endm
+
+/* [esp] vector, error code, eip. */
+trap32:
+        REPORT_TRAP 4
 
         .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
         VECTOR32 \v
@@ -243,21 +235,7 @@ trap64:
         .endr
         .code32
 trap_compat:
-        lea text_trap, %esi
-        call puts
-        mov (%esp), %eax
-        call puthex
-        call space
-        mov 8(%esp), %eax
-        call puthex
-        call space
-        mov 16(%esp), %eax
-        call puthex
-        call space
-        mov %cr2, %eax
-        call puthex
-        call newline
-        jmp shutdown
+        REPORT_TRAP 8
 
         .balign 4
 vectors32:
