@@ -26,24 +26,19 @@ const table = (entries: Readonly<Record<number, bigint>>): Uint8Array => {
 };
 const bit = (n: number): bigint => 1n << BigInt(n);
 
-// Physical layout of the tables: PD0 identity-maps 0-4 MiB (the guest, its stack and IDT) with
-// 2 MiB pages; PD1 maps 1 GiB (virtual 0x40000000) to physical 4 MiB, where DATA is.
+// Entry bits: present, writable, a large page.
 const P = 1n;
 const RW = 2n;
 const PS = 0x80n;
-const PDPT = 0x20000;
-const PDPT_AGAIN = 0x23000;
-const PD0 = 0x21000;
-const PD1 = 0x22000;
-const PML4 = 0x30000;
-const PDPT64 = 0x31000;
-const DATA_PHYS = 0x400000;
+// Physical layout of the tables: PD0 identity-maps 0-4 MiB (the guest, its stack and IDT) with
+// 2 MiB pages; PD1 maps 1 GiB (virtual 0x40000000) to physical 4 MiB, where DATA is.
+const PHYS = { pdpt: 0x20000, pd0: 0x21000, pd1: 0x22000, pdptAgain: 0x23000, pml4: 0x30000, pdpt64: 0x31000, data: 0x400000 } as const;
 const DATA = 0x1122334455667788n;
 const PROBE = 0x40000000;
 
 const pd0 = table({ 0: 0x000000n | PS | RW | P, 1: 0x200000n | PS | RW | P });
-const pd1 = (extra = 0n): Uint8Array => table({ 0: BigInt(DATA_PHYS) | PS | RW | P | extra });
-const pdpt = (pdpte1Extra = 0n): Uint8Array => table({ 0: BigInt(PD0) | P, 1: BigInt(PD1) | P | pdpte1Extra });
+const pd1 = (extra = 0n): Uint8Array => table({ 0: BigInt(PHYS.data) | PS | RW | P | extra });
+const pdpt = (pdpte1Extra = 0n): Uint8Array => table({ 0: BigInt(PHYS.pd0) | P, 1: BigInt(PHYS.pd1) | P | pdpte1Extra });
 
 /** PAE tables: a clean PDPT (turns paging on), a second PDPT whose PDPTE 1 carries `again` bits, and PD1 with `pde` bits. */
 function paeCheck(options: { first?: bigint; again?: bigint; pde?: bigint; probe?: boolean; watch?: boolean }): PagingCheck {
@@ -51,16 +46,16 @@ function paeCheck(options: { first?: bigint; again?: bigint; pde?: bigint; probe
     mode: 'pae',
     profile: TIGERLAKE,
     blobs: [
-      { phys: PDPT, bytes: pdpt(options.first).subarray(0, 32) },
-      { phys: PDPT_AGAIN, bytes: pdpt(options.again).subarray(0, 32) },
-      { phys: PD0, bytes: pd0 },
-      { phys: PD1, bytes: pd1(options.pde) },
-      { phys: DATA_PHYS, bytes: u64(DATA) },
+      { phys: PHYS.pdpt, bytes: pdpt(options.first).subarray(0, 32) },
+      { phys: PHYS.pdptAgain, bytes: pdpt(options.again).subarray(0, 32) },
+      { phys: PHYS.pd0, bytes: pd0 },
+      { phys: PHYS.pd1, bytes: pd1(options.pde) },
+      { phys: PHYS.data, bytes: u64(DATA) },
     ],
-    cr3: PDPT,
-    ...(options.again !== undefined ? { cr3Again: PDPT_AGAIN } : {}),
+    cr3: PHYS.pdpt,
+    ...(options.again !== undefined ? { cr3Again: PHYS.pdptAgain } : {}),
     ...(options.probe ? { probe: PROBE } : {}),
-    ...(options.watch ? { watch: PDPT + 8 } : {}),
+    ...(options.watch ? { watch: PHYS.pdpt + 8 } : {}),
   };
 }
 
@@ -246,13 +241,13 @@ describe('CPU profiles', () => {
     mode: 'ia32e',
     profile,
     blobs: [
-      { phys: PML4, bytes: table({ 0: BigInt(PDPT64) | RW | P }) },
-      { phys: PDPT64, bytes: table({ 0: BigInt(PD0) | RW | P, 1: 0n | PS | RW | P }) },
-      { phys: PD0, bytes: pd0 },
-      { phys: DATA_PHYS, bytes: u64(DATA) },
+      { phys: PHYS.pml4, bytes: table({ 0: BigInt(PHYS.pdpt64) | RW | P }) },
+      { phys: PHYS.pdpt64, bytes: table({ 0: BigInt(PHYS.pd0) | RW | P, 1: 0n | PS | RW | P }) },
+      { phys: PHYS.pd0, bytes: pd0 },
+      { phys: PHYS.data, bytes: u64(DATA) },
     ],
-    cr3: PML4,
-    probe: PROBE + DATA_PHYS,
+    cr3: PHYS.pml4,
+    probe: PROBE + PHYS.data,
   });
 
   it('PDPE1GB takes effect: a 1 GiB page translates with it', async () => {
@@ -265,7 +260,7 @@ describe('CPU profiles', () => {
   it('PDPE1GB takes effect: without it the same page is a reserved-bit #PF (0x09) at the read', async () => {
     const r = await runPagingCheck(oneGiBPage(NO_1G));
     expect(r.pagingOn).toBe(true);
-    expect(r.trap).toEqual({ vector: 14, errorCode: 0x09, eip: r.marks.read, cr2: PROBE + DATA_PHYS });
+    expect(r.trap).toEqual({ vector: 14, errorCode: 0x09, eip: r.marks.read, cr2: PROBE + PHYS.data });
     expect(r.read).toBeNull();
   });
 });
@@ -278,7 +273,7 @@ describe('Bochs checks PAE PDPTEs when it loads them', () => {
     expect(r.pagingOn && r.cr3Loaded && r.done).toBe(true);
     expect(r.read).toBe(DATA);
     // TCG sets the accessed bit in PDPTE bit 5 (reserved in PAE); Bochs writes nothing there.
-    expect(r.watch).toBe(BigInt(PD1) | P);
+    expect(r.watch).toBe(BigInt(PHYS.pd1) | P);
   });
 
   // Reserved in a PAE PDPTE: bits 1, 2, 5-8 and MAXPHYADDR (40) to 63; allowed: PWT, PCD, the ignored 9-11, address bit 39.
@@ -316,7 +311,7 @@ describe('Bochs checks reserved bits of a 2 MiB PDE at the walk', () => {
   });
 
   it('bit 21 is an address bit: the read translates 2 MiB further on', async () => {
-    const r = await runPagingCheck({ ...paeCheck({ pde: bit(21), probe: true }), blobs: [...paeCheck({ pde: bit(21) }).blobs, { phys: DATA_PHYS + 0x200000, bytes: u64(~DATA & 0xffffffffffffffffn) }] });
+    const r = await runPagingCheck({ ...paeCheck({ pde: bit(21), probe: true }), blobs: [...paeCheck({ pde: bit(21) }).blobs, { phys: PHYS.data + 0x200000, bytes: u64(~DATA & 0xffffffffffffffffn) }] });
     expect(r.trap).toBeNull();
     expect(r.read).toBe(~DATA & 0xffffffffffffffffn);
   });

@@ -83,20 +83,16 @@ export interface MapPage {
 /* ------------------------------------------------------------------ geometry */
 
 const PAGE = 4096n;
-/** Height of the smallest mapped stretch (one page), and what each doubling of size adds. */
-const MIN_MAPPED_PX = 16;
-const PX_PER_DOUBLING = 5;
-/** Height of an unmapped stretch, whatever its size. */
-const GAP_PX = 16;
-const TOP_PX = 28;
-
-const AXIS_W = 150;
-const WINDOW_W = 26;
-const RANGE_W = 230;
-const REGION_W = 104;
-const COLUMN_W = WINDOW_W + 4 + RANGE_W + 4 + REGION_W;
-const MARK_W = 64;
-const LANE_W = 16;
+/**
+ * Heights in px: the smallest mapped stretch (one page) and what each
+ * doubling of size adds to it; an unmapped stretch, whatever its size; the
+ * column titles above the first stretch.
+ */
+const HEIGHT_PX = { minMapped: 16, perDoubling: 5, gap: 16, top: 28 } as const;
+/** Widths in px: the address axis; a column's window strip, ranges and regions; a mark; a violation lane. */
+const WIDTH_PX = { axis: 150, window: 26, range: 230, region: 104, mark: 64, lane: 16 } as const;
+/** A whole column: its window strip, ranges and regions, 4 px apart. */
+const COLUMN_PX = WIDTH_PX.window + 4 + WIDTH_PX.range + 4 + WIDTH_PX.region;
 
 /** The virtual span a violation's entry controls, from its index path (canonical in IA-32e). */
 export function violationSpan(v: Violation, mode: PagingMode): VirtSpan | null {
@@ -252,7 +248,7 @@ export function mapHtml(page: MapPage): string {
   }
   const canonical = (virt: bigint): boolean => spaces.some((s) => virt >= s.virt && virt < s.virt + s.size);
   const y = new Map<bigint, number>();
-  let at = TOP_PX;
+  let at = HEIGHT_PX.top;
   const stretches: { start: bigint; end: bigint; top: number; height: number; kind: 'mapped' | 'unmapped' | 'non-canonical' }[] = [];
   for (let s = 0; s < points.length - 1; s++) {
     const start = points[s]!;
@@ -260,8 +256,8 @@ export function mapHtml(page: MapPage): string {
     y.set(start, at);
     const kind = !canonical(start) ? 'non-canonical' : mapped[s] ? 'mapped' : 'unmapped';
     const height = kind === 'mapped'
-      ? MIN_MAPPED_PX + Math.round(PX_PER_DOUBLING * Math.log2(Math.max(1, Number(end - start) / Number(PAGE))))
-      : GAP_PX;
+      ? HEIGHT_PX.minMapped + Math.round(HEIGHT_PX.perDoubling * Math.log2(Math.max(1, Number(end - start) / Number(PAGE))))
+      : HEIGHT_PX.gap;
     stretches.push({ start, end, top: at, height, kind });
     at += height;
   }
@@ -269,19 +265,19 @@ export function mapHtml(page: MapPage): string {
   const totalHeight = at + 20;
   const Y = (virt: bigint): number => y.get(virt)!;
 
-  const columnX = (c: number): number => AXIS_W + 10 + c * (COLUMN_W + MARK_W);
-  const marksX = columnX(0) + COLUMN_W + 6;
-  const lanesX = columnX(columns.length - 1) + COLUMN_W + 10;
+  const columnX = (c: number): number => WIDTH_PX.axis + 10 + c * (COLUMN_PX + WIDTH_PX.mark);
+  const marksX = columnX(0) + COLUMN_PX + 6;
+  const lanesX = columnX(columns.length - 1) + COLUMN_PX + 10;
   const lanes = assignLanes(violations.map((v) => v.span));
   const laneCount = Math.max(0, ...lanes.map((l) => l + 1));
-  const width = lanesX + Math.max(70, laneCount * LANE_W) + 20;
+  const width = lanesX + Math.max(70, laneCount * WIDTH_PX.lane) + 20;
 
   const svg: string[] = [];
   svg.push(`<svg id="map" width="${width}" height="${totalHeight}" viewBox="0 0 ${width} ${totalHeight}" role="img" aria-label="virtual address space">`);
   svg.push(patternDefs());
   // Column headings.
   columns.forEach((col, c) => {
-    svg.push(`<text class="col-title" x="${columnX(c) + WINDOW_W + 4}" y="16">${esc(col.column.title)}</text>`);
+    svg.push(`<text class="col-title" x="${columnX(c) + WIDTH_PX.window + 4}" y="16">${esc(col.column.title)}</text>`);
   });
   if (marks.length > 0 && columns.length > 1) svg.push(`<text class="col-title small" x="${marksX}" y="16">${page.command === 'diff' ? 'changes' : 'mismatches'}</text>`);
   if (violations.length > 0) svg.push(`<text class="col-title small" x="${lanesX}" y="16">violations</text>`);
@@ -289,21 +285,21 @@ export function mapHtml(page: MapPage): string {
   // Stretches: gaps drawn faint with their size; the axis labels every boundary.
   for (const s of stretches) {
     if (s.kind !== 'mapped') {
-      svg.push(`<rect class="gap ${s.kind}" x="${AXIS_W}" y="${s.top}" width="${width - AXIS_W}" height="${s.height}"/>`);
+      svg.push(`<rect class="gap ${s.kind}" x="${WIDTH_PX.axis}" y="${s.top}" width="${width - WIDTH_PX.axis}" height="${s.height}"/>`);
       const what = s.kind === 'non-canonical' ? `non-canonical, ${sizeText(s.end - s.start)}` : `unmapped, ${sizeText(s.end - s.start)}`;
-      svg.push(`<text class="gap-label" x="${columnX(0) + WINDOW_W + 10}" y="${s.top + s.height / 2 + 3}">≈ ${esc(what)} ≈</text>`);
+      svg.push(`<text class="gap-label" x="${columnX(0) + WIDTH_PX.window + 10}" y="${s.top + s.height / 2 + 3}">≈ ${esc(what)} ≈</text>`);
     }
   }
   for (const p of points) {
-    svg.push(`<line class="tick" x1="${AXIS_W - 4}" x2="${AXIS_W + 4}" y1="${Y(p)}" y2="${Y(p)}"/>`);
-    svg.push(`<text class="addr" x="${AXIS_W - 6}" y="${Y(p) + 3}">${addr(p)}</text>`);
+    svg.push(`<line class="tick" x1="${WIDTH_PX.axis - 4}" x2="${WIDTH_PX.axis + 4}" y1="${Y(p)}" y2="${Y(p)}"/>`);
+    svg.push(`<text class="addr" x="${WIDTH_PX.axis - 6}" y="${Y(p) + 3}">${addr(p)}</text>`);
   }
 
   // Bands behind the columns, so the eye finds a change where a column is empty; ranges a mark touches get an outline.
   const marked = columns.map(() => new Set<number>());
   for (const m of marks) {
-    const x0 = columnX(0) + WINDOW_W + 4;
-    const x1 = columnX(columns.length - 1) + WINDOW_W + 4 + RANGE_W;
+    const x0 = columnX(0) + WIDTH_PX.window + 4;
+    const x1 = columnX(columns.length - 1) + WIDTH_PX.window + 4 + WIDTH_PX.range;
     svg.push(`<rect class="band band-${m.kind}" x="${x0 - 2}" y="${Y(m.virt)}" width="${x1 - x0 + 4}" height="${Y(m.virt + m.size) - Y(m.virt)}"/>`);
     columns.forEach((col, c) => overlapping(col.ranges, m.virt, m.size).forEach((i) => marked[c]!.add(i)));
   }
@@ -319,15 +315,15 @@ export function mapHtml(page: MapPage): string {
         related: overlapping(col.ranges, w.virt, w.size).map((i) => col.ids[i]!),
       };
       const h = Y(w.virt + w.size) - Y(w.virt);
-      svg.push(`<rect class="window ${windowClass(w.name)}" data-key="${key}" data-window="${esc(w.name)}" x="${x}" y="${Y(w.virt)}" width="${WINDOW_W}" height="${h}"/>`);
+      svg.push(`<rect class="window ${windowClass(w.name)}" data-key="${key}" data-window="${esc(w.name)}" x="${x}" y="${Y(w.virt)}" width="${WIDTH_PX.window}" height="${h}"/>`);
       if (h >= 60) {
-        const cx = x + WINDOW_W / 2 + 3;
+        const cx = x + WIDTH_PX.window / 2 + 3;
         const cy = Y(w.virt) + h / 2;
         svg.push(`<text class="window-label" transform="translate(${cx} ${cy}) rotate(-90)">${esc(w.name)}</text>`);
       }
     });
     // Ranges.
-    const rx = x + WINDOW_W + 4;
+    const rx = x + WIDTH_PX.window + 4;
     col.ranges.forEach((r, i) => {
       const id = col.ids[i]!;
       const top = Y(r.virt);
@@ -351,14 +347,14 @@ export function mapHtml(page: MapPage): string {
       const wx = r.writable && r.executable ? ' wx' : '';
       const mark = marked[c]!.has(i) ? ' marked' : '';
       svg.push(`<rect class="range ${permClass(r)}${wx}${mark}" id="${id}" data-key="${id}" data-col="${c}" data-virt="${hex(r.virt)}" data-end="${hex(r.virt + r.size)}" `
-        + `data-phys="${hex(r.phys)}" data-perm="${describeAccess(r)}" x="${rx}" y="${top}" width="${RANGE_W}" height="${h}"/>`);
+        + `data-phys="${hex(r.phys)}" data-perm="${describeAccess(r)}" x="${rx}" y="${top}" width="${WIDTH_PX.range}" height="${h}"/>`);
       if (h >= 13) {
         const text = `${describeAccess(r)}  ${sizeText(r.size)}  → ${hex(r.phys)}`;
         svg.push(`<text class="range-label${r.user ? '' : ' on-dark'}" x="${rx + 6}" y="${top + Math.min(h / 2, 12) + 4}">${esc(text)}</text>`);
       }
     });
     // Linker-script regions, where the column's kernel names them.
-    const gx = rx + RANGE_W + 4;
+    const gx = rx + WIDTH_PX.range + 4;
     col.regions.forEach((g, k) => {
       const key = `c${c}-g${k}`;
       details[key] = {
@@ -367,7 +363,7 @@ export function mapHtml(page: MapPage): string {
         related: [col.ids[g.range]!],
       };
       const h = Y(g.virt + g.size) - Y(g.virt);
-      svg.push(`<rect class="region" data-key="${key}" data-region="${esc(g.name)}" x="${gx}" y="${Y(g.virt)}" width="${REGION_W}" height="${h}"/>`);
+      svg.push(`<rect class="region" data-key="${key}" data-region="${esc(g.name)}" x="${gx}" y="${Y(g.virt)}" width="${WIDTH_PX.region}" height="${h}"/>`);
       if (h >= 12) svg.push(`<text class="region-label" x="${gx + 5}" y="${Y(g.virt) + Math.min(h / 2, 11) + 4}">${esc(g.name)}</text>`);
     });
   });
@@ -383,9 +379,9 @@ export function mapHtml(page: MapPage): string {
       rows: [['virtual', `${addr(m.virt)}-${addr(m.virt + m.size)}`], ['size', `${sizeText(m.size)}, ${pagesText(m.size)}`], ['how', m.text]],
       related,
     };
-    svg.push(`<rect class="mark mark-${m.kind}" data-key="${key}" data-virt="${hex(m.virt)}" data-end="${hex(m.virt + m.size)}" x="${marksX}" y="${top}" width="${MARK_W - 12}" height="${h}"/>`);
+    svg.push(`<rect class="mark mark-${m.kind}" data-key="${key}" data-virt="${hex(m.virt)}" data-end="${hex(m.virt + m.size)}" x="${marksX}" y="${top}" width="${WIDTH_PX.mark - 12}" height="${h}"/>`);
     const glyph = m.kind === 'added' ? '+' : m.kind === 'removed' ? '−' : m.kind === 'changed' ? '~' : '≠';
-    if (h >= 12) svg.push(`<text class="mark-label" x="${marksX + (MARK_W - 12) / 2}" y="${top + Math.min(h / 2, 10) + 4}">${glyph}</text>`);
+    if (h >= 12) svg.push(`<text class="mark-label" x="${marksX + (WIDTH_PX.mark - 12) / 2}" y="${top + Math.min(h / 2, 10) + 4}">${glyph}</text>`);
   });
 
   // Violations, in lanes so overlapping ones stay apart.
@@ -404,7 +400,7 @@ export function mapHtml(page: MapPage): string {
     if (!v.span) return;
     const top = Y(v.span.virt);
     const h = Y(v.span.virt + v.span.size) - top;
-    svg.push(`<rect class="violation${v.change ? ` v-${v.change}` : ''}" data-key="${key}" x="${lanesX + lanes[k]! * LANE_W}" y="${top}" width="${LANE_W - 3}" height="${h}"/>`);
+    svg.push(`<rect class="violation${v.change ? ` v-${v.change}` : ''}" data-key="${key}" x="${lanesX + lanes[k]! * WIDTH_PX.lane}" y="${top}" width="${WIDTH_PX.lane - 3}" height="${h}"/>`);
   });
   svg.push('</svg>');
 
