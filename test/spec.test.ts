@@ -4,7 +4,7 @@ import type { KernelDescription } from '../src/elf/kernel.js';
 import { InputError } from '../src/core/errors.js';
 import { generateTables } from '../src/gen/generate.js';
 import { symbolsOf } from './support/verify-kernels.js';
-import { range } from './support/verify-ranges.js';
+import { identityRange, range } from './support/verify-ranges.js';
 
 const validSpec = (kernel: KernelDescription) => {
   const spec = specFromSymbols(symbolsOf(kernel));
@@ -18,7 +18,7 @@ describe('the intended translation', () => {
     expect(spec.mode).toBe('pae');
     expect(spec.dual).toBe(false);
     expect(spec.tablesPhys).toBe(0x100000n);
-    expect(spec.expected).toEqual([range(0x1000n, 0x1000n, 0x3ff000n, 'wx')]);
+    expect(spec.expected).toEqual([identityRange(0x1000n, 0x3ff000n, 'wx')]);
     // PDPT + PD + 2 PTs (two 2 MiB spans), the 32-byte PDPT last.
     expect(spec.tableCount).toBe(4);
     expect(spec.tableBytes).toBe(3n * 4096n + 32n);
@@ -31,7 +31,7 @@ describe('the intended translation', () => {
       regions: { _image_text: { start: 0xc0100000n, size: 0x20000n }, _image_rodata: { start: 0x120000n, size: 0x8000n } },
     });
     // 32-bit paging has no XD: text and rodata (both read-only, user) merge; the rest stays read-write.
-    const low = [range(0x100000n, 0x100000n, 0x28000n, 'ux'), range(0x128000n, 0x128000n, 0x7d8000n, 'wx')];
+    const low = [identityRange(0x100000n, 0x28000n, 'ux'), identityRange(0x128000n, 0x7d8000n, 'wx')];
     expect(spec.expected).toEqual([...low, ...low.map((r) => ({ ...r, virt: r.virt + 0xc0000000n }))]);
     expect(spec.tablesPhys).toBe(0x200000n);
     expect(spec.tableCount).toBe(1 + 3); // RAM spans three 4 MiB directory entries
@@ -47,11 +47,11 @@ describe('the intended translation', () => {
       },
     });
     expect(spec.expected).toEqual([
-      range(0x1000n, 0x1000n, 0x2000n, 'ux'),
-      range(0x3000n, 0x3000n, 0x1000n, ''),
-      range(0x200000n, 0x200000n, 0x1000n, 'u'),
-      range(0x201000n, 0x201000n, 0x2000n, 'x'),
-      range(0x203000n, 0x203000n, 0xd000n, 'w'),
+      identityRange(0x1000n, 0x2000n, 'ux'),
+      identityRange(0x3000n, 0x1000n, ''),
+      identityRange(0x200000n, 0x1000n, 'u'),
+      identityRange(0x201000n, 0x2000n, 'x'),
+      identityRange(0x203000n, 0xd000n, 'w'),
     ]);
   });
 
@@ -66,19 +66,19 @@ describe('the intended translation', () => {
     };
     const withoutUserspace = validSpec(kernel).expected;
     expect(withoutUserspace.slice(0, 3)).toEqual([
-      range(0x100000n, 0x100000n, 0x1000n, 'ux'),
-      range(0x101000n, 0x101000n, 0x1000n, 'u'),
-      range(0x102000n, 0x102000n, 0x2000n, 'w'),
+      identityRange(0x100000n, 0x1000n, 'ux'),
+      identityRange(0x101000n, 0x1000n, 'u'),
+      identityRange(0x102000n, 0x2000n, 'w'),
     ]);
-    expect(withoutUserspace).toContainEqual(range(0x106000n, 0x106000n, 0xa000n, 'w'));
-    expect(validSpec({ ...kernel, userspace: true }).expected).toContainEqual(range(0x106000n, 0x106000n, 0x1000n, 'wu'));
+    expect(withoutUserspace).toContainEqual(identityRange(0x106000n, 0xa000n, 'w'));
+    expect(validSpec({ ...kernel, userspace: true }).expected).toContainEqual(identityRange(0x106000n, 0x1000n, 'wu'));
   });
 
   it('IA-32e high-half window: canonical addresses, page 0 mapped when dual', () => {
     const spec = validSpec({
       mode: 'ia32e', sramBase: 0n, sramSizeKiB: 2048n, kernelVmBase: 0xffff800000000000n, pagetablesStart: 0xffff800000100000n,
     });
-    expect(spec.expected).toEqual([range(0n, 0n, 0x200000n, 'wx'), range(0xffff800000000000n, 0n, 0x200000n, 'wx')]);
+    expect(spec.expected).toEqual([identityRange(0n, 0x200000n, 'wx'), range(0xffff800000000000n, 0n, 0x200000n, 'wx')]);
     expect(spec.tableCount).toBe(4);
   });
 
@@ -207,7 +207,7 @@ describe('boundaries, a test on each side', () => {
 
   it('IA-32e RAM ending exactly at 2^47 is accepted, a page further refused', () => {
     const kernel: KernelDescription = { mode: 'ia32e', sramBase: (1n << 47n) - 0x200000n, sramSizeKiB: 2048n, pagetablesStart: 0x100000n };
-    expect(validSpec(kernel).expected).toEqual([range((1n << 47n) - 0x200000n, (1n << 47n) - 0x200000n, 0x200000n, 'wx')]);
+    expect(validSpec(kernel).expected).toEqual([identityRange((1n << 47n) - 0x200000n, 0x200000n, 'wx')]);
     expect(rulesOf({ ...kernel, sramSizeKiB: 2052n })).toEqual(['identity-beyond-reach']);
   });
 

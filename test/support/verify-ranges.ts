@@ -7,4 +7,7 @@ const access = (perms: string): Access =>
 
 export const range = (virt: bigint, phys: bigint, size: bigint, perms: string): MappedRange => ({ virt, phys, size, ...access(perms) });
 
+/** A range mapped where it lies: virtual = physical. */
+export const identityRange = (start: bigint, size: bigint, perms: string): MappedRange => range(start, start, size, perms);
+
 export const translation = (phys: bigint, perms: string): Translation => ({ phys, ...access(perms) });
