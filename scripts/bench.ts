@@ -1,14 +1,14 @@
 import type { BenchRow, BenchSection } from './bench/report.js';
 
-/** Sections by name, loaded lazily so `npm run bench -- gen` runs just one. */
-const SECTIONS: Record<string, () => Promise<BenchSection>> = {
-  gen: async () => (await import('./bench/gen.js')).default,
-  verify: async () => (await import('./bench/verify.js')).default,
-  qemu: async () => (await import('./bench/qemu.js')).default,
-  unicorn: async () => (await import('./bench/unicorn.js')).default,
-  bochs: async () => (await import('./bench/bochs.js')).default,
-  fuzz: async () => (await import('./bench/fuzz.js')).default,
-};
+/** Section names: each is scripts/bench/<name>.ts, loaded lazily so `npm run bench -- gen` runs just one. */
+const SECTIONS = ['gen', 'verify', 'qemu', 'unicorn', 'bochs', 'fuzz'] as const;
+type SectionName = (typeof SECTIONS)[number];
+
+const isSection = (name: string): name is SectionName => (SECTIONS as readonly string[]).includes(name);
+
+async function loadSection(name: SectionName): Promise<BenchSection> {
+  return ((await import(`./bench/${name}.js`)) as { default: BenchSection }).default;
+}
 
 function formatRow(row: BenchRow): string {
   const verdict = row.ok === undefined ? '' : row.ok ? '  ok' : '  MISSED';
@@ -18,16 +18,15 @@ function formatRow(row: BenchRow): string {
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
-  const names = wanted.length > 0 ? wanted : Object.keys(SECTIONS);
+  const names = wanted.length > 0 ? wanted : SECTIONS;
   let missed = 0;
   for (const name of names) {
-    const load = SECTIONS[name];
-    if (!load) {
-      process.stderr.write(`bench: unknown section '${name}' (${Object.keys(SECTIONS).join(', ')})\n`);
+    if (!isSection(name)) {
+      process.stderr.write(`bench: unknown section '${name}' (${SECTIONS.join(', ')})\n`);
       process.exitCode = 2;
       return;
     }
-    const section = await load();
+    const section = await loadSection(name);
     await section((row) => {
       if (row.ok === false) missed++;
       process.stdout.write(`${formatRow(row)}\n`);
