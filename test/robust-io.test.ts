@@ -111,23 +111,34 @@ describe('writeFileAtomic', () => {
     expect(statSync(out).mode & 0o777).toBe(0o751);
   });
 
-  it('replaces a hard-linked output: the other name keeps the old bytes (a rebuilt file stops sharing them)', async () => {
-    const { dir, out } = withOldOutput();
-    const other = join(dir, 'other.bin');
-    linkSync(out, other);
-    await writeFileAtomic(out, 'new');
-    expect(readFileSync(out, 'utf8')).toBe('new');
-    expect(readFileSync(other, 'utf8')).toBe('old contents');
-  });
-
-  it('writes through a symbolic link to the file it names', async () => {
-    const { dir, out } = withOldOutput();
-    const link = join(dir, 'link.bin');
-    symlinkSync(out, link);
-    await writeFileAtomic(link, 'through the link');
-    expect(readFileSync(out, 'utf8')).toBe('through the link');
-    expect(statSync(link).isFile()).toBe(true);
-  });
+  // A second name for the output, and which of the two names the write goes to.
+  const secondNames = [
+    {
+      title: 'replaces a hard-linked output: the other name keeps the old bytes (a rebuilt file stops sharing them)',
+      secondName: 'other.bin', makeName: linkSync, writeTo: 'output', text: 'new',
+      check: (out: string, other: string): void => {
+        expect(readFileSync(out, 'utf8')).toBe('new');
+        expect(readFileSync(other, 'utf8')).toBe('old contents');
+      },
+    },
+    {
+      title: 'writes through a symbolic link to the file it names',
+      secondName: 'link.bin', makeName: symlinkSync, writeTo: 'second name', text: 'through the link',
+      check: (out: string, link: string): void => {
+        expect(readFileSync(out, 'utf8')).toBe('through the link');
+        expect(statSync(link).isFile()).toBe(true);
+      },
+    },
+  ] as const;
+  for (const { title, secondName, makeName, writeTo, text, check } of secondNames) {
+    it(title, async () => {
+      const { dir, out } = withOldOutput();
+      const second = join(dir, secondName);
+      makeName(out, second);
+      await writeFileAtomic(writeTo === 'output' ? out : second, text);
+      check(out, second);
+    });
+  }
 
   it('refuses an output that is a FIFO or a directory, and leaves it as it was', async () => {
     const { dir } = withOldOutput();
