@@ -58,6 +58,10 @@ describe('reading gen_mmu.py\'s command from build.ninja', () => {
   it('splits words as sh does', () => {
     expect(shellWords(`a 'b c' "d \\" e" f\\ g`)).toEqual(['a', 'b c', 'd " e', 'f g']);
   });
+  it('keeps a $ from ninja\'s $$ literal, in single quotes or escaped in double quotes (nothing is expanded)', () => {
+    const text = '  COMMAND = python3 gen_mmu.py --kernel \'/b/$$ORIGIN/k.elf\' -o "o\\$$1.bin" --map "0x1000,0x1000,W"\n';
+    expect(genMmuCommand(text)).toEqual({ kernel: '/b/$ORIGIN/k.elf', output: 'o$1.bin', maps: ['0x1000,0x1000,W'] });
+  });
 });
 
 describe('x86pt verify --build-dir', () => {

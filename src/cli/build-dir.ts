@@ -10,6 +10,7 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { EXIT_FAILED, EXIT_OK, InputError } from '../core/errors.js';
 import { readInputFile } from '../core/io.js';
+import { SH_SYNTAX, splitWords } from '../core/shell-words.js';
 import { hex } from '../core/text.js';
 import { readElf } from '../elf/reader.js';
 import { generateForEra } from '../gen/generate.js';
@@ -44,40 +45,7 @@ const MAX_NINJA_BYTES = 256 << 20;
 
 /** Splits a shell command line into words: quotes and backslashes as sh reads them, no expansion. */
 export function shellWords(line: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      if (end < 0) throw new InputError('build.ninja: unterminated quote in the gen_mmu.py command');
-      word += line.slice(i + 1, end);
-      inWord = true;
-      i = end;
-    } else if (c === '"') {
-      let j = i + 1;
-      for (; j < line.length && line[j] !== '"'; j++) {
-        if (line[j] === '\\' && j + 1 < line.length && '"\\$`'.includes(line[j + 1]!)) j++;
-        word += line[j];
-      }
-      if (j >= line.length) throw new InputError('build.ninja: unterminated quote in the gen_mmu.py command');
-      inWord = true;
-      i = j;
-    } else if (c === '\\' && i + 1 < line.length) {
-      word += line[++i];
-      inWord = true;
-    } else if (c === ' ' || c === '\t') {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(word);
-  return words;
+  return splitWords(line, SH_SYNTAX, () => new InputError('build.ninja: unterminated quote in the gen_mmu.py command'));
 }
 
 /** build.ninja's variable lines with `$`-continuations joined and ninja's escapes (`$$`, `$ `, `$:`) undone. */

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { registerCleanup } from '../core/cleanup.js';
 import { EXIT_BAD_INPUT, InputError } from '../core/errors.js';
 import { readInputFile } from '../core/io.js';
+import { splitWords } from '../core/shell-words.js';
 import { parseElf } from '../elf/reader.js';
 import { generateForEra, generateTables } from '../gen/generate.js';
 import type { ZephyrEra } from '../elf/zephyr-era.js';
@@ -70,38 +71,12 @@ export function inProcessGenerator(options: { compat?: boolean } = {}): TableGen
 
 /**
  * Splits a command template into words: whitespace separates, single and
- * double quotes group, a backslash escapes the next character. No shell is
- * involved, so the generator is the process that gets killed on a timeout.
+ * double quotes group, a backslash escapes the next character (inside double
+ * quotes too). No shell is involved, so the generator is the process that
+ * gets killed on a timeout.
  */
 export function splitCommand(template: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < template.length; i++) {
-    const c = template[i]!;
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === '\\' && quote === '"' && i + 1 < template.length) word += template[++i];
-      else word += c;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < template.length) {
-      word += template[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      word += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new InputError(`--generator: unbalanced ${quote} in '${template}'`);
-  if (inWord) words.push(word);
-  return words;
+  return splitWords(template, { doubleQuotedBackslash: 'any', separators: 'whitespace' }, (quote) => new InputError(`--generator: unbalanced ${quote} in '${template}'`));
 }
 
 export interface CommandGeneratorOptions {
