@@ -5,7 +5,7 @@ import { dualKernel, identityKernel } from './kernel-windows.js';
 /**
  * Layouts the reference generator handles correctly, one per feature. Their
  * tables, as the reference wrote them, are committed in test/golden/gen/
- * (scripts/golden.ts regenerates them given the reference script).
+ * (test/support/make-golden.ts regenerates them given the reference script).
  */
 export const GOLDEN_LAYOUTS: Readonly<Record<string, KernelDescription>> = {
   '32bit-identity': identityKernel('32bit', [0x100000n, 4096n], 0x180000n),
