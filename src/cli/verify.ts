@@ -1,8 +1,8 @@
 /** The `dump`, `verify` and `diff` commands. */
 import { Option, type Command } from 'commander';
 import { EXIT_FAILED, EXIT_OK, InputError } from '../core/errors.js';
-import { runAction } from './command.js';
-import { PAGING_MODES, type PagingMode, type TablePlacement, type WalkOptions } from '../verify/model.js';
+import { didYouMean, runAction } from './command.js';
+import { PAGING_MODES, type PagingMode, type TablePlacement, type VirtSpan, type WalkOptions } from '../verify/model.js';
 import { ALL_ENGINES, ENGINE_NAMES, loadEngine } from '../engines/index.js';
 import { CPU_NAMES, cpuProfileNamed, walkOptionsFor } from '../engines/cpu.js';
 import { engineMatrix, matrixOutputs } from '../engines/matrix.js';
@@ -14,7 +14,9 @@ import { diffJson, diffText, diffIsEmpty, dumpJson, dumpText, verifyJson, verify
 import { verifyJunit } from '../verify/junit.js';
 import { kernelTablePlacement } from '../verify/spec.js';
 import { ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
-import { dumpTables, tableBlockProblem, walkTables } from '../verify/walker.js';
+import { createWalker, dumpTables, tableBlockProblem, walkTables, type TableBlock } from '../verify/walker.js';
+import { ONLY_WORDS, describeFilter, filterRanges, filterViolations, type EntryFilter, type OnlyWord } from '../verify/filters.js';
+import { rawDump, rawDumpJson, rawDumpText } from '../verify/raw.js';
 import { coalesceRanges } from '../verify/ranges.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
 import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
@@ -32,12 +34,25 @@ interface WalkerFlags {
   pse: boolean;
 }
 
-interface DumpFlags extends WalkerFlags {
+/** Where a table block comes from: a kernel, or a mode and a base (a final image needs neither). */
+export interface TableInputFlags extends WalkerFlags {
   kernel?: string;
   mode?: PagingMode;
   base?: string;
+}
+
+/** --range and --only. */
+export interface FilterFlags {
+  range?: string;
+  only?: string;
+}
+
+interface DumpFlags extends TableInputFlags, FilterFlags {
   format: 'text' | 'json';
+  json?: boolean;
   html?: string;
+  raw?: boolean;
+  asWritten?: boolean;
 }
 
 interface VerifyFlags extends WalkerFlags, ImageFlags {
@@ -71,35 +86,73 @@ interface DiffFlags extends WalkerFlags {
 }
 
 /** Options describing the processor the walker models, shared by every command. */
-function addWalkerOptions(command: Command): Command {
+export function addWalkerOptions(command: Command): Command {
   return command
     .option('--max-phys-addr <bits>', 'MAXPHYADDR of the processor modelled (32-52); address bits at or above it are reserved', '52')
     .option('--no-nxe', 'model IA32_EFER.NXE = 0: XD (bit 63) becomes a reserved bit')
     .option('--no-pse', 'model CR4.PSE = 0: in 32-bit paging, PS in a PDE is ignored instead of mapping 4 MiB');
 }
 
-function walkOptionsOf(flags: WalkerFlags): WalkOptions {
+export function walkOptionsOf(flags: WalkerFlags): WalkOptions {
   if (!/^\d+$/.test(flags.maxPhysAddr)) throw new InputError(`--max-phys-addr: '${flags.maxPhysAddr}' is not a number of bits`);
   return { maxPhysAddr: Number(flags.maxPhysAddr), nxe: flags.nxe, pse: flags.pse };
 }
 
-const modeOption = (flags: string, what: string): Option =>
+export const modeOption = (flags: string, what: string): Option =>
   new Option(flags, `paging mode ${what} (instead of a kernel)`).choices([...PAGING_MODES]);
 
 const formatOption = (): Option => new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
 
+/** An address given on the command line: hex (0x...) or decimal, below 2^64, exact. `what` names it in the message. */
+export function parseAddress(text: string, what: string): bigint {
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(text.trim())) throw new InputError(`${what}: '${text}' is not an address (use hex 0x... or decimal)`);
+  const value = BigInt(text.trim());
+  if (value >= 1n << 64n) throw new InputError(`${what}: ${text} does not fit in 64 bits`);
+  return value;
+}
+
 /** A physical address given on the command line: hex (0x...) or decimal, 4 KiB aligned, below 2^64. */
 function parseBase(text: string, option: string): bigint {
-  let value: bigint;
-  try {
-    if (!/^(0x[0-9a-f]+|\d+)$/i.test(text.trim())) throw new SyntaxError();
-    value = BigInt(text.trim());
-  } catch {
-    throw new InputError(`${option}: '${text}' is not an address (use hex 0x... or decimal)`);
-  }
-  if (value >= 1n << 64n) throw new InputError(`${option}: ${text} does not fit in 64 bits`);
+  const value = parseAddress(text, option);
   if (value % 4096n !== 0n) throw new InputError(`${option}: ${text} is not 4 KiB aligned (tables start on a page)`);
   return value;
+}
+
+/** --range A-B: virtual addresses from A up to but not including B, both 4 KiB aligned, A < B. */
+export function parseRange(text: string): VirtSpan {
+  const parts = /^\s*([^-\s]+)\s*-\s*([^-\s]+)\s*$/.exec(text);
+  if (!parts) throw new InputError(`--range: '${text}' is not A-B (two addresses, hex 0x... or decimal, e.g. 0x100000-0x200000)`);
+  const start = parseAddress(parts[1]!, '--range');
+  const end = parts[2] === '0x10000000000000000' ? 1n << 64n : parseAddress(parts[2]!, '--range');
+  if (start >= end) throw new InputError(`--range: ${parts[1]} is not below ${parts[2]} (the range is A up to but not including B)`);
+  if (start % 4096n !== 0n || end % 4096n !== 0n) throw new InputError(`--range: ${text} does not start and end on 4 KiB pages`);
+  return { virt: start, size: end - start };
+}
+
+/** --only w1,w2: permission words that must all hold. */
+export function parseOnly(text: string): OnlyWord[] {
+  const words = text.split(',').map((w) => w.trim());
+  for (const word of words) {
+    if (!(ONLY_WORDS as readonly string[]).includes(word)) {
+      throw new InputError(`--only: unknown '${word}'${didYouMean(word, ONLY_WORDS)} (${ONLY_WORDS.join(', ')}; a comma list means all of them)`);
+    }
+  }
+  return [...new Set(words as OnlyWord[])];
+}
+
+/** The filter --range and --only ask for. */
+export function filterOf(flags: FilterFlags): EntryFilter {
+  return {
+    ...(flags.range !== undefined && { window: parseRange(flags.range) }),
+    ...(flags.only !== undefined && { only: parseOnly(flags.only) }),
+  };
+}
+
+/** --range and --only, on a command that prints ranges. */
+export function addFilterOptions(command: Command, what = 'the ranges shown'): Command {
+  return command
+    .option('--range <A-B>', `narrow ${what} to virtual addresses A up to but not including B (hex or decimal, 4 KiB aligned), cut at the edges`)
+    .option('--only <words>', `narrow ${what} to permissions: ${ONLY_WORDS.join(', ')} (a comma list means all of them)`);
 }
 
 /** Where a table block sits, from its kernel or from --mode/--base. */
@@ -110,6 +163,14 @@ function placement(kernel: string | undefined, mode: PagingMode | undefined, bas
   }
   if (mode === undefined || base === undefined) throw new InputError(`give ${names.kernel} KERNEL.elf, or both ${names.mode} and ${names.base}`);
   return { mode, tablesPhys: parseBase(base, names.base) };
+}
+
+/** A table block from the command line, placed: a final image's own, or a table file's with -k or --mode/--base. */
+export function readTableInput(tablesFile: string, flags: TableInputFlags): { block: TableBlock; tablesFile: string; symbols?: ReadonlyMap<string, bigint> } {
+  const image = imageSide(tablesFile, flags.kernel ?? flags.mode ?? flags.base, '-k, --mode and --base');
+  if (image) return { block: { mode: image.mode, tablesPhys: image.tablesPhys, tables: image.tables }, tablesFile: image.tablesName, symbols: image.symbols };
+  const where = placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
+  return { block: { mode: where.mode, tablesPhys: where.tablesPhys, tables: readTables(tablesFile, where.mode) }, tablesFile };
 }
 
 /** A table block read from its file and walked: what dump and each side of diff show. */
@@ -127,9 +188,19 @@ function registerDump(program: Command): void {
     .addOption(modeOption('--mode <mode>', 'of the tables'))
     .option('--base <addr>', 'physical address of the first byte of the tables (hex 0x... or decimal), with --mode')
     .addOption(formatOption())
-    .addOption(htmlOption());
+    .option('--json', 'print JSON (--format json)')
+    .addOption(htmlOption())
+    .option('--raw', 'list the entries themselves, as the MMU reads them: each non-zero entry decoded, what it points to, reserved bits')
+    .option('--as-written', 'follow entries with reserved bits as if the bits were clear (the violation is still printed); '
+      + 'the default is the SDM\'s reading: such an entry translates nothing');
+  addFilterOptions(command, 'the ranges (with --raw: the entries) shown');
   addWalkerOptions(command)
     .addHelpText('after', `
+--raw prints each entry: level, table address[index], raw value, flags (P RW US PWT
+PCD A D PS/PAT G PAT XD), what it points to, ignored bits set, and on the next line a
+reserved-bit violation. --range keeps the entries whose span meets the range,
+--only the pages whose effective permissions hold, with the table entries above.
+
 Text lists one range a line: virtual span, 4 KiB pages, physical start, permissions
 (r, w, x; user or kernel), and other virtual spans of the same memory. JSON:
 {"mode", "ranges": [{"virt", "phys", "size", "writable", "user", "executable"}],
@@ -137,16 +208,24 @@ Text lists one range a line: virtual span, 4 KiB pages, physical start, permissi
 
 Exit status: 0 printed, 2 bad input.`)
     .action(runAction(async (tablesFile: string, flags: DumpFlags) => {
-      const options = walkOptionsOf(flags);
-      const image = imageSide(tablesFile, flags.kernel ?? flags.mode ?? flags.base, '-k, --mode and --base');
-      const where = image ?? placement(flags.kernel, flags.mode, flags.base, { kernel: '-k', mode: '--mode', base: '--base' });
-      const tables = image ? image.tables : readTables(tablesFile, where.mode);
-      const walked = dumpTables({ mode: where.mode, tablesPhys: where.tablesPhys, tables }, options);
+      const filter = filterOf(flags);
+      const json = jsonFormat(flags);
+      if (flags.raw && flags.html !== undefined) throw new InputError('--html maps translations: give it without --raw');
+      const options = { ...walkOptionsOf(flags), ignoreReservedBits: flags.asWritten === true };
+      const input = readTableInput(tablesFile, flags);
+      if (flags.raw) {
+        const raw = rawDump(createWalker(input.block, options), input.block.tablesPhys, filter);
+        process.stdout.write(json ? rawDumpJson(raw) : rawDumpText(raw, input.tablesFile, filter));
+        return EXIT_OK;
+      }
+      const walked = dumpTables(input.block, options);
+      const note = [flags.asWritten && 'as written: entries with reserved bits followed as if they were clear', describeFilter(filter)].filter(Boolean).join('; ');
       const context = {
-        mode: where.mode, tablesPhys: where.tablesPhys, tablesFile: image?.tablesName ?? tablesFile, tableBytes: tables.byteLength,
-        topTablePhys: walked.topTablePhys, ranges: walked.ranges, violations: walked.violations,
+        mode: input.block.mode, tablesPhys: input.block.tablesPhys, tablesFile: input.tablesFile, tableBytes: input.block.tables.byteLength,
+        topTablePhys: walked.topTablePhys, ranges: filterRanges(walked.ranges, filter),
+        violations: filterViolations(input.block.mode, walked.violations, filter), ...(note && { note }),
       };
-      process.stdout.write(await dumpReports(context, flags, image?.symbols));
+      process.stdout.write(await dumpReports(context, { ...flags, format: json ? 'json' : 'text' }, input.symbols));
       return EXIT_OK;
     }));
 }
@@ -311,6 +390,11 @@ const htmlOption = (): Option => new Option('--html <file>', 'also write the add
 function verifyFormat(flags: VerifyFlags): 'text' | 'json' | 'markdown' {
   if (flags.json && flags.format !== undefined && flags.format !== 'json') throw new InputError(`give either --json or --format ${flags.format}, not both`);
   return flags.json ? 'json' : flags.format ?? 'text';
+}
+
+/** Whether dump prints JSON: --json, or --format json (the default format is text). */
+function jsonFormat(flags: { json?: boolean; format: 'text' | 'json' }): boolean {
+  return flags.json === true || flags.format === 'json';
 }
 
 /** dump's output with the W+X audit; writes --html. `imageSymbols`: a final image's, when the tables came from one. */
