@@ -191,9 +191,9 @@ describe('x86pt lookup', () => {
 
   it('bad input: exit 2, one line naming the address', async () => {
     const cases = [
-      ['0xzz', /^x86pt: address: '0xzz' is not an address \(use hex 0x\.\.\. or decimal\)\n$/],
+      ['0xzz', /^x86pt: address: '0xzz' is not an address \(use hex 0x\.\.\. or decimal\)$/],
       ['12abc', /^x86pt: address: '12abc' is not an address/],
-      ['0x10000000000000000', /^x86pt: address: 0x10000000000000000 does not fit in 64 bits\n$/],
+      ['0x10000000000000000', /^x86pt: address: 0x10000000000000000 does not fit in 64 bits$/],
     ] as const;
     for (const [addr, problem] of cases) {
       const run = await x86pt(['lookup', addr, ...placed]);
