@@ -220,11 +220,12 @@ export function rawEntryLines(e: RawEntry, mode: PagingMode, physDigits: number)
   const levelWidth = Math.max(...PAGING_MODE_RECORDS[mode].levels.map((_, l) => entryLevelName(mode, l).length));
   const indexWidth = String(PAGING_MODE_RECORDS[mode].levels[e.depth]!.entries - 1).length;
   const where = `${' '.repeat(e.depth * 2)}${e.level.padEnd(levelWidth)} ${padHex(e.tablePhys, physDigits)}[${String(e.index).padStart(indexWidth)}]`;
-  const ignored = e.ignored !== 0n && e.present ? `  ignored ${describeBitList(e.ignored)}` : '';
   const address = e.address !== null && e.outcome === 'reserved' ? `  addr ${hex(e.address)}` : '';
-  const line = `${where} ${padHex(e.value, entryDigits)}  ${e.present ? flagColumns(e) : ''.padEnd(33)}  ${entryTarget(e, mode, physDigits)}${address}${ignored}`;
+  const line = `${where} ${padHex(e.value, entryDigits)}  ${e.present ? flagColumns(e) : ''.padEnd(33)}  ${entryTarget(e, mode, physDigits)}${address}`;
   const lines = [line.trimEnd()];
-  if (e.reserved) lines.push(`${' '.repeat(e.depth * 2 + 4)}${e.reserved}`);
+  const note = ' '.repeat(e.depth * 2 + 4);
+  if (e.present && e.ignored !== 0n) lines.push(`${note}ignored ${describeBitList(e.ignored)} set (the MMU does not read them)`);
+  if (e.reserved) lines.push(`${note}${e.reserved}`);
   return lines;
 }
 
