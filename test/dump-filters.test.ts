@@ -175,3 +175,47 @@ describe('--as-written', () => {
 });
 
 const hexOf = (v: bigint): string => `0x${v.toString(16)}`;
+
+describe('--range and --only on verify and diff', () => {
+  const kernel = SMALL_LAYOUTS['pae-identity-perms']!;
+  const good = writeKernelFiles(dir, 'pae-good', kernel);
+  const compat = writeKernelFiles(dir, 'pae-compat-2', kernel, { compat: true });
+
+  it('verify: the lists are cut to the range, the verdict stays the whole block\'s', async () => {
+    const whole = await x86pt(['verify', compat.tables, '-k', compat.elf, '--json']);
+    expect(whole.exitCode).toBe(1);
+    const all = JSON.parse(whole.stdout);
+    expect(all.mismatches.length).toBeGreaterThan(0);
+    const first = BigInt(all.mismatches[0].virt);
+    const window = `${hexOf(first)}-${hexOf(first + 0x1000n)}`;
+    const cut = await x86pt(['verify', compat.tables, '-k', compat.elf, '--json', '--range', window]);
+    expect(cut.exitCode).toBe(1);
+    const json = JSON.parse(cut.stdout);
+    expect(json.ok).toBe(false);
+    expect(json.mismatches).toEqual([{ ...all.mismatches[0], size: '0x1000' }]);
+    const text = await x86pt(['verify', compat.tables, '-k', compat.elf, '--range', window]);
+    expect(text.stdout).toMatch(new RegExp(`^shown: in ${window}: 1 of ${all.mismatches.length} mismatches, 1 of 1 violations, 0 of 0 ranges \\(the verdict is the whole block's\\)$`, 'm'));
+    // The good tables stay OK whatever is shown.
+    expect((await x86pt(['verify', good.tables, '-k', good.elf, '--only', 'wx'])).exitCode).toBe(0);
+  });
+
+  it('verify --only shows the ranges with the permissions; bad words are refused before anything runs', async () => {
+    const run = await x86pt(['verify', good.tables, '-k', good.elf, '--only', 'exec', '--format', 'markdown']);
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(/^shown: only exec: 0 of 0 mismatches, 0 of 0 violations, \d+ of \d+ ranges/m);
+    expect(run.stdout).not.toMatch(/\| r-- /);
+    expectBadInput(await x86pt(['verify', good.tables, '-k', good.elf, '--only', 'exe']), /did you mean exec\?/);
+  });
+
+  it('diff: the changes and the exit status follow the range', async () => {
+    const whole = await x86pt(['diff', good.tables, compat.tables, '-k', good.elf, '--format', 'json']);
+    expect(whole.exitCode).toBe(1);
+    // Past the first GiB (the PDPTE in violation covers 0-1 GiB) neither side maps anything.
+    const outside = await x86pt(['diff', good.tables, compat.tables, '-k', good.elf, '--range', '0x40000000-0x40001000']);
+    expect(outside.exitCode).toBe(0);
+    expect(outside.stdout).toContain('same translation, same violations');
+    const inside = await x86pt(['diff', good.tables, compat.tables, '-k', good.elf, '--range', '0x1ff000-0x200000', '--format', 'json']);
+    expect(inside.exitCode).toBe(1);
+    expect(JSON.parse(inside.stdout).changes).toEqual([expect.objectContaining({ virt: '0x1ff000', size: '0x1000' })]);
+  });
+});

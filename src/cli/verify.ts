@@ -15,7 +15,7 @@ import { verifyJunit } from '../verify/junit.js';
 import { kernelTablePlacement } from '../verify/spec.js';
 import { ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 import { createWalker, dumpTables, tableBlockProblem, walkTables, type TableBlock } from '../verify/walker.js';
-import { ONLY_WORDS, describeFilter, filterRanges, filterViolations, type EntryFilter, type OnlyWord } from '../verify/filters.js';
+import { ONLY_WORDS, describeFilter, filterMismatches, filterRanges, filterViolations, isFiltering, type EntryFilter, type OnlyWord } from '../verify/filters.js';
 import { rawDump, rawDumpJson, rawDumpText } from '../verify/raw.js';
 import { coalesceRanges } from '../verify/ranges.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
@@ -55,7 +55,7 @@ interface DumpFlags extends TableInputFlags, FilterFlags {
   asWritten?: boolean;
 }
 
-interface VerifyFlags extends WalkerFlags, ImageFlags {
+interface VerifyFlags extends WalkerFlags, ImageFlags, FilterFlags {
   kernel?: string;
   engine: string;
   cpu?: string;
@@ -71,7 +71,7 @@ interface VerifyFlags extends WalkerFlags, ImageFlags {
   zephyr?: ZephyrEra;
 }
 
-interface DiffFlags extends WalkerFlags {
+interface DiffFlags extends WalkerFlags, FilterFlags {
   kernel?: string;
   oldKernel?: string;
   newKernel?: string;
@@ -249,6 +249,7 @@ function registerVerify(program: Command): void {
     .option('--map <phys,size[,flags[,virt]]>', 'a --map the tables were generated with (v2.6, 2025; repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
     .addOption(new Option('--zephyr <era>', 'the contract to check against, instead of telling it from the kernel\'s symbols').choices([...ZEPHYR_ERAS]));
   addImageOptions(command);
+  addFilterOptions(command, 'the mismatches, violations and ranges printed (the verdict stays the whole block\'s)');
   addWalkerOptions(command)
     .addHelpText('after', `
 The SDM walker's architectural checks run whatever the engine. JSON: {"ok", "engine",
@@ -265,6 +266,10 @@ Exit status: 0 the tables do what the kernel asks, 1 they do not, 2 bad input
       const cpu = flags.cpu === undefined ? null : cpuProfileNamed(flags.cpu);
       const options = cpu ? walkOptionsFor(cpu) : walkOptionsOf(flags);
       const format = verifyFormat(flags);
+      if ((flags.range ?? flags.only) !== undefined && (flags.engine === ALL_ENGINES || flags.buildDir !== undefined)) {
+        throw new InputError('--range and --only narrow one engine\'s report: give them without --engine all and --build-dir');
+      }
+      filterOf(flags); // bad --range/--only are bad input before anything runs
       const verifyOne = async (source: ReturnType<typeof verifySource>, extraCases: Parameters<typeof verifyJunit>[3] = []) => {
         const { symbols, names } = source;
         if (unwalkable(source)) return { text: imageChecksText(source.image!, source.checks!), ok: false };
@@ -326,6 +331,7 @@ function registerDiff(program: Command): void {
     .option('--new-base <addr>', 'physical address of NEW\'s first byte')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
     .addOption(htmlOption());
+  addFilterOptions(command, 'the changes and violations (and the exit status) to what lies there');
   addWalkerOptions(command)
     .addHelpText('after', `
 Each side needs a kernel, or a mode and a base. --old-*/--new-* options apply to
@@ -369,7 +375,8 @@ Exit status: 0 same, 1 different, 2 bad input.`)
         const { walked } = walkFile(file, where, options);
         return { ...where, file, ranges: walked.ranges, violations: walked.violations };
       };
-      const report = diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new'));
+      const filter = filterOf(flags);
+      const report = filterDiff(diffTables(readSide(oldFile, 'old'), readSide(newFile, 'new')), filter);
       const markdown = await diffReports(report, flags, imageSymbols);
       process.stdout.write(markdown ?? (flags.format === 'json' ? diffJson(report) : diffText(report)));
       return diffIsEmpty(report) ? EXIT_OK : EXIT_FAILED;
@@ -413,13 +420,45 @@ async function dumpReports(context: DumpContext, flags: DumpFlags, imageSymbols?
 async function verifyReports(result: VerifyResult, names: VerifyNames, symbols: ReadonlyMap<string, bigint>,
   format: 'text' | 'json' | 'markdown', flags: VerifyFlags): Promise<{ text: string; ok: boolean }> {
   const deny = flags.deny !== undefined ? [flags.deny] : [];
+  const whole = result;
+  const filter = filterOf(flags);
+  result = filterVerify(result, filter);
   const wx = writableExecutable(result.actual);
+  const deniedWx = deny.includes('wx') && writableExecutable(whole.actual).length > 0;
   const kernel = kernelRegions(symbols);
   if (flags.html !== undefined) await writeFileAtomic(flags.html, verifyHtml({ ...names, result, kernel, wx, wxDenied: deny.includes('wx') }));
+  const shown = isFiltering(filter) ? shownNote(whole, result, filter) : '';
   const text = format === 'json' ? withWxJson(verifyJson(result, names), wx, deny)
-    : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny })
-      : verifyText(result, names) + wxText(wx, result.mode, deny.includes('wx'));
-  return { text, ok: result.ok && !(deny.includes('wx') && wx.length > 0) };
+    : format === 'markdown' ? verifyMarkdown({ result, names, kernel, wx, deny }) + (shown && `\n${shown}\n`)
+      : verifyText(result, names) + (shown && `${shown}\n`) + wxText(wx, result.mode, deny.includes('wx'));
+  return { text, ok: whole.ok && !deniedWx };
+}
+
+/** What a filtered verify report leaves out: it narrows the lists, never the verdict. */
+function shownNote(whole: VerifyResult, shown: VerifyResult, filter: EntryFilter): string {
+  return `shown: ${describeFilter(filter)}: ${shown.mismatches.length} of ${whole.mismatches.length} mismatches, `
+    + `${shown.violations.length} of ${whole.violations.length} violations, ${shown.actual.length} of ${whole.actual.length} ranges `
+    + '(the verdict is the whole block\'s)';
+}
+
+/** A verify result with its lists narrowed to the filter; the verdict and the expected map kept. */
+function filterVerify(result: VerifyResult, filter: EntryFilter): VerifyResult {
+  if (!isFiltering(filter)) return result;
+  return {
+    ...result, mismatches: filterMismatches(result.mismatches, filter), actual: filterRanges(result.actual, filter),
+    violations: filterViolations(result.mode, result.violations, filter),
+  };
+}
+
+/** A diff narrowed to the filter: changes and violations where it reaches, each side's ranges too. */
+function filterDiff(report: DiffReport, filter: EntryFilter): DiffReport {
+  if (!isFiltering(filter)) return report;
+  const side = (s: DiffSide): DiffSide => ({ ...s, ranges: filterRanges(s.ranges, filter), violations: filterViolations(s.mode, s.violations, filter) });
+  return {
+    old: side(report.old), new: side(report.new), changes: filterMismatches(report.changes, filter),
+    violationsAdded: filterViolations(report.new.mode, report.violationsAdded, filter),
+    violationsRemoved: filterViolations(report.old.mode, report.violationsRemoved, filter),
+  };
 }
 
 /** Writes diff's --html; returns the Markdown report under --format markdown, else null. */
