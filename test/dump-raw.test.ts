@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createWalker, type TableBlock } from '../src/verify/walker.js';
 import { rawDump, rawDumpJson, rawDumpText, type RawEntry } from '../src/verify/raw.js';
 import { P, RW, TableBlockBuilder, US } from './support/verify-tables.js';
-import { ia32eBlock, paeBlock, thirtyTwoBitBlock } from './support/lookup-tables.js';
+import { ia32eBlock, ia32eFile, paeBlock, thirtyTwoBitBlock } from './support/lookup-tables.js';
 import { expectBadInput, scratchDir, writeScratch, x86pt } from './support/cli.js';
 
 const raw = (block: TableBlock, asWritten = false) => rawDump(createWalker(block, { ignoreReservedBits: asWritten }), block.tablesPhys);
@@ -101,9 +101,7 @@ describe('raw entries', () => {
 
 describe('x86pt dump --raw', () => {
   const dir = scratchDir('x86pt-raw-');
-  const block = ia32eBlock();
-  const file = writeScratch(dir, 'ia32e.bin', block.tables);
-  const placed = [file, '--mode', 'ia32e', '--base', '0x200000'];
+  const { block, file, placed } = ia32eFile(dir);
 
   it('text and --json agree with the library', async () => {
     const text = await x86pt(['dump', '--raw', ...placed]);

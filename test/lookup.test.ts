@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { createWalker, type TableBlock } from '../src/verify/walker.js';
 import { lookupAddress, lookupJson, lookupText, type LookupReport } from '../src/verify/lookup.js';
-import { expectBadInput, scratchDir, writeScratch, x86pt } from './support/cli.js';
-import { ia32eBlock, paeBlock, thirtyTwoBitBlock } from './support/lookup-tables.js';
+import { expectBadInput, scratchDir, x86pt } from './support/cli.js';
+import { ia32eBlock, ia32eFile, paeBlock, thirtyTwoBitBlock } from './support/lookup-tables.js';
 import { writeKernelFiles } from './support/verify-cli.js';
 import { GOLDEN_LAYOUTS } from './support/golden-layouts.js';
 
@@ -139,9 +139,7 @@ describe('lookup: every mode, page size and stop', () => {
 
 describe('x86pt lookup', () => {
   const dir = scratchDir('x86pt-lookup-');
-  const block = ia32eBlock();
-  const file = writeScratch(dir, 'ia32e.bin', block.tables);
-  const placed = [file, '--mode', 'ia32e', '--base', '0x200000'];
+  const { file, placed } = ia32eFile(dir);
 
   it('exit 0 when the address translates, with the walk printed', async () => {
     const run = await x86pt(['lookup', '0x2000', ...placed]);

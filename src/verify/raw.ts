@@ -4,10 +4,10 @@
  * with what it points to. A consumer of the walker's traverse, like ptdump's
  * note_page; `lookup` decodes the entries of a single-address walk the same way.
  */
-import type { Access, PagingMode, Violation } from './model.js';
+import type { Access, PagingMode, TablePlacement, Violation } from './model.js';
 import { PAGING_MODE_RECORDS } from './paging-modes.js';
 import {
-  ACCESS_EXECUTABLE, ACCESS_USER, ACCESS_WRITABLE, type EntryOutcome, type LevelBits, type PageWalker,
+  ACCESS_EXECUTABLE, ACCESS_USER, ACCESS_WRITABLE, describeBits, type EntryOutcome, type LevelBits, type PageWalker, type WalkResult,
 } from './walker.js';
 import { type EntryFilter, accessMatches, describeFilter, spanInWindow } from './filters.js';
 import { violationJson, violationLine, wrapLine } from './format.js';
@@ -77,16 +77,8 @@ export function decodeEntry(bits: LevelBits, last: boolean, lo: number, hi: numb
 
 /** Bit list as text: 'bits 9-11', 'bit 52'. */
 export function describeBitList(value: bigint): string {
-  const bits: number[] = [];
-  for (let b = 0; b < 64; b++) if ((value >> BigInt(b)) & 1n) bits.push(b);
-  const parts: string[] = [];
-  for (let i = 0; i < bits.length; ) {
-    let j = i;
-    while (j + 1 < bits.length && bits[j + 1] === bits[j]! + 1) j++;
-    parts.push(i === j ? `${bits[i]}` : `${bits[i]}-${bits[j]}`);
-    i = j + 1;
-  }
-  return `${bits.length === 1 ? 'bit' : 'bits'} ${parts.join(', ')}`;
+  const bits = describeBits(Number(value & 0xffffffffn), Number(value >> 32n));
+  return `${/[-,]/.test(bits) ? 'bits' : 'bit'} ${bits}`;
 }
 
 /** One entry of a raw dump or of a lookup's walk. */
@@ -114,10 +106,7 @@ export interface RawEntry extends DecodedEntry {
 }
 
 /** The entries of a whole walk, as `dump --raw` lists them. */
-export interface RawDump {
-  readonly mode: PagingMode;
-  readonly tablesPhys: bigint;
-  readonly topTablePhys: bigint;
+export interface RawDump extends TablePlacement, Pick<WalkResult, 'topTablePhys'> {
   readonly entries: readonly RawEntry[];
   /** The CR3 problem, when the top-level table lies out of CR3's reach. */
   readonly violations: readonly Violation[];

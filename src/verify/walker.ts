@@ -263,7 +263,7 @@ function littleEndianWords(bytes: Uint8Array): Uint32Array {
 }
 
 /** Bit list as text: '1-2, 5-8, 63'. */
-function describeBits(lo: number, hi: number): string {
+export function describeBits(lo: number, hi: number): string {
   const bits: number[] = [];
   for (let b = 0; b < 64; b++) if (((b < 32 ? lo >>> b : hi >>> (b - 32)) & 1) !== 0) bits.push(b);
   const parts: string[] = [];

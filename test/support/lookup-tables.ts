@@ -1,6 +1,7 @@
 /** Hand-built table blocks with every page size and every way a walk can stop, one per mode. */
 import type { TableBlock } from '../../src/verify/walker.js';
 import { P, PS, RW, TableBlockBuilder, US, XD } from './verify-tables.js';
+import { writeScratch } from './cli.js';
 
 export const G = 0x100n;
 export const A = 0x20n;
@@ -59,4 +60,11 @@ export function ia32eBlock(): TableBlock {
   t.set(pt, 2, 0x2000n | P | US | XD);
   t.set(pd, 1, 0x400000n | P | PS | G);
   return { mode: 'ia32e', tables: t.bytes, tablesPhys: t.base };
+}
+
+/** ia32eBlock() written into `dir`, and the arguments that place it (FILE --mode ia32e --base 0x200000). */
+export function ia32eFile(dir: string): { block: TableBlock; file: string; placed: string[] } {
+  const block = ia32eBlock();
+  const file = writeScratch(dir, 'ia32e.bin', block.tables);
+  return { block, file, placed: [file, '--mode', 'ia32e', '--base', '0x200000'] };
 }
