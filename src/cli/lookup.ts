@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { EXIT_FAILED, EXIT_OK } from '../core/errors.js';
 import { runAction } from './command.js';
-import { addWalkerOptions, modeOption, parseAddress, readTableInput, walkOptionsOf, type TableInputFlags } from './verify.js';
+import { addWalkerOptions, modeOption, parseAddress, readTableInput, tableCommand, walkOptionsOf, type TableInputFlags } from './verify.js';
 import { createWalker } from '../verify/walker.js';
 import { lookupAddress, lookupJson, lookupText } from '../verify/lookup.js';
 
@@ -13,11 +13,10 @@ interface LookupFlags extends TableInputFlags {
 }
 
 export function registerLookup(program: Command): void {
-  const command = program
-    .command('lookup')
-    .description('walk one virtual address through a table block, entry by entry: the translation, or where and why the walk stops')
-    .argument('<addr>', 'the virtual address, hex (0x...) or decimal, 64-bit (canonical in IA-32e)')
-    .argument('<tables>', 'the table block, as `gen` writes it, or a final image (zephyr.elf) holding it in its pagetables section')
+  const command = tableCommand(program, 'lookup',
+    'walk one virtual address through a table block, entry by entry: the translation, or where and why the walk stops',
+    [['<addr>', 'the virtual address, hex (0x...) or decimal, 64-bit (canonical in IA-32e)'],
+      ['<tables>', 'the table block, as `gen` writes it, or a final image (zephyr.elf) holding it in its pagetables section']])
     .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for: gives the mode and the tables\' physical address')
     .addOption(modeOption('--mode <mode>', 'of the tables'))
     .option('--base <addr>', 'physical address of the first byte of the tables (hex 0x... or decimal), with --mode')

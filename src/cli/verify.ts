@@ -85,6 +85,13 @@ interface DiffFlags extends WalkerFlags, FilterFlags {
   html?: string;
 }
 
+/** A command taking table blocks: its name, what it does, and its arguments ([name, what it is]). */
+export function tableCommand(program: Command, name: string, description: string, args: readonly [string, string][]): Command {
+  const command = program.command(name).description(description);
+  for (const [arg, what] of args) command.argument(arg, what);
+  return command;
+}
+
 /** Options describing the processor the walker models, shared by every command. */
 export function addWalkerOptions(command: Command): Command {
   return command
@@ -180,10 +187,9 @@ function walkFile(file: string, where: TablePlacement, options: WalkOptions) {
 }
 
 function registerDump(program: Command): void {
-  const command = program
-    .command('dump')
-    .description('print what a table block translates: maximal ranges by virtual address, aliases, architectural violations')
-    .argument('<tables>', 'the table block, as `gen` writes it (top-level table last), or a final image (zephyr.elf) holding it in its pagetables section')
+  const command = tableCommand(program, 'dump',
+    'print what a table block translates: maximal ranges by virtual address, aliases, architectural violations',
+    [['<tables>', 'the table block, as `gen` writes it (top-level table last), or a final image (zephyr.elf) holding it in its pagetables section']])
     .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for: gives the mode and the tables\' physical address')
     .addOption(modeOption('--mode <mode>', 'of the tables'))
     .option('--base <addr>', 'physical address of the first byte of the tables (hex 0x... or decimal), with --mode')
@@ -231,10 +237,9 @@ Exit status: 0 printed, 2 bad input.`)
 }
 
 function registerVerify(program: Command): void {
-  const command = program
-    .command('verify')
-    .description('check a table block against what its kernel asks for (the layout policy), plus the SDM\'s architectural rules')
-    .argument('[tables]', 'the table block, as `gen` writes it, or a final image (zephyr.elf) holding it in its pagetables section')
+  const command = tableCommand(program, 'verify',
+    'check a table block against what its kernel asks for (the layout policy), plus the SDM\'s architectural rules',
+    [['[tables]', 'the table block, as `gen` writes it, or a final image (zephyr.elf) holding it in its pagetables section']])
     .option('-k, --kernel <elf>', 'the kernel ELF the tables were made for (with a table file)')
     .addOption(new Option('--engine <name>', 'what observes the translations (all: every engine, one matrix)').choices([...ENGINE_NAMES, ALL_ENGINES]).default('walker'))
     .addOption(new Option('--cpu <name>', 'the processor modelled, by the walker and the emulators (instead of --max-phys-addr/--no-nxe/--no-pse)').choices(CPU_NAMES))
@@ -315,11 +320,9 @@ async function checkTablesNamed<T>(kernel: string, body: () => Promise<T>): Prom
 }
 
 function registerDiff(program: Command): void {
-  const command = program
-    .command('diff')
-    .description('show how two table blocks translate differently: ranges added, removed, retargeted or with new permissions')
-    .argument('<old>', 'the table block before the change')
-    .argument('<new>', 'the table block after the change')
+  const command = tableCommand(program, 'diff',
+    'show how two table blocks translate differently: ranges added, removed, retargeted or with new permissions',
+    [['<old>', 'the table block before the change'], ['<new>', 'the table block after the change']])
     .option('-k, --kernel <elf>', 'kernel ELF for both sides (mode and tables\' physical address)')
     .option('--old-kernel <elf>', 'kernel ELF for OLD only')
     .option('--new-kernel <elf>', 'kernel ELF for NEW only')
