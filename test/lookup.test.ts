@@ -4,6 +4,8 @@
  * everywhere, and each way a walk stops is named with its level.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { flipBit } from './support/verify-tables.js';
 import { createWalker, type TableBlock } from '../src/verify/walker.js';
 import { lookupAddress, lookupJson, lookupText, type LookupReport } from '../src/verify/lookup.js';
 import { expectBadInput, scratchDir, x86pt } from './support/cli.js';
@@ -124,6 +126,14 @@ describe('lookup: every mode, page size and stop', () => {
     expect(outcome(look(ia32eBlock(), 0x8000000000n, true))).toBe('0x0 4K wxk'); // PML4E 1 -> the same PDPT, PS ignored
   });
 
+  it('a top-level table CR3 cannot reach stops the walk before it starts', () => {
+    const block = { ...paeBlock(), tablesPhys: 0xfffff000n }; // the PDPT would sit past 4 GiB
+    const r = look(block, 0x1234n);
+    expect(r.stop).toMatchObject({ reason: 'cr3', level: 'CR3' });
+    expect(r.stop!.message).toMatch(/which CR3 cannot address in PAE paging/);
+    expect(r.entries).toEqual([]);
+  });
+
   it('JSON: the entries and the translation or the stop', () => {
     const json = JSON.parse(lookupJson(look(ia32eBlock(), 0x200010n)));
     expect(json).toMatchObject({ mode: 'ia32e', virt: '0x200010', translates: true, stop: null });
@@ -205,4 +215,32 @@ describe('x86pt lookup', () => {
     const run = await x86pt(['lookup', '--help']);
     expect(run.stdout).toContain('Exit status: 0 the address translates, 1 it does not, 2 bad input');
   });
+});
+
+describe('one reading of the entries: fast path, whole walk and single-address walk agree', () => {
+  const blocks = [thirtyTwoBitBlock(), paeBlock(), ia32eBlock()];
+  for (const asWritten of [false, true]) {
+    for (const block of blocks) {
+      it(`${block.mode}${asWritten ? ', as written' : ''}: every mapped page and its neighbours, after random bit flips`, () => {
+        fc.assert(fc.property(fc.array(fc.nat(block.tables.byteLength * 8 - 1), { maxLength: 3 }), (flips) => {
+          let tables = block.tables;
+          for (const b of flips) tables = flipBit(tables, b >> 3, b & 7);
+          const flipped = { ...block, tables };
+          const walker = createWalker(flipped, { ignoreReservedBits: asWritten });
+          const ranges = walker.walk().ranges;
+          const probes = new Set<bigint>();
+          for (const r of ranges) for (const v of [r.virt - 0x1000n, r.virt, r.virt + r.size - 0x1000n, r.virt + r.size]) probes.add(v);
+          for (const virt of probes) {
+            if (virt < 0n) continue;
+            const inRange = ranges.find((r) => virt >= r.virt && virt < r.virt + r.size);
+            const fast = walker.lookup(virt);
+            const slow = lookupAddress(walker, flipped.tablesPhys, virt).translation;
+            expect(fast?.phys ?? null).toBe(inRange ? inRange.phys + (virt - inRange.virt) : null);
+            expect(slow?.phys ?? null).toBe(fast?.phys ?? null);
+            if (fast && slow) expect([slow.writable, slow.user, slow.executable]).toEqual([fast.writable, fast.user, fast.executable]);
+          }
+        }), { numRuns: 60, seed: 7 });
+      });
+    }
+  }
 });

@@ -347,7 +347,10 @@ nothing from --mode/--base. Examples:
 Lines: "+" added, "-" removed, "~" changed (target, permissions or both), and
 architectural violations that appear or disappear.
 
-Exit status: 0 same, 1 different, 2 bad input.`)
+--range A-B (A up to but not including B) and --only narrow the changes, the
+violations and the exit status to what lies there.
+
+Exit status: 0 same (where --range/--only look), 1 different, 2 bad input.`)
     .action(runAction(async (oldFile: string, newFile: string, flags: DiffFlags) => {
       const options = walkOptionsOf(flags);
       const imageSymbols: { old?: ReadonlyMap<string, bigint>; new?: ReadonlyMap<string, bigint> } = {};
