@@ -350,7 +350,7 @@ architectural violations that appear or disappear.
 --range A-B (A up to but not including B) and --only narrow the changes, the
 violations and the exit status to what lies there.
 
-Exit status: 0 same (where --range/--only look), 1 different, 2 bad input.`)
+Exit status: 0 same, 1 different, 2 bad input (with --range/--only: where they look).`)
     .action(runAction(async (oldFile: string, newFile: string, flags: DiffFlags) => {
       const options = walkOptionsOf(flags);
       const imageSymbols: { old?: ReadonlyMap<string, bigint>; new?: ReadonlyMap<string, bigint> } = {};
