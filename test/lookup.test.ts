@@ -201,6 +201,7 @@ describe('x86pt lookup', () => {
     const cases = [
       ['0xzz', /^x86pt: address: '0xzz' is not an address \(use hex 0x\.\.\. or decimal\)$/],
       ['12abc', /^x86pt: address: '12abc' is not an address/],
+      ['-5', /^x86pt: address: '-5' is not an address/],
       ['0x10000000000000000', /^x86pt: address: 0x10000000000000000 does not fit in 64 bits$/],
     ] as const;
     for (const [addr, problem] of cases) {
