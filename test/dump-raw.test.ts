@@ -10,7 +10,8 @@ import { P, RW, TableBlockBuilder, US } from './support/verify-tables.js';
 import { ia32eBlock, ia32eFile, paeBlock, thirtyTwoBitBlock } from './support/lookup-tables.js';
 import { expectBadInput, scratchDir, writeScratch, x86pt } from './support/cli.js';
 
-const raw = (block: TableBlock, asWritten = false) => rawDump(createWalker(block, { ignoreReservedBits: asWritten }), block.tablesPhys);
+const walkerOf = (block: TableBlock, asWritten = false) => createWalker(block, { ignoreReservedBits: asWritten });
+const raw = (block: TableBlock, asWritten = false) => rawDump(walkerOf(block, asWritten), block.tablesPhys);
 const brief = (e: RawEntry) => [e.level, `${e.tablePhys.toString(16)}[${e.index}]`, e.outcome, e.target, e.pageSize];
 
 describe('raw entries', () => {
@@ -62,11 +63,12 @@ describe('raw entries', () => {
     t.set(1, 0, t.tableAddr(2) | P | RW);
     t.set(2, 0, 0x5000n | P | (7n << 9n) | (1n << 52n)); // bits 9-11 and 52 ignored
     t.set(2, 1, 0x6000n | RW); // not present
-    const d = raw({ mode: 'ia32e', tables: t.bytes, tablesPhys: t.base });
+    const b = { mode: 'ia32e' as const, tables: t.bytes, tablesPhys: t.base };
+    const d = raw(b);
     expect(d.entries.map((e) => `${e.level}[${e.index}]:${e.outcome}`)).toEqual(['PML4E[0]:table', 'PDPTE[0]:table', 'PDE[0]:table', 'PTE[0]:page', 'PTE[1]:not-present']);
     expect(d.entries[3]!.ignored).toBe((7n << 9n) | (1n << 52n));
     expect(d.entries[4]).toMatchObject({ present: false, value: 0x6002n, address: null });
-    const text = rawDumpText(d, 't.bin', {});
+    const text = rawDumpText(walkerOf(b), b.tablesPhys, 't.bin');
     expect(text).toMatch(/PTE {3}0x00012000\[  0\] 0x0010000000005e01  P .*-> 4 KiB page 0x00005000\n {10}ignored bits 9-11, 52 set \(the MMU does not read them\)\n/);
     expect(text).toMatch(/PTE {3}0x00012000\[  1\] 0x0000000000006002 +not present$/m);
   });
@@ -81,15 +83,18 @@ describe('raw entries', () => {
   });
 
   it('text fits 120 columns, the violation on the lines after its entry; JSON has every field', () => {
-    const d = raw(paeBlock());
-    const lines = rawDumpText(d, 'pae.bin', {}).trimEnd().split('\n');
+    const lines = rawDumpText(walkerOf(paeBlock()), paeBlock().tablesPhys, 'pae.bin').trimEnd().split('\n');
     expect(lines.every((l) => l.length <= 120)).toBe(true);
     expect(lines[0]).toBe('pae.bin: PAE paging, top level (CR3) at 0x102000, entries as the MMU reads them');
     const bad = lines.findIndex((l) => l.startsWith('PAE PDPTE 0x00102000[2]'));
     expect(lines[bad]).toContain('-> nothing (reserved bits)  addr 0x100000');
     expect(lines[bad + 1]).toMatch(/^ {4}reserved bit 1 set \(R\/W and U\/S are reserved in a PAE PDPTE\)/);
     expect(lines.at(-1)).toBe('7 entries, 2 with reserved bits set');
-    const json = JSON.parse(rawDumpJson(d));
+    const d = raw(paeBlock());
+    const json = JSON.parse(rawDumpJson(walkerOf(paeBlock()), paeBlock().tablesPhys));
+    // The JSON written piece by piece reads as the whole object would.
+    expect(rawDumpJson(walkerOf(paeBlock()), paeBlock().tablesPhys)).toBe(`${JSON.stringify(json, null, 2)}\n`);
+    expect(json.entries).toHaveLength(d.entries.length);
     expect(json.entries[0]).toEqual({
       level: 'PAE PDPTE', table: '0x102000', index: 0, entryAddr: '0x102000', virt: '0x0', span: '0x40000000', value: '0x100001',
       present: true, flags: ['P'], address: '0x100000', ignoredBits: '0x0', reservedBits: '0x0', outcome: 'table', target: '0x100000',
@@ -106,9 +111,10 @@ describe('x86pt dump --raw', () => {
   it('text and --json agree with the library', async () => {
     const text = await x86pt(['dump', '--raw', ...placed]);
     expect(text.exitCode).toBe(0);
-    expect(text.stdout).toBe(rawDumpText(raw(block), file, {}).trimEnd());
+    expect(text.stdout).toBe(rawDumpText(walkerOf(block), block.tablesPhys, file).trimEnd());
     const json = await x86pt(['dump', '--raw', '--json', ...placed]);
-    expect(json.stdout).toBe(rawDumpJson(raw(block)).trimEnd());
+    expect(json.stdout).toBe(rawDumpJson(walkerOf(block), block.tablesPhys).trimEnd());
+    expect(JSON.parse(json.stdout).violations).toEqual([]);
   });
 
   it('--range keeps the entries meeting it and the table entries above them', async () => {

@@ -16,7 +16,7 @@ import { kernelTablePlacement } from '../verify/spec.js';
 import { ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 import { createWalker, dumpTables, tableBlockProblem, walkTables, type TableBlock } from '../verify/walker.js';
 import { ONLY_WORDS, describeFilter, filterMismatches, filterRanges, filterViolations, isFiltering, type EntryFilter, type OnlyWord } from '../verify/filters.js';
-import { rawDump, rawDumpJson, rawDumpText } from '../verify/raw.js';
+import { writeRawDump } from '../verify/raw.js';
 import { coalesceRanges } from '../verify/ranges.js';
 import { diffHtml, dumpHtml, verifyHtml } from '../verify/html.js';
 import { diffMarkdown, verifyMarkdown } from '../verify/markdown.js';
@@ -220,8 +220,7 @@ Exit status: 0 printed, 2 bad input.`)
       const options = { ...walkOptionsOf(flags), ignoreReservedBits: flags.asWritten === true };
       const input = readTableInput(tablesFile, flags);
       if (flags.raw) {
-        const raw = rawDump(createWalker(input.block, options), input.block.tablesPhys, filter);
-        process.stdout.write(json ? rawDumpJson(raw) : rawDumpText(raw, input.tablesFile, filter));
+        writeRawDump(createWalker(input.block, options), input.block.tablesPhys, input.tablesFile, filter, json, (chunk) => process.stdout.write(chunk));
         return EXIT_OK;
       }
       const walked = dumpTables(input.block, options);
