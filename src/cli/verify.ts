@@ -1,4 +1,5 @@
 /** The `dump`, `verify` and `diff` commands. */
+import { writeSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { EXIT_FAILED, EXIT_OK, InputError } from '../core/errors.js';
 import { didYouMean, runAction } from './command.js';
@@ -220,7 +221,7 @@ Exit status: 0 printed, 2 bad input.`)
       const options = { ...walkOptionsOf(flags), ignoreReservedBits: flags.asWritten === true };
       const input = readTableInput(tablesFile, flags);
       if (flags.raw) {
-        writeRawDump(createWalker(input.block, options), input.block.tablesPhys, input.tablesFile, filter, json, (chunk) => process.stdout.write(chunk));
+        writeRawDump(createWalker(input.block, options), input.block.tablesPhys, input.tablesFile, filter, json, writeStdoutNow);
         return EXIT_OK;
       }
       const walked = dumpTables(input.block, options);
@@ -392,6 +393,27 @@ export function registerVerifyCommands(program: Command): void {
   registerDump(program);
   registerVerify(program);
   registerDiff(program);
+}
+
+/**
+ * Writes to stdout before returning, waiting while a pipe is full: a raw
+ * dump is made as the walk goes, so queueing its chunks would hold it all.
+ * A reader that went away ends the output quietly, as everywhere.
+ */
+let stdoutClosed = false;
+function writeStdoutNow(text: string): void {
+  const bytes = Buffer.from(text);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let done = 0; done < bytes.length && !stdoutClosed;) {
+    try {
+      done += writeSync(1, bytes, done);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') Atomics.wait(pause, 0, 0, 1);
+      else if (code === 'EPIPE') stdoutClosed = true;
+      else throw err;
+    }
+  }
 }
 
 /* Reports: Markdown, the HTML map and the W+X audit. */
