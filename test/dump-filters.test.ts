@@ -52,6 +52,14 @@ describe('--range', () => {
     expect(await dumpRanges(tables(), '--range', `${0x300000}-${0x301000}`)).toEqual(['0x300000+0x1000->0x300000']);
   });
 
+  it('IA-32e\'s upper half, up to the top of the address space (B = 2^64)', async () => {
+    const high = tables((t) => t.set(t.top, 511, t.tableAddr(0) | P | RW));
+    expect(await dumpRanges(high, '--range', '0xffffff8000100000-0x10000000000000000')).toEqual([
+      '0xffffff8000100000+0x10000->0x100000', '0xffffff8000200000+0x200000->0x200000',
+    ]);
+    expect(await dumpRanges(high, '--range', '0xffffff8000100000-0xffffff8000101000')).toEqual(['0xffffff8000100000+0x1000->0x100000']);
+  });
+
   it('text says the range and shows a cut large page in 4 KiB', async () => {
     const file = writeScratch(dir, 'cut.bin', tables());
     const run = await x86pt(['dump', file, '--mode', 'ia32e', '--base', '0x1000000', '--range', '0x3f0000-0x500000']);

@@ -131,7 +131,8 @@ export function parseRange(text: string): VirtSpan {
   const parts = /^\s*([^-\s]+)\s*-\s*([^-\s]+)\s*$/.exec(text);
   if (!parts) throw new InputError(`--range: '${text}' is not A-B (two addresses, hex 0x... or decimal, e.g. 0x100000-0x200000)`);
   const start = parseAddress(parts[1]!, '--range');
-  const end = parts[2] === '0x10000000000000000' ? 1n << 64n : parseAddress(parts[2]!, '--range');
+  // B may be 2^64 itself: the range then runs to the top of the address space.
+  const end = /^(0x0*10000000000000000|18446744073709551616)$/i.test(parts[2]!) ? 1n << 64n : parseAddress(parts[2]!, '--range');
   if (start >= end) throw new InputError(`--range: ${parts[1]} is not below ${parts[2]} (the range is A up to but not including B)`);
   if (start % 4096n !== 0n || end % 4096n !== 0n) throw new InputError(`--range: ${text} does not start and end on 4 KiB pages`);
   return { virt: start, size: end - start };
