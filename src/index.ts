@@ -19,7 +19,10 @@ export { InputError, EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT } from './core/errors.
 // The verifier: independent of the generator.
 export { checkTables, RefusedLayoutError, type CheckInput, type VerifyResult } from './verify/check.js';
 export { specFromSymbols, type Spec } from './verify/spec.js';
-export { createWalker, walkTables, type PageWalker, type WalkResult } from './verify/walker.js';
+export { createWalker, walkTables, type PageWalker, type WalkResult, type WalkerOptions, type AddressWalk, type WalkStep } from './verify/walker.js';
+export { lookupAddress, lookupText, lookupJson, type LookupReport, type LookupStop } from './verify/lookup.js';
+export { rawDump, rawDumpText, rawDumpJson, writeRawDump, decodeEntry, type RawDump, type RawEntry, type DecodedEntry } from './verify/raw.js';
+export { filterRanges, accessMatches, ONLY_WORDS, type EntryFilter, type OnlyWord } from './verify/filters.js';
 export { compareRanges, type Mismatch } from './verify/compare.js';
 export { loadEngine, ENGINE_NAMES } from './engines/index.js';
 export type { Engine, EngineInput, EngineReport, MappedRange, Violation, VirtSpan, WalkOptions } from './verify/model.js';

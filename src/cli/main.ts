@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Registrar>> = {
   dump: async () => (await import('./verify.js')).registerVerifyCommands,
   verify: async () => (await import('./verify.js')).registerVerifyCommands,
   diff: async () => (await import('./verify.js')).registerVerifyCommands,
+  lookup: async () => (await import('./lookup.js')).registerLookup,
   fuzz: async () => (await import('./fuzz.js')).registerFuzzCommand,
   setup: async () => (await import('./setup.js')).registerSetup,
 };

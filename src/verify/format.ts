@@ -7,6 +7,7 @@ import { mismatchKind, type Mismatch } from './compare.js';
 import { describeAccess, describeAttributes, describePages, mappedBytes, type DumpRange, type Translation } from './ranges.js';
 import { PAGING_MODE_RECORDS, TABLE_BYTES, linearAddressDigits } from './paging-modes.js';
 import type { VerifyResult } from './check.js';
+import type { WalkResult } from './walker.js';
 
 import { formatSize, hex } from '../core/text.js';
 
@@ -152,13 +153,18 @@ function findAliases(ranges: readonly MappedRange[]): Map<number, { virt: bigint
 export type DumpContextRange = MappedRange & Partial<DumpRange>;
 
 /** What a dump shows: a walk of the block, and the file it came from. */
-export interface DumpContext extends TablePlacement {
+export interface DumpContext extends TablePlacement, Pick<WalkResult, 'topTablePhys'> {
   readonly tablesFile: string;
   readonly tableBytes: number;
-  readonly topTablePhys: bigint;
   readonly ranges: readonly DumpContextRange[];
   readonly violations: readonly Violation[];
+  /** What narrows or changes the reading, said in the head ('in 0x1000-0x2000', 'as written'), if anything. */
+  readonly note?: string;
 }
+
+/** A range's pages; a range cut by --range inside a large page is that many 4 KiB of it ('4 KiB x 16 of a 2 MiB page'). */
+const dumpPages = (r: DumpContextRange): string =>
+  r.pageSize !== undefined && r.size % r.pageSize !== 0n ? `${pages(r.size)} of ${formatSize(r.pageSize)} pages` : describePages(r);
 
 /** The translation map, ptdump-style: one maximal range a line, aliases pointed out. */
 export function dumpText(d: DumpContext): string {
@@ -167,14 +173,15 @@ export function dumpText(d: DumpContext): string {
   const pd = physDigits(d.ranges.map((r) => r.phys + r.size));
   const tables = (d.tableBytes - record.topTableBytes) / TABLE_BYTES + 1;
   const lines = [
-    `${d.tablesFile}: ${record.title}, ${tables} table${tables === 1 ? '' : 's'} at ${hex(d.tablesPhys)}-${hex(d.tablesPhys + BigInt(d.tableBytes))}, top level (CR3) at ${hex(d.topTablePhys)}`,
+    `${d.tablesFile}: ${record.title}, ${tables} table${tables === 1 ? '' : 's'} at ${hex(d.tablesPhys)}-${hex(d.tablesPhys + BigInt(d.tableBytes))}, top level (CR3) at ${hex(d.topTablePhys)}`
+      + (d.note ? ` (${d.note})` : ''),
   ];
   const aliases = findAliases(d.ranges);
-  const widest = Math.max(0, ...d.ranges.map((r) => describePages(r).length));
+  const widest = Math.max(0, ...d.ranges.map((r) => dumpPages(r).length));
   // The attribute column only when some leaf has one of them set (Zephyr's tables set none).
   const attributeColumn = d.ranges.some((r) => hasDetail(r) && describeAttributes(r).trim() !== '');
   d.ranges.forEach((r, i) => {
-    let line = `${padded(r.virt, vd)}-${padded(r.virt + r.size, vd)}  ${describePages(r).padEnd(widest)}  -> ${padded(r.phys, pd)}  ${describeAccess(r)}`;
+    let line = `${padded(r.virt, vd)}-${padded(r.virt + r.size, vd)}  ${dumpPages(r).padEnd(widest)}  -> ${padded(r.phys, pd)}  ${describeAccess(r)}`;
     if (attributeColumn) line = `${line.padEnd(10 + line.length - describeAccess(r).length)}  ${hasDetail(r) ? describeAttributes(r) : ''}`.trimEnd();
     const same = aliases.get(i);
     if (same) {

@@ -649,6 +649,7 @@ export function dumpHtml(d: DumpMapInput): string {
     facts: [
       ['tables', d.tablesFile], ['mode', title], ['block', `${hex(d.tablesPhys)}-${hex(d.tablesPhys + BigInt(d.tableBytes))}`],
       ['top level (CR3)', hex(d.topTablePhys)],
+      ...(d.note ? [['shown', d.note] as [string, string]] : []),
     ],
     columns: [{ title: 'translation', mode: d.mode, ranges: d.ranges, kernel: d.kernel }],
     marks: [],

@@ -16,6 +16,19 @@ import {
   type EntryName, type PagingLevel, type PagingModeRecord,
 } from './paging-modes.js';
 
+/**
+ * How the walker reads entries beyond the processor's settings. The default
+ * is the SDM's reading: an entry with a reserved bit set translates nothing.
+ */
+export interface WalkerOptions extends WalkOptions {
+  /**
+   * Read entries as written: a reserved bit is still reported, but the entry
+   * is then followed as if the bit were clear (what a table the CPU refuses
+   * would map once fixed). Not what any processor does.
+   */
+  readonly ignoreReservedBits?: boolean;
+}
+
 /** A block of paging structures as it sits in physical memory. */
 export interface TableBlock extends TablePlacement {
   /** The block's bytes; the top-level table is its last page (last 32 bytes in PAE). */
@@ -74,6 +87,68 @@ export interface PageWalker {
   walk(): WalkResult;
   /** The same walk as a dump shows it: ranges split where the page size or a leaf attribute changes. */
   dumpWalk(): DumpWalkResult;
+  /** One linear address walked level by level: every entry read, and where and why the walk ended. */
+  walkAddress(virt: bigint): AddressWalk;
+  /** The bits of each level as the walker reads them under its options, top level first. */
+  readonly levels: readonly LevelBits[];
+  /** Why a present entry at `depth` is rejected for its reserved bits (as a violation says it), or null. */
+  reservedProblem(depth: number, lo: number, hi: number): string | null;
+  /** The violation of the top-level table's place (beyond what CR3 can address), or null. */
+  readonly cr3Problem: Violation | null;
+}
+
+/** What one level's entries mean under the walker's options: what a raw dump decodes them with. */
+export interface LevelBits {
+  readonly entry: EntryName;
+  readonly entries: number;
+  /** Lowest linear-address bit of this level's index. */
+  readonly shift: number;
+  /** Reserved bits of every present entry, low and high 32-bit word. */
+  readonly reservedLo: number;
+  readonly reservedHi: number;
+  /** Whether PS (bit 7) maps a page here, and the extra reserved bits of such an entry. */
+  readonly psMapsPage: boolean;
+  readonly largeReservedLo: number;
+  readonly largeReservedHi: number;
+  /** Address-field bits of the high word that name physical bits below MAXPHYADDR. */
+  readonly addressHi: number;
+  /** PSE-36: the low-word field holding physical bits 32 and up of a large page, as a mask (0 when absent). */
+  readonly highFieldLo: number;
+  readonly controlsAccess: boolean;
+  /** Whether bit 63 is XD here under the options. */
+  readonly executeDisable: boolean;
+}
+
+/** Outcome of one entry in a walk. */
+export type EntryOutcome = 'not-present' | 'table' | 'page' | 'reserved' | 'outside';
+
+/** One entry a walk read. */
+export interface WalkStep {
+  readonly depth: number;
+  /** Physical address of the table holding the entry, and the entry's index in it. */
+  readonly tablePhys: bigint;
+  readonly index: number;
+  readonly entryAddr: bigint;
+  /** The entry's low and high 32-bit words (high 0 for 4-byte entries). */
+  readonly lo: number;
+  readonly hi: number;
+  readonly outcome: EntryOutcome;
+  /** 'table'/'outside': the next table's physical address; 'page': the page frame's; else null. */
+  readonly target: bigint | null;
+  /** 'page': bytes the entry maps. */
+  readonly pageSize: bigint | null;
+  /** The reserved-bit violation of the entry, when it has one (also under ignoreReservedBits). */
+  readonly reserved: string | null;
+}
+
+/** A single address walked: the entries read, and the translation or where the walk stopped. */
+export interface AddressWalk {
+  readonly virt: bigint;
+  /** False when the mode cannot form the address (non-canonical in IA-32e, at or past 4 GiB otherwise). */
+  readonly linear: boolean;
+  readonly steps: readonly WalkStep[];
+  /** The translation when the last step maps a page; null when the walk stopped. */
+  readonly translation: (Translation & { readonly pageSize: bigint; readonly attributes: number }) | null;
 }
 
 /** A walk for a dump: ranges of one page size and one set of attributes each. */
@@ -158,7 +233,8 @@ function compileLevel(record: PagingModeRecord, level: PagingLevel, options: Req
     largeReservedHi,
     largeAddressLo: level.shift >= 32 ? 0 : (~((1 << level.shift) - 1)) >>> 0,
     highFieldShift: field?.lowBit ?? 0,
-    highFieldMask: field ? (1 << field.width) - 1 : 0,
+    // Only the field's bits below MAXPHYADDR name address bits (the others are reserved).
+    highFieldMask: field ? (1 << Math.max(0, Math.min(field.width, m - field.addressBit))) - 1 : 0,
     highFieldPages: field ? 2 ** (field.addressBit - PAGE_SHIFT) : 0,
     addressHi: addressHiBits >= 32 ? 0xffffffff : (2 ** addressHiBits - 1),
     controlsAccess: level.controlsAccess,
@@ -187,7 +263,7 @@ function littleEndianWords(bytes: Uint8Array): Uint32Array {
 }
 
 /** Bit list as text: '1-2, 5-8, 63'. */
-function describeBits(lo: number, hi: number): string {
+export function describeBits(lo: number, hi: number): string {
   const bits: number[] = [];
   for (let b = 0; b < 64; b++) if (((b < 32 ? lo >>> b : hi >>> (b - 32)) & 1) !== 0) bits.push(b);
   const parts: string[] = [];
@@ -247,6 +323,13 @@ export interface WalkVisitor {
   reserved?(depth: number, path: readonly number[], word: number, lo: number, hi: number, large: boolean): void;
   /** Present entry pointing at a table at physical `target` outside the block: the walk does not follow it. */
   outside?(depth: number, path: readonly number[], word: number, target: number): void;
+  /**
+   * Every non-zero entry read, after the calls above for it (a table entry
+   * before the entries of its table): `vpn` the virtual page it starts at,
+   * `target` the next table's physical address ('table', 'outside') or the
+   * page's frame number ('page'), else 0.
+   */
+  entry?(depth: number, path: readonly number[], word: number, lo: number, hi: number, vpn: number, outcome: EntryOutcome, target: number): void;
 }
 
 const TOP_ENTRY_PAGES = new Map<PagingMode, Float64Array>();
@@ -269,8 +352,9 @@ function linearPageSpans(mode: PagingMode): { lowEnd: number; highStart: number;
 }
 
 /** A walker bound to one block; InputError when the bytes or the base cannot be a table block of the mode. */
-export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): PageWalker {
+export function createWalker(block: TableBlock, walkOptions: WalkerOptions = {}): PageWalker {
   const options = checkOptions(walkOptions);
+  const asWritten = walkOptions.ignoreReservedBits === true;
   const record = PAGING_MODE_RECORDS[block.mode];
   const problem = tableBlockProblem(block.mode, block.tables.byteLength);
   if (problem) throw new InputError(problem);
@@ -308,8 +392,8 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     facts[f + Slot.HighShift] = 32 - shift;
     facts[f + Slot.HighMask] = shift === 0 ? 0 : -1;
     facts[f + Slot.IndexMask] = level.entries - 1;
-    facts[f + Slot.LeaveLo] = level.reservedLo | (level.psMapsPage ? 0x80 : 0);
-    facts[f + Slot.LeaveHi] = level.reservedHi | 0;
+    facts[f + Slot.LeaveLo] = (asWritten ? 0 : level.reservedLo) | (level.psMapsPage ? 0x80 : 0);
+    facts[f + Slot.LeaveHi] = asWritten ? 0 : level.reservedHi | 0;
     facts[f + Slot.KeepLo] = level.controlsAccess ? 0 : 6;
     facts[f + Slot.XdHi] = level.executeDisable ? 0x80000000 | 0 : 0;
     facts[f + Slot.AddressHi] = level.addressHi | 0;
@@ -341,9 +425,12 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
       xdHi |= hi & facts[f + Slot.XdHi]!;
       if (((lo & facts[f + Slot.LeaveLo]!) | (hi & facts[f + Slot.LeaveHi]!)) !== 0) {
         const level = levels[f / Slot.Count]!;
-        if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0) return -1;
-        // PS: a large page.
-        if ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0) return -1;
+        if (!asWritten) {
+          if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0) return -1;
+          // PS: a large page.
+          if ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0) return -1;
+        }
+        // As written, only PS leaves the fast path: a large page.
         return packed(leafPage(lo, hi, level, true, vpn), allowLo, xdHi);
       }
       const frame = (hi & facts[f + Slot.AddressHi]!) * 2 ** 20 + (lo >>> PAGE_SHIFT);
@@ -369,6 +456,7 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
 
   const traverse = (visitor: WalkVisitor): void => {
     const path = new Array<number>(depth).fill(0);
+    const onEntry = visitor.entry;
     const visit = (l: number, tableWord: number, vpnBase: number, accessAbove: number): void => {
       const level = levels[l]!;
       const last = l === depth - 1;
@@ -376,14 +464,24 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
       for (let i = 0; i < level.entries; i++) {
         const w = tableWord + i * stride;
         const lo = words[w]!;
-        if ((lo & 1) === 0) continue;
+        if ((lo & 1) === 0) {
+          if (onEntry !== undefined) {
+            const hi = wide ? words[w + 1]! : 0;
+            path[l] = i;
+            if ((lo | hi) !== 0) onEntry(l, path, w, lo, hi, l === 0 ? topVpn[i]! : vpnBase + i * per, 'not-present', 0);
+          }
+          continue;
+        }
         const hi = wide ? words[w + 1]! : 0;
         path[l] = i;
         const large = level.psMapsPage && (lo & 0x80) !== 0;
         if ((lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0
           || (large && ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0))) {
           visitor.reserved?.(l, path, w, lo, hi, large);
-          continue;
+          if (!asWritten) {
+            onEntry?.(l, path, w, lo, hi, l === 0 ? topVpn[i]! : vpnBase + i * per, 'reserved', 0);
+            continue;
+          }
         }
         let access = accessAbove;
         if (level.controlsAccess) {
@@ -393,13 +491,19 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
         if (level.executeDisable && (hi & 0x80000000) !== 0) access &= ~ACCESS_EXECUTABLE;
         const vpn = l === 0 ? topVpn[i]! : vpnBase + i * per;
         if (large) {
-          visitor.leaf?.(vpn, leafPage(lo, hi, level, true, 0), per, access, leafAttributes(lo, true));
+          const ppn = leafPage(lo, hi, level, true, 0);
+          visitor.leaf?.(vpn, ppn, per, access, leafAttributes(lo, true));
+          onEntry?.(l, path, w, lo, hi, vpn, 'page', ppn);
         } else if (last) {
-          visitor.leaf?.(vpn, (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT), 1, access, leafAttributes(lo, false));
+          const ppn = (hi & level.addressHi) * 2 ** 20 + (lo >>> PAGE_SHIFT);
+          visitor.leaf?.(vpn, ppn, 1, access, leafAttributes(lo, false));
+          onEntry?.(l, path, w, lo, hi, vpn, 'page', ppn);
         } else {
           const target = tableTarget(lo, hi, level);
           const offset = target - basePhys;
-          if (offset >= 0 && offset + 4096 <= byteLength) visit(l + 1, offset >>> 2, vpn, access);
+          const inside = offset >= 0 && offset + 4096 <= byteLength;
+          onEntry?.(l, path, w, lo, hi, vpn, inside ? 'table' : 'outside', target);
+          if (inside) visit(l + 1, offset >>> 2, vpn, access);
           else visitor.outside?.(l, path, w, target);
         }
       }
@@ -429,7 +533,78 @@ export function createWalker(block: TableBlock, walkOptions: WalkOptions = {}): 
     return { mode: block.mode, topTablePhys: topPhys, ranges: runs.ranges(), violations: violations.list };
   };
 
-  return { mode: block.mode, topTablePhys: topPhys, translatePage, lookup, traverse, walk, dumpWalk };
+  const isReserved = (level: CompiledLevel, lo: number, hi: number, large: boolean): boolean =>
+    (lo & level.reservedLo) !== 0 || (hi & level.reservedHi) !== 0
+    || (large && ((lo & level.largeReservedLo) !== 0 || (hi & level.largeReservedHi) !== 0));
+
+  const reservedProblem = (l: number, lo: number, hi: number): string | null => {
+    const level = levels[l]!;
+    const large = level.psMapsPage && (lo & 0x80) !== 0;
+    return isReserved(level, lo, hi, large) ? reservedMessage(record, level, options, lo, hi, large) : null;
+  };
+
+  // The same reading of each level as traverse's, one entry a level, for one address.
+  const walkAddress = (virt: bigint): AddressWalk => {
+    const steps: WalkStep[] = [];
+    const vpn = virt >= 0n && virt < 1n << 64n ? Number(virt >> 12n) : -1;
+    if (!(vpn >= 0 && (vpn < lowEnd || (vpn >= highStart && vpn < pagesEnd)))) return { virt, linear: false, steps, translation: null };
+    let tableOffset = topOffset;
+    let access = ACCESS_ALL;
+    for (let l = 0; l < depth; l++) {
+      const level = levels[l]!;
+      const index = Math.floor(vpn / level.pagesPerEntry) % level.entries;
+      const w = (tableOffset >>> 2) + index * stride;
+      const lo = words[w]!;
+      const hi = wide ? words[w + 1]! : 0;
+      const large = level.psMapsPage && (lo & 0x80) !== 0;
+      const present = (lo & 1) !== 0;
+      const reserved = present ? reservedProblem(l, lo, hi) : null;
+      const step = {
+        depth: l, tablePhys: block.tablesPhys + BigInt(tableOffset), index, entryAddr: block.tablesPhys + BigInt(w * 4), lo, hi, reserved,
+      };
+      if (!present || (reserved !== null && !asWritten)) {
+        steps.push({ ...step, outcome: present ? 'reserved' : 'not-present', target: null, pageSize: null });
+        return { virt, linear: true, steps, translation: null };
+      }
+      if (level.controlsAccess) {
+        if ((lo & 2) === 0) access &= ~ACCESS_WRITABLE;
+        if ((lo & 4) === 0) access &= ~ACCESS_USER;
+      }
+      if (level.executeDisable && (hi & 0x80000000) !== 0) access &= ~ACCESS_EXECUTABLE;
+      if (large || l === depth - 1) {
+        const ppn = leafPage(lo, hi, level, large, 0);
+        const pageSize = BigInt(large ? level.pagesPerEntry : 1) * 4096n;
+        steps.push({ ...step, outcome: 'page', target: BigInt(ppn) * 4096n, pageSize });
+        return {
+          virt, linear: true, steps,
+          translation: {
+            phys: BigInt(ppn) * 4096n + (virt & (pageSize - 1n)), pageSize, attributes: leafAttributes(lo, large),
+            writable: (access & ACCESS_WRITABLE) !== 0, user: (access & ACCESS_USER) !== 0, executable: (access & ACCESS_EXECUTABLE) !== 0,
+          },
+        };
+      }
+      const target = tableTarget(lo, hi, level);
+      const offset = target - basePhys;
+      const inside = offset >= 0 && offset + 4096 <= byteLength;
+      steps.push({ ...step, outcome: inside ? 'table' : 'outside', target: BigInt(target), pageSize: null });
+      if (!inside) return { virt, linear: true, steps, translation: null };
+      tableOffset = offset;
+    }
+    return { virt, linear: true, steps, translation: null };
+  };
+
+  const levelBits: LevelBits[] = levels.map((level) => ({
+    entry: level.entry, entries: level.entries, shift: level.source.shift,
+    reservedLo: level.reservedLo, reservedHi: level.reservedHi, psMapsPage: level.psMapsPage,
+    largeReservedLo: level.largeReservedLo, largeReservedHi: level.largeReservedHi, addressHi: level.addressHi,
+    highFieldLo: (level.highFieldMask << level.highFieldShift) >>> 0,
+    controlsAccess: level.controlsAccess, executeDisable: level.executeDisable,
+  }));
+
+  return {
+    mode: block.mode, topTablePhys: topPhys, translatePage, lookup, traverse, walk, dumpWalk, walkAddress,
+    levels: levelBits, reservedProblem, cr3Problem: cr3Violation(block.mode, topPhys, options),
+  };
 }
 
 /** The top-level table must end where CR3 can address it: exactly at the limit is fine, a byte past is not. */
@@ -618,12 +793,12 @@ class DumpRangeBuilder extends RunBuilder {
 }
 
 /** A whole block walked for a dump: ranges split by page size and attributes, and every violation. */
-export function dumpTables(block: TableBlock, options: WalkOptions = {}): DumpWalkResult {
+export function dumpTables(block: TableBlock, options: WalkerOptions = {}): DumpWalkResult {
   return createWalker(block, options).dumpWalk();
 }
 
 /** Walk a whole block: every translation as maximal ranges, and every violation. */
-export function walkTables(block: TableBlock, options: WalkOptions = {}): WalkResult {
+export function walkTables(block: TableBlock, options: WalkerOptions = {}): WalkResult {
   return createWalker(block, options).walk();
 }
 
