@@ -7,7 +7,7 @@
  * failing path, so `--seed S --path P` reproduces any reported case exactly.
  */
 import fc from 'fast-check';
-import type { EngineInput, PagingMode } from '../verify/model.js';
+import { DEFAULT_HOSTING_REASON, type EngineInput, type PagingMode } from '../verify/model.js';
 import type { RefusalRule } from '../verify/spec.js';
 import { eraLayoutArbitrary, layoutArbitrary, type ReleasedEra } from './arbitraries.js';
 import type { ZephyrEra } from '../elf/zephyr-era.js';
@@ -53,8 +53,24 @@ export interface CampaignStats {
   generatorRefused: number;
   /** Findings of ignored kinds, by kind. */
   readonly ignoredByKind: Partial<Record<FindingKind, number>>;
+  /** Cases an emulator engine (not the walker) observed the tables of. */
+  engineHosted: number;
   /** Cases the engine could not host; the walker judged them. */
   engineFallbacks: number;
+  /** Those cases by the engine's reason code (HostingRefusal), and the first one-line reason seen for each code. */
+  readonly unhostedByReason: Record<string, number>;
+  readonly unhostedExample: Record<string, string>;
+  /** What a probing engine probed of the cases it hosted, summed, by plan (no entry for the walker). */
+  readonly probed: ProbedPages;
+}
+
+/** Pages a probing engine probed, of how many its full plan would have, and how many cases each plan served. */
+export interface ProbedPages {
+  pages: number;
+  fullPages: number;
+  readonly casesByPlan: Record<string, number>;
+  /** The seeds the sampled plans drew from. */
+  readonly seeds: number[];
 }
 
 export interface Counterexample {
@@ -137,11 +153,26 @@ export function drawLayouts<L extends FuzzLayout>(arbitrary: fc.Arbitrary<L>, se
   return drawn;
 }
 
-function emptyStats(): CampaignStats {
+export function emptyStats(): CampaignStats {
   return {
     layouts: 0, byMode: { '32bit': 0, pae: 0, ia32e: 0 }, valid: 0, refused: 0, refusedByRule: {},
-    generatorWrote: 0, generatorRefused: 0, ignoredByKind: {}, engineFallbacks: 0,
+    generatorWrote: 0, generatorRefused: 0, ignoredByKind: {}, engineHosted: 0, engineFallbacks: 0,
+    unhostedByReason: {}, unhostedExample: {}, probed: { pages: 0, fullPages: 0, casesByPlan: {}, seeds: [] },
   };
+}
+
+/** Counts one unhosted case under its reason, keeping the first reason line of each code. */
+export function countUnhosted(stats: CampaignStats, reason: string, message: string, n = 1): void {
+  stats.unhostedByReason[reason] = (stats.unhostedByReason[reason] ?? 0) + n;
+  stats.unhostedExample[reason] ??= message;
+}
+
+/** Adds what an engine probed of one case (or of a shard's cases) into the campaign's tally. */
+export function countProbed(into: ProbedPages, from: { pages: number; fullPages: number; casesByPlan: Readonly<Record<string, number>>; seeds: readonly number[] }): void {
+  into.pages += from.pages;
+  into.fullPages += from.fullPages;
+  for (const [plan, n] of Object.entries(from.casesByPlan)) into.casesByPlan[plan] = (into.casesByPlan[plan] ?? 0) + n;
+  for (const seed of from.seeds) if (!into.seeds.includes(seed)) into.seeds.push(seed);
 }
 
 function count(stats: CampaignStats, report: CaseReport): void {
@@ -155,7 +186,15 @@ function count(stats: CampaignStats, report: CaseReport): void {
   if (report.outcome.kind === 'tables') stats.generatorWrote++;
   if (report.outcome.kind === 'refused') stats.generatorRefused++;
   for (const f of report.ignored) stats.ignoredByKind[f.kind] = (stats.ignoredByKind[f.kind] ?? 0) + 1;
-  if (report.engineFallback) stats.engineFallbacks++;
+  if (report.engineHosted) stats.engineHosted++;
+  if (report.engineFallback) {
+    stats.engineFallbacks++;
+    countUnhosted(stats, report.engineFallbackReason ?? DEFAULT_HOSTING_REASON, report.engineFallback);
+  }
+  const probe = report.probe;
+  if (probe) {
+    countProbed(stats.probed, { pages: probe.pagesProbed, fullPages: probe.fullPageCount, casesByPlan: { [probe.plan]: 1 }, seeds: probe.plan === 'sampled' ? [probe.seed] : [] });
+  }
 }
 
 /**

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
-import type { CampaignResult, CampaignStats } from './campaign.js';
+import { hostingLines } from './report.js';
+import { countProbed, countUnhosted, emptyStats, type CampaignResult, type CampaignStats } from './campaign.js';
 
 export interface Shard {
   /** From 0. */
@@ -93,20 +94,22 @@ export function mergeShardReports(reports: readonly (ShardReport & { file: strin
     if (seen.has(r.shard.index)) throw new InputError(`${r.file}: shard ${r.shard.index + 1}/${r.shard.count} given twice`);
     seen.add(r.shard.index);
   }
-  const stats: CampaignStats = {
-    layouts: 0, byMode: { '32bit': 0, pae: 0, ia32e: 0 }, valid: 0, refused: 0, refusedByRule: {},
-    generatorWrote: 0, generatorRefused: 0, ignoredByKind: {}, engineFallbacks: 0,
-  };
-  for (const r of reports) {
+  const stats: CampaignStats = emptyStats();
+  // Shards in their order, so the example kept for each reason is the same whatever order the files came in.
+  for (const r of [...reports].sort((a, b) => a.shard.index - b.shard.index)) {
     stats.layouts += r.stats.layouts;
     stats.valid += r.stats.valid;
     stats.refused += r.stats.refused;
     stats.generatorWrote += r.stats.generatorWrote;
     stats.generatorRefused += r.stats.generatorRefused;
     stats.engineFallbacks += r.stats.engineFallbacks;
+    stats.engineHosted += r.stats.engineHosted ?? 0;
     addCounts(stats.byMode, r.stats.byMode);
     addCounts(stats.refusedByRule, r.stats.refusedByRule);
     addCounts(stats.ignoredByKind, r.stats.ignoredByKind);
+    // Reports written before reasons and probe plans were counted have neither.
+    for (const [reason, n] of Object.entries(r.stats.unhostedByReason ?? {})) countUnhosted(stats, reason, r.stats.unhostedExample?.[reason] ?? '', n);
+    if (r.stats.probed) countProbed(stats.probed, r.stats.probed);
   }
   const found = reports.flatMap((r) => (r.counterexample ? [r.counterexample] : [])).sort((a, b) => firstIndex(a.originalPath) - firstIndex(b.originalPath));
   const missing = Array.from({ length: first.shard.count }, (_, i) => i).filter((i) => !seen.has(i));
@@ -118,6 +121,7 @@ export function mergedSummary(m: MergedReport): string {
   const lines = [
     `merged ${m.shards - m.missing.length} of ${m.shards} shards, seed ${m.seed}: ${m.stats.layouts} layouts (${m.stats.valid} accepted, ${m.stats.refused} refused)` +
       (m.stats.engineFallbacks ? `, ${m.stats.engineFallbacks} judged by the walker alone` : ''),
+    ...hostingLines(m.stats),
   ];
   if (m.missing.length) lines.push(`missing shards: ${m.missing.map((i) => `${i + 1}/${m.shards}`).join(', ')}`);
   if (m.counterexample) lines.push(`COUNTEREXAMPLE (${m.counterexample.kind}): ${m.counterexample.message}`, `reproduce: x86pt fuzz --seed ${m.seed} --path ${m.counterexample.path} (with the campaign's --modes and --engine)`);
