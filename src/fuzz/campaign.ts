@@ -175,7 +175,7 @@ export function countProbed(into: ProbedPages, from: { pages: number; fullPages:
   for (const seed of from.seeds) if (!into.seeds.includes(seed)) into.seeds.push(seed);
 }
 
-function count(stats: CampaignStats, report: CaseReport): void {
+function countCase(stats: CampaignStats, report: CaseReport): void {
   stats.layouts++;
   stats.byMode[layoutMode(report.layout)]++;
   if (report.spec.valid) stats.valid++;
@@ -238,6 +238,117 @@ function campaignArbitrary(modes: readonly PagingMode[], eras: readonly ZephyrEr
   return eras[0] === 'seed' ? fc.oneof(seed, later) : fc.oneof(later, seed);
 }
 
+/** The first failing case of a search: its fast-check path (its index in the sequence), report and finding. */
+interface Failing {
+  readonly path: string;
+  readonly report: CaseReport;
+  readonly finding: Finding;
+}
+
+/**
+ * Judges layouts `from` .. `from + count - 1` of the seed's sequence (those
+ * of the shard, if any), counting into `stats`, up to the first failing one.
+ */
+async function judgeChunk(
+  options: CampaignOptions, arbitrary: fc.Arbitrary<FuzzLayout>, from: number, count: number, stats: CampaignStats, hooks: CampaignHooks,
+): Promise<{ failing?: Failing }> {
+  const drawn = drawLayouts(arbitrary, options.seed, from, count);
+  const shard = options.shard;
+  const indices = drawn.map((_, i) => from + i).filter((at) => !shard || at % shard.count === shard.index);
+  const layouts = indices.map((at) => drawn[at - from]!);
+  let failing: Failing | undefined;
+  let next = 0;
+  await judgeInOrder(layouts, options, (report) => {
+    countCase(stats, report);
+    hooks.onProgress?.({ phase: 'search', done: stats.layouts, total: shardSize(options) });
+    const finding = report.findings[0];
+    if (finding) failing = { path: String(indices[next]), report, finding };
+    next++;
+    return finding !== undefined || options.stop?.aborted === true;
+  });
+  return failing ? { failing } : {};
+}
+
+/** A search's first failing case, shrunk to a minimal one of the same kind. */
+async function shrunkCounterexample(options: CampaignOptions, arbitrary: fc.Arbitrary<FuzzLayout>, failing: Failing, hooks: CampaignHooks): Promise<Counterexample> {
+  const { path, report, finding } = failing;
+  const original = { path, report };
+  const shrunk = await shrink(options, arbitrary, path, finding.kind, hooks);
+  return shrunk
+    ? { path: shrunk.path, report: shrunk.report, finding: shrunk.finding, original, shrinks: shrunk.shrinks, shrinkRuns: shrunk.runs }
+    // The failure did not come back on replay (a flaky generator): report it as found.
+    : { path, report, finding, original, shrinks: 0, shrinkRuns: 0 };
+}
+
+/** What a worker judged of one chunk of the sequence: its counts, and the index of its first failing case. */
+export interface ChunkResult {
+  readonly from: number;
+  readonly count: number;
+  readonly stats: CampaignStats;
+  /** The index in the sequence of the first failing case (the chunk's counts stop there), or null. */
+  readonly failingIndex: number | null;
+  readonly interrupted: boolean;
+}
+
+/** A judge of chunks of one campaign's sequence (a worker's side of `--workers`). */
+export function chunkJudge(options: CampaignOptions): (from: number, count: number) => Promise<ChunkResult> {
+  const arbitrary = campaignArbitrary(options.modes, options.eras ?? ['seed']);
+  return async (from, count) => {
+    const stats = emptyStats();
+    const { failing } = await judgeChunk(options, arbitrary, from, count, stats, {});
+    return { from, count, stats, failingIndex: failing ? Number(failing.path) : null, interrupted: options.stop?.aborted === true };
+  };
+}
+
+/**
+ * The campaign's result from chunks judged elsewhere (in any order): the
+ * counts of every chunk up to the one holding the lowest failing index, as
+ * one process that stops there counts them, and that case replayed here and
+ * shrunk. The same seed gives the same result however the chunks were dealt.
+ */
+export async function campaignFromChunks(options: CampaignOptions, chunks: readonly ChunkResult[], started: number, hooks: CampaignHooks = {}): Promise<CampaignResult> {
+  const sorted = [...chunks].sort((a, b) => a.from - b.from);
+  const failingAt = sorted.find((c) => c.failingIndex !== null)?.failingIndex ?? null;
+  const stats = emptyStats();
+  for (const chunk of sorted) {
+    if (failingAt !== null && chunk.from > failingAt) break;
+    addStats(stats, chunk.stats);
+  }
+  const searchMs = performance.now() - started;
+  const interrupted = failingAt === null && (sorted.some((c) => c.interrupted) || options.stop?.aborted === true);
+  const finish = (extra: Partial<CampaignResult>): CampaignResult => ({ seed: options.seed, stats, searchMs, elapsedMs: performance.now() - started, ...extra });
+  if (failingAt === null) return finish(interrupted ? { interrupted } : {});
+  const arbitrary = campaignArbitrary(options.modes, options.eras ?? ['seed']);
+  const path = String(failingAt);
+  // The failing case again, as the search saw it, then shrunk as one process shrinks it.
+  const replay = await judgeChunk({ ...options, shard: undefined, stop: undefined }, arbitrary, failingAt, 1, emptyStats(), {});
+  if (!replay.failing) {
+    throw new Error(`fuzz: the case at path ${path} failed in a worker but passes when judged again (a nondeterministic generator or engine)`);
+  }
+  return finish({ counterexample: await shrunkCounterexample(options, arbitrary, { ...replay.failing, path }, hooks) });
+}
+
+/** Adds one tally into another (every count summed; the first example of each reason kept). */
+export function addStats(into: CampaignStats, from: CampaignStats): void {
+  into.layouts += from.layouts;
+  into.valid += from.valid;
+  into.refused += from.refused;
+  into.generatorWrote += from.generatorWrote;
+  into.generatorRefused += from.generatorRefused;
+  into.engineFallbacks += from.engineFallbacks;
+  into.engineHosted += from.engineHosted ?? 0;
+  addCounts(into.byMode, from.byMode);
+  addCounts(into.refusedByRule, from.refusedByRule);
+  addCounts(into.ignoredByKind, from.ignoredByKind);
+  // Reports written before reasons and probe plans were counted have neither.
+  for (const [reason, n] of Object.entries(from.unhostedByReason ?? {})) countUnhosted(into, reason, from.unhostedExample?.[reason] ?? '', n);
+  if (from.probed) countProbed(into.probed, from.probed);
+}
+
+function addCounts<T extends Record<string, number>>(into: Partial<T>, from: Partial<T>): void {
+  for (const [key, value] of Object.entries(from)) (into as Record<string, number>)[key] = ((into as Record<string, number>)[key] ?? 0) + (value as number);
+}
+
 /** Runs a campaign (or, with `path`, replays one case). */
 export async function runCampaign(options: CampaignOptions, hooks: CampaignHooks = {}): Promise<CampaignResult> {
   const started = performance.now();
@@ -252,36 +363,16 @@ export async function runCampaign(options: CampaignOptions, hooks: CampaignHooks
   if (options.path !== undefined) {
     const shrunk = await shrink(options, arbitrary, options.path, undefined, hooks);
     if (!shrunk) return finish({ replayPassed: true });
-    count(stats, shrunk.report);
+    countCase(stats, shrunk.report);
     const original = { path: options.path, report: shrunk.report };
     return finish({ counterexample: { path: shrunk.path, report: shrunk.report, finding: shrunk.finding, original, shrinks: shrunk.shrinks, shrinkRuns: shrunk.runs } });
   }
 
   for (let from = 0; from < options.runs; from += CHUNK) {
-    const drawn = drawLayouts(arbitrary, options.seed, from, Math.min(CHUNK, options.runs - from));
-    const shard = options.shard;
-    const indices = drawn.map((_, i) => from + i).filter((at) => !shard || at % shard.count === shard.index);
-    const layouts = indices.map((at) => drawn[at - from]!);
-    let failing: { path: string; report: CaseReport; finding: Finding } | undefined;
-    let next = 0;
-    await judgeInOrder(layouts, options, (report) => {
-      count(stats, report);
-      hooks.onProgress?.({ phase: 'search', done: stats.layouts, total: shardSize(options) });
-      const finding = report.findings[0];
-      if (finding) failing = { path: String(indices[next]), report, finding };
-      next++;
-      return finding !== undefined || options.stop?.aborted === true;
-    });
-    if (failing) {
+    const judged = await judgeChunk(options, arbitrary, from, Math.min(CHUNK, options.runs - from), stats, hooks);
+    if (judged.failing) {
       searchMs = performance.now() - started;
-      const { path, report, finding } = failing;
-      const original = { path, report };
-      const shrunk = await shrink(options, arbitrary, path, finding.kind, hooks);
-      const counterexample: Counterexample = shrunk
-        ? { path: shrunk.path, report: shrunk.report, finding: shrunk.finding, original, shrinks: shrunk.shrinks, shrinkRuns: shrunk.runs }
-        // The failure did not come back on replay (a flaky generator): report it as found.
-        : { path, report, finding, original, shrinks: 0, shrinkRuns: 0 };
-      return finish({ counterexample });
+      return finish({ counterexample: await shrunkCounterexample(options, arbitrary, judged.failing, hooks) });
     }
     await yieldToEventLoop();
     if (options.stop?.aborted) return finish({ interrupted: true });

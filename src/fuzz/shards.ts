@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
 import { hostingLines } from './report.js';
-import { countProbed, countUnhosted, emptyStats, type CampaignResult, type CampaignStats } from './campaign.js';
+import { addStats, emptyStats, type CampaignResult, type CampaignStats } from './campaign.js';
 
 export interface Shard {
   /** From 0. */
@@ -78,10 +78,6 @@ export interface MergedReport {
 
 const firstIndex = (path: string): number => Number(path.split(':')[0]);
 
-function addCounts<T extends Record<string, number>>(into: Partial<T>, from: Partial<T>): void {
-  for (const [key, value] of Object.entries(from)) (into as Record<string, number>)[key] = ((into as Record<string, number>)[key] ?? 0) + (value as number);
-}
-
 /** The shards' reports as one; InputError when they come from different campaigns or repeat a shard. */
 export function mergeShardReports(reports: readonly (ShardReport & { file: string })[]): MergedReport {
   if (reports.length === 0) throw new InputError('--merge needs at least one report');
@@ -96,21 +92,7 @@ export function mergeShardReports(reports: readonly (ShardReport & { file: strin
   }
   const stats: CampaignStats = emptyStats();
   // Shards in their order, so the example kept for each reason is the same whatever order the files came in.
-  for (const r of [...reports].sort((a, b) => a.shard.index - b.shard.index)) {
-    stats.layouts += r.stats.layouts;
-    stats.valid += r.stats.valid;
-    stats.refused += r.stats.refused;
-    stats.generatorWrote += r.stats.generatorWrote;
-    stats.generatorRefused += r.stats.generatorRefused;
-    stats.engineFallbacks += r.stats.engineFallbacks;
-    stats.engineHosted += r.stats.engineHosted ?? 0;
-    addCounts(stats.byMode, r.stats.byMode);
-    addCounts(stats.refusedByRule, r.stats.refusedByRule);
-    addCounts(stats.ignoredByKind, r.stats.ignoredByKind);
-    // Reports written before reasons and probe plans were counted have neither.
-    for (const [reason, n] of Object.entries(r.stats.unhostedByReason ?? {})) countUnhosted(stats, reason, r.stats.unhostedExample?.[reason] ?? '', n);
-    if (r.stats.probed) countProbed(stats.probed, r.stats.probed);
-  }
+  for (const r of [...reports].sort((x, y) => x.shard.index - y.shard.index)) addStats(stats, r.stats);
   const found = reports.flatMap((r) => (r.counterexample ? [r.counterexample] : [])).sort((a, b) => firstIndex(a.originalPath) - firstIndex(b.originalPath));
   const missing = Array.from({ length: first.shard.count }, (_, i) => i).filter((i) => !seen.has(i));
   return { seed: first.seed, runs: first.runs, shards: first.shard.count, stats, counterexample: found[0] ?? null, missing, interrupted: reports.some((r) => r.interrupted) };
