@@ -300,7 +300,7 @@ async function fuzz(flags: FuzzFlags, files: readonly string[] = []): Promise<nu
           spawnChild: () => spawnChunkWorker(process.argv[1]!, process.argv.slice(at + 1)),
           onProgress: (done) => bar.update({ phase: 'search', done, total: shardSize(options) }),
         });
-        result = await campaignFromChunks(options, chunks, started, hooks);
+        result = { ...(await campaignFromChunks(options, chunks, started, hooks)), workers: judges };
       } else {
         result = await runCampaign(options, hooks);
       }

@@ -93,6 +93,8 @@ export interface CampaignResult {
   readonly replayPassed?: boolean;
   /** The search was stopped before its last layout. */
   readonly interrupted?: boolean;
+  /** Judges that shared the search (--workers; 1 when absent). */
+  readonly workers?: number;
   /** Time spent judging drawn layouts, and in all (shrinking included). */
   readonly searchMs: number;
   readonly elapsedMs: number;

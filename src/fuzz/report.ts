@@ -99,7 +99,7 @@ export function campaignSummary(result: CampaignResult, settings: CampaignSettin
   const shrinking = result.elapsedMs - result.searchMs > 50 ? `, then ${((result.elapsedMs - result.searchMs) / 1000).toFixed(1)} s shrinking` : '';
   const lines = [
     `x86pt fuzz: ${plural(result.stats.layouts, 'layout')} in ${seconds.toFixed(1)} s (${rate}/s)${shrinking}, seed ${result.seed}, modes ${settings.modes.join(',')}`,
-    `  generator: ${generator}; engine: ${settings.engine}`,
+    `  generator: ${generator}; engine: ${settings.engine}; ${plural(result.workers ?? 1, 'worker')}`,
     ...statsLines(result.stats),
   ];
   if (result.interrupted) lines.push('interrupted');
