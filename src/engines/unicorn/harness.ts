@@ -23,12 +23,9 @@ const GDT: Record<32 | 64, readonly bigint[]> = {
   64: [0n, 0x00209b0000000000n, 0x0000930000000000n, 0x0020fb0000000000n, 0x0000f30000000000n],
 };
 
-/** Byte offsets inside the harness pages. */
-const KERNEL_ROUTINES_START = 0x40;
-const USER_ROUTINES_START = 0x400;
-const GDT_OFFSET = 0x800;
-const IDLE_FRAME_OFFSET = 0xe00;
-const TOUCH_FRAME_OFFSET = 0xf00;
+/** Byte offsets inside the harness pages: the kernel routines from 0x40, the user ones from 0x400, the GDT, the two frames. */
+const OFFSET = { kernelRoutines: 0x40, userRoutines: 0x400, gdt: 0x800, idleFrame: 0xe00, touchFrame: 0xf00 } as const;
+/** Each routine starts on a 16-byte boundary. */
 const ROUTINE_ALIGN = 16;
 
 /** Where each routine starts in its page. */
@@ -55,15 +52,15 @@ function place(start: number, end: number, routines: readonly [string, Routine][
 }
 
 export function harnessLayout(routines: ProbeRoutines): HarnessLayout {
-  const kernel = place(KERNEL_ROUTINES_START, USER_ROUTINES_START, Object.entries(routines)) as Record<keyof ProbeRoutines, number>;
-  const user = place(USER_ROUTINES_START, GDT_OFFSET, [['touch', routines.touch], ['idle', routines.idle]]);
+  const kernel = place(OFFSET.kernelRoutines, OFFSET.userRoutines, Object.entries(routines)) as Record<keyof ProbeRoutines, number>;
+  const user = place(OFFSET.userRoutines, OFFSET.gdt, [['touch', routines.touch], ['idle', routines.idle]]);
   return {
     kernel,
     user: { touch: user.touch!, idle: user.idle! },
-    gdt: GDT_OFFSET,
+    gdt: OFFSET.gdt,
     gdtLimit: GDT[64].length * 8 - 1,
-    idleFrame: IDLE_FRAME_OFFSET,
-    touchFrame: TOUCH_FRAME_OFFSET,
+    idleFrame: OFFSET.idleFrame,
+    touchFrame: OFFSET.touchFrame,
   };
 }
 

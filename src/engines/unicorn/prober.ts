@@ -216,16 +216,18 @@ class TableProber {
       if (user) this.userRun(kernelContext, kernel, user, run);
       else this.smapRun(userContext, kernel, run);
     }
+    return this.observed({ userAccess: user ? 'cpl3' : 'smap', method: 'execute', kernelPage: pageAddress(kernel.vpn), userPage: user ? pageAddress(user.vpn) : null });
+  }
+
+  /** What the probes saw, probed the way `how` says. */
+  private observed(how: Pick<ProbeResult, 'userAccess' | 'method' | 'kernelPage' | 'userPage'>): ProbeResult {
     return {
       actual: this.ranges(),
       coverage: this.plan.coverage,
       violations: [],
       pagesProbed: this.plan.pageCount,
       plan: this.planSummary(),
-      userAccess: user ? 'cpl3' : 'smap',
-      method: 'execute',
-      kernelPage: pageAddress(kernel.vpn),
-      userPage: user ? pageAddress(user.vpn) : null,
+      ...how,
       runs: this.runs,
       faults: this.faults,
       tablesAfter: this.uc.readMemory(this.input.tablesPhys, this.input.tables.byteLength),
@@ -392,24 +394,10 @@ class TableProber {
         present.push([index, vpn]);
       }
     }
-    this.uc.writeRegister(X86_REG.CR4, this.uc.readRegister(X86_REG.CR4) | CR4_SMAP);
-    if ((this.uc.readRegister(X86_REG.CR4) & CR4_SMAP) === 0n) throw new Error('unicorn: the emulated CPU does not support CR4.SMAP');
+    this.setSmap();
     this.uc.flushTranslations();
     for (const [index, vpn] of present) if (allowed(vpn, UC_PROT_READ) === null) this.seen.user[index] = 1;
-    return {
-      actual: this.ranges(),
-      coverage: this.plan.coverage,
-      violations: [],
-      pagesProbed: this.plan.pageCount,
-      plan: this.planSummary(),
-      userAccess: 'smap',
-      method: 'translate',
-      kernelPage: null,
-      userPage: null,
-      runs: this.runs,
-      faults: this.faults,
-      tablesAfter: this.uc.readMemory(this.input.tablesPhys, this.input.tables.byteLength),
-    };
+    return this.observed({ userAccess: 'smap', method: 'translate', kernelPage: null, userPage: null });
   }
 
   /** The first candidate page that CPL 3 code really executes from, or null. */
@@ -451,9 +439,14 @@ class TableProber {
 
   private smapContext(kernelContext: CpuContext): CpuContext {
     kernelContext.restore();
+    this.setSmap();
+    return this.saveContext();
+  }
+
+  /** Sets CR4.SMAP: a supervisor read of a user page then faults (EFLAGS.AC stays clear). */
+  private setSmap(): void {
     this.uc.writeRegister(X86_REG.CR4, this.uc.readRegister(X86_REG.CR4) | CR4_SMAP);
     if ((this.uc.readRegister(X86_REG.CR4) & CR4_SMAP) === 0n) throw new Error('unicorn: the emulated CPU does not support CR4.SMAP');
-    return this.saveContext();
   }
 
   // ---- the probes ----
