@@ -65,6 +65,9 @@ export interface DealOptions {
   readonly onProgress?: (done: number) => void;
 }
 
+/** A child's status when its parent went away mid-campaign: the shell's status for SIGINT. */
+const EXIT_INTERRUPTED = 128 + 2;
+
 /** Chunks each child holds at once: one it judges, one waiting. */
 const IN_HAND = 2;
 
@@ -165,9 +168,12 @@ export function serveChunks(judge: (from: number, count: number) => Promise<Chun
     };
     const close = (): void => {
       process.off('message', onMessage);
+      process.off('disconnect', orphaned);
       process.disconnect?.();
       resolve();
     };
+    // The parent is gone (a second Ctrl-C ends it at once): nobody wants the rest.
+    const orphaned = (): void => process.exit(EXIT_INTERRUPTED);
     const onMessage = (message: ToWorker): void => {
       if (message.type === 'chunk') {
         queue.push({ from: message.from, count: message.count });
@@ -178,6 +184,7 @@ export function serveChunks(judge: (from: number, count: number) => Promise<Chun
       }
     };
     process.on('message', onMessage);
+    process.once('disconnect', orphaned);
     send({ type: 'ready' });
   });
 }
