@@ -31,9 +31,11 @@ const section: BenchSection = async (report) => {
   }
 
   // --workers: whole CLI processes (start-up included), 1 and 2 workers alternated in pairs, medians
-  // of 3. On a machine others load, the wall-clock ratio understates what 2 idle cores give, so the
-  // CPU time both runs spent (their children's included, from /proc) is reported too: its ratio is
-  // the cost of splitting the work (start-up, drawing each chunk, cold code in the second process).
+  // of 3. On a machine others load, the wall-clock ratio understates what 2 idle cores give (with
+  // sched_autogroup on, a session's processes share one share of the CPU, however many there are),
+  // so the CPU time both runs spent (their children's included, from /proc) is reported too: its
+  // ratio is the cost of splitting the work (start-up, drawing each chunk, cold code in the second
+  // process), and the last row the speedup two free cores would give the balanced judges.
   const { execFileSync } = await import('node:child_process');
   const { loadavg } = await import('node:os');
   const { readFileSync } = await import('node:fs');

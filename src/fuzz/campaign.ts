@@ -116,6 +116,8 @@ const CHUNK = 256;
 /** Cases handed to a batch engine at once (QEMU packs several into one boot). */
 const BATCH = 32;
 
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * Judges layouts in order, calling `judged` with each report until it returns
  * true. A batch engine gets the accepted cases of up to BATCH layouts at a time.
@@ -123,7 +125,11 @@ const BATCH = 32;
 async function judgeInOrder(layouts: readonly FuzzLayout[], options: CampaignOptions, judged: (report: CaseReport) => boolean): Promise<void> {
   const engine = options.engine;
   if (!engine.runBatch) {
-    for (const layout of layouts) if (judged(await evaluateLayout(layout, options))) return;
+    for (const layout of layouts) {
+      if (judged(await evaluateLayout(layout, options))) return;
+      // A turn for the event loop between cases: a --workers parent answers its children here.
+      await yieldToEventLoop();
+    }
     return;
   }
   for (let at = 0; at < layouts.length; at += BATCH) {
@@ -135,6 +141,7 @@ async function judgeInOrder(layouts: readonly FuzzLayout[], options: CampaignOpt
     for (const [i, p] of prepared.entries()) {
       if (judged(await judgeCase(p, options, inputs[i] ? observed[next++] : undefined))) return;
     }
+    await yieldToEventLoop();
   }
 }
 
@@ -144,7 +151,6 @@ export function shardSize(options: Pick<CampaignOptions, 'runs' | 'shard'>): num
   return shard ? Math.floor(options.runs / shard.count) + (shard.index < options.runs % shard.count ? 1 : 0) : options.runs;
 }
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Layouts `from` .. `from + count - 1` of the seed's sequence, as fast-check numbers its runs. */
 export function drawLayouts<L extends FuzzLayout>(arbitrary: fc.Arbitrary<L>, seed: number, from: number, count: number): L[] {
