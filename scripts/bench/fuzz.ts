@@ -30,22 +30,40 @@ const section: BenchSection = async (report) => {
     report({ section: 'fuzz', name: `in-process campaign, walker, ${mode} only`, value: await rate([mode], RUNS / 5), unit: 'layouts/s' });
   }
 
-  // --workers: whole CLI processes (start-up included), 1 and 2 workers alternated, medians of 3.
+  // --workers: whole CLI processes (start-up included), 1 and 2 workers alternated in pairs, medians
+  // of 3. On a machine others load, the wall-clock ratio understates what 2 idle cores give (with
+  // sched_autogroup on, a session's processes share one share of the CPU, however many there are),
+  // so the CPU time both runs spent (their children's included, from /proc) is reported too: its
+  // ratio is the cost of splitting the work (start-up, drawing each chunk, cold code in the second
+  // process), and the last row the speedup two free cores would give the balanced judges.
   const { execFileSync } = await import('node:child_process');
   const { loadavg } = await import('node:os');
+  const { readFileSync } = await import('node:fs');
   const cli = new URL('../../x86pt.mjs', import.meta.url).pathname;
   const WORKER_RUNS = 8000;
-  const timed = (workers: number): number => {
-    const t = performance.now();
-    execFileSync(process.execPath, [cli, 'fuzz', '--runs', String(WORKER_RUNS), '--seed', String(SEED), '--no-progress', '--workers', String(workers)], { stdio: 'ignore' });
-    return (performance.now() - t) / 1000;
+  /** CPU seconds of the children this process has waited for (cutime + cstime, in clock ticks of 1/100 s). */
+  const childCpu = (): number => {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / 100;
   };
-  const times: Record<1 | 2, number[]> = { 1: [], 2: [] };
+  const timed = (workers: number): { wall: number; cpu: number } => {
+    const t = performance.now();
+    const cpu = childCpu();
+    execFileSync(process.execPath, [cli, 'fuzz', '--runs', String(WORKER_RUNS), '--seed', String(SEED), '--no-progress', '--workers', String(workers)], { stdio: 'ignore' });
+    return { wall: (performance.now() - t) / 1000, cpu: childCpu() - cpu };
+  };
+  const load = loadavg()[0]!;
+  const times: Record<1 | 2, { wall: number; cpu: number }[]> = { 1: [], 2: [] };
   for (let i = 0; i < 3; i++) for (const w of [1, 2] as const) times[w].push(timed(w));
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[1]!;
-  const speedup = median(times[1]) / median(times[2]);
-  report({ section: 'fuzz', name: `--workers 1, ${WORKER_RUNS} layouts (whole process)`, value: WORKER_RUNS / median(times[1]), unit: 'layouts/s' });
-  report({ section: 'fuzz', name: `--workers 2 over --workers 1 (load average ${loadavg()[0]!.toFixed(1)})`, value: speedup, unit: 'x', target: '>= 1.7x on 2 idle cores', ok: speedup >= 1.7 });
+  const wall = (w: 1 | 2): number => median(times[w].map((t) => t.wall));
+  const cpu = (w: 1 | 2): number => median(times[w].map((t) => t.cpu));
+  const speedup = wall(1) / wall(2);
+  report({ section: 'fuzz', name: `--workers 1, ${WORKER_RUNS} layouts (whole process)`, value: WORKER_RUNS / wall(1), unit: 'layouts/s' });
+  report({ section: 'fuzz', name: `--workers 2, ${WORKER_RUNS} layouts (whole process)`, value: WORKER_RUNS / wall(2), unit: 'layouts/s' });
+  report({ section: 'fuzz', name: `--workers 2 over --workers 1 (load average ${load.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after)`, value: speedup, unit: 'x', target: '>= 1.7x on 2 idle cores', ok: speedup >= 1.7 });
+  report({ section: 'fuzz', name: '--workers 2: CPU time over --workers 1 (the cost of splitting)', value: cpu(2) / cpu(1), unit: 'x' });
+  report({ section: 'fuzz', name: '--workers 2 over --workers 1 if both cores were free (CPU time of 1 over half that of 2)', value: cpu(1) / (cpu(2) / 2), unit: 'x' });
 };
 
 export default section;

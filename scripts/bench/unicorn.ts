@@ -10,6 +10,8 @@ import { kernelSymbolMap, type KernelDescription } from '../../src/elf/kernel.js
 import { checkTables } from '../../src/verify/check.js';
 import { createUnicornEngine } from '../../src/engines/unicorn/engine.js';
 import { probeTables } from '../../src/engines/unicorn/prober.js';
+import { runCampaign } from '../../src/fuzz/campaign.js';
+import { inProcessGenerator } from '../../src/fuzz/generators.js';
 
 const MiB = 0x100000n;
 const HIGH_HALF = 0xffff800000000000n;
@@ -38,8 +40,24 @@ const SMALL_LAYOUT: KernelDescription = {
 };
 const SMALL_CHECKS = 1000;
 
+/** The default fuzz campaign `x86pt fuzz --runs 1000 --seed 5 --engine unicorn` judges. */
+const HOSTING_RUNS = 1000;
+const HOSTING_SEED = 5;
+
 const section: BenchSection = async (report) => {
   const engine = await createUnicornEngine();
+
+  // How many of a default campaign's layouts with tables the engine hosts, and why not the rest.
+  const campaign = await runCampaign({
+    modes: ['32bit', 'pae', 'ia32e'], runs: HOSTING_RUNS, seed: HOSTING_SEED, shrinkBudget: 0, generator: inProcessGenerator(), engine,
+    determinism: false, ignore: new Set(),
+  });
+  const { engineHosted, engineFallbacks, unhostedByReason, probed } = campaign.stats;
+  const hostedShare = (100 * engineHosted) / (engineHosted + engineFallbacks);
+  report({ section: 'unicorn', name: `fuzz --runs ${HOSTING_RUNS} --seed ${HOSTING_SEED}: layouts with tables hosted (${engineHosted} of ${engineHosted + engineFallbacks})`, value: hostedShare, unit: '%', target: '>= 95%', ok: hostedShare >= 95 });
+  for (const [reason, n] of Object.entries(unhostedByReason)) report({ section: 'unicorn', name: `fuzz: not hosted, ${reason}`, value: n, unit: 'layouts' });
+  report({ section: 'unicorn', name: 'fuzz: pages probed of those the full plans would probe', value: (100 * probed.pages) / probed.fullPages, unit: '%' });
+
   const symbols = kernelSymbolMap(IA32E_64MIB_LAYOUT);
   const tables = generateTables(symbols).bytes;
   // The first run also finds the error code's place in Unicorn's state (once per process); time it apart.

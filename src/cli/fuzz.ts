@@ -5,7 +5,7 @@ import { registerTemp, withInterruptHandler } from '../core/cleanup.js';
 import { ensureDirectory } from '../core/io.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { EXIT_FAILED, EXIT_OK, InputError } from '../core/errors.js';
 import { runAction } from './command.js';
 import { PAGING_MODES, type Engine, type PagingMode } from '../verify/model.js';
@@ -14,7 +14,8 @@ import { FINDING_KINDS, FINDING_MEANINGS, type FindingKind } from '../fuzz/findi
 import { isZephyrEra, ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 
 interface FuzzFlags {
-  workers: string;
+  workers?: string;
+  chunkWorker?: boolean;
   shard?: string;
   report?: string;
   merge?: boolean;
@@ -228,20 +229,6 @@ async function fuzz(flags: FuzzFlags, files: readonly string[] = []): Promise<nu
   if (files.length > 0) throw new InputError(`unexpected argument '${files[0]}' (report files go with --merge)`);
   const { parseShard, shardReport } = await import('../fuzz/shards.js');
   const shard = flags.shard !== undefined ? parseShard(flags.shard) : undefined;
-  const workers = parseCount(flags.workers, '--workers', 1, 1024);
-  if (workers > 1 && flags.path === undefined) {
-    const { runWorkers } = await import('../fuzz/workers.js');
-    const { mergedSummary } = await import('../fuzz/shards.js');
-    const at = process.argv.indexOf('fuzz');
-    const merged = await runWorkers(process.argv[1]!, process.argv.slice(at + 1), workers, shard);
-    process.stdout.write(mergedSummary(merged));
-    if (flags.report !== undefined) {
-      const { writeFileAtomic } = await import('../core/io.js');
-      const seed = merged.seed;
-      await writeFileAtomic(flags.report, `${JSON.stringify({ format: 'x86pt-fuzz-shard/1', seed, runs: merged.runs, modes: parseModes(flags.modes), engine: flags.engine, shard: shard ?? { index: 0, count: 1 }, stats: merged.stats, interrupted: merged.interrupted, counterexample: merged.counterexample }, null, 2)}\n`);
-    }
-    return merged.counterexample ? EXIT_FAILED : EXIT_OK;
-  }
   const runs = parseCount(flags.runs, '--runs', 1, 100_000_000);
   const seed = flags.seed !== undefined ? parseSeed(flags.seed) : randomInt(0, 2 ** 31);
   const path = flags.path !== undefined ? parsePath(flags.path, runs) : undefined;
@@ -255,9 +242,13 @@ async function fuzz(flags: FuzzFlags, files: readonly string[] = []): Promise<nu
   const refusalExit = flags.refusalExit !== undefined ? parseCount(flags.refusalExit, '--refusal-exit', 1, 255) : undefined;
   if (flags.compat && flags.generator !== undefined) throw new InputError('--compat applies to the in-process generator; give the external command its own options instead');
   if (!(ENGINE_NAMES as readonly string[]).includes(flags.engine)) throw new InputError(`--engine: unknown engine '${flags.engine}' (choose from ${ENGINE_NAMES.join(', ')})`);
+  const { chunkSize, dealChunks, defaultWorkers, serveChunks, spawnChunkWorker } = await import('../fuzz/workers.js');
+  const workers = flags.workers !== undefined ? parseCount(flags.workers, '--workers', 1, 1024) : defaultWorkers();
+  // No more judges than chunks to deal; a replay (--path) is one case.
+  const judges = path !== undefined || flags.chunkWorker ? 1 : Math.min(workers, Math.ceil(runs / chunkSize(runs, workers)));
 
   const { inProcessGenerator, commandGenerator, checkGeneratorRuns } = await import('../fuzz/generators.js');
-  const { runCampaign } = await import('../fuzz/campaign.js');
+  const { runCampaign, chunkJudge, campaignFromChunks, shardSize } = await import('../fuzz/campaign.js');
   const { campaignSummary, counterexampleReport, saveCounterexample } = await import('../fuzz/report.js');
   const { loadEngine } = await import('../engines/index.js');
 
@@ -289,12 +280,30 @@ async function fuzz(flags: FuzzFlags, files: readonly string[] = []): Promise<nu
         ...(flags.compat ? { compat: true } : {}),
         ...(refusalExit !== undefined ? { refusalExit } : {}),
       };
-      const result = await runCampaign({
+      const options = {
         modes, eras, runs, seed, shrinkBudget, generator, engine, determinism: flags.determinism, ignore: new Set(ignoreList), stop: stop.signal,
         ...(path !== undefined ? { path } : {}),
         ...(refusalExit !== undefined ? { refusalExit } : {}),
         ...(shard !== undefined ? { shard } : {}),
-      }, { onProgress: (p) => bar.update(p) });
+      };
+      if (flags.chunkWorker) {
+        await serveChunks(chunkJudge(options));
+        return EXIT_OK;
+      }
+      const hooks = { onProgress: (p: ProgressUpdate) => bar.update(p) };
+      let result;
+      if (judges > 1) {
+        const started = performance.now();
+        const at = process.argv.indexOf('fuzz');
+        const chunks = await dealChunks({
+          runs, judges, judge: chunkJudge(options), stop: stop.signal,
+          spawnChild: () => spawnChunkWorker(process.argv[1]!, process.argv.slice(at + 1)),
+          onProgress: (done) => bar.update({ phase: 'search', done, total: shardSize(options) }),
+        });
+        result = { ...(await campaignFromChunks(options, chunks, started, hooks)), workers: judges };
+      } else {
+        result = await runCampaign(options, hooks);
+      }
       bar.stop();
       if (flags.report !== undefined) {
         const { writeFileAtomic } = await import('../core/io.js');
@@ -332,7 +341,8 @@ export function registerFuzzCommand(program: Command): void {
     .command('fuzz')
     .description('fuzz a page-table generator with random kernel layouts: x86pt\'s own, or any command with gen_mmu.py\'s arguments')
     .option('--runs <n>', 'layouts to try', String(DEFAULT_RUNS))
-    .option('--workers <n>', 'child processes judging the campaign in parallel (its shards, merged; the counterexample of the lowest index)', '1')
+    .option('--workers <n>', 'judges of the campaign in parallel: this process and n - 1 children, dealt chunks of the sequence (default: the cores available); the result is the same for any n')
+    .addOption(new Option('--chunk-worker', 'judge the chunks a parent --workers process sends over IPC').hideHelp())
     .option('--shard <K/N>', 'judge only shard K of N of the campaign (every N-th layout of the seed\'s sequence), for a CI matrix')
     .option('--report <file>', 'also write what was found as JSON (for --merge)')
     .option('--merge', 'merge the shard reports given as arguments into one summary and exit status')

@@ -15,7 +15,7 @@ import { checkTables, type VerifyResult } from '../verify/check.js';
 import { mismatchKind } from '../verify/compare.js';
 import { hex } from '../core/text.js';
 import { verifyText, violationLine } from '../verify/format.js';
-import type { Engine, EngineInput, EngineReport } from '../verify/model.js';
+import { hostingReason, type Engine, type EngineInput, type EngineReport, type ProbeSummary } from '../verify/model.js';
 import { topTablePhys } from '../verify/paging-modes.js';
 import { kernelSpec, specFromSymbols, type KernelInput, type Spec } from '../verify/spec.js';
 import { tableBlockProblem } from '../verify/walker.js';
@@ -38,8 +38,14 @@ export interface CaseReport {
   readonly findings: readonly Finding[];
   /** Findings of kinds the campaign was told to ignore. */
   readonly ignored: readonly Finding[];
-  /** Set when the engine could not host the case and the walker stood in. */
+  /** Set when the engine could not host the case and the walker stood in: why, in one line. */
   readonly engineFallback?: string;
+  /** The reason code of that refusal (HostingRefusal's `reason`, or the default). */
+  readonly engineFallbackReason?: string;
+  /** Which pages a probing engine probed of this case. */
+  readonly probe?: ProbeSummary;
+  /** Set when an engine other than the walker observed the tables. */
+  readonly engineHosted?: boolean;
 }
 
 export interface CaseContext {
@@ -98,11 +104,31 @@ export type EngineResult =
 /** An engine that answers with what another run already observed. */
 const replayEngine = (name: string, report: EngineReport): Engine => ({ name, run: async () => report });
 
+/** `engine`, telling `seen` each report it makes. */
+const recordingEngine = (engine: Engine, seen: (report: EngineReport) => void): Engine => ({
+  name: engine.name,
+  ...(engine.walkOptions ? { walkOptions: engine.walkOptions } : {}),
+  run: async (input) => {
+    const report = await engine.run(input);
+    seen(report);
+    return report;
+  },
+});
+
+/** What tableFindings and answerFindings return. */
+interface Answer {
+  readonly findings: Finding[];
+  readonly engineFallback?: string;
+  readonly engineFallbackReason?: string;
+  readonly probe?: ProbeSummary;
+  readonly engineHosted?: boolean;
+}
+
 /** The findings of tables the spec accepts the layout for. */
 async function tableFindings(
   spec: Extract<Spec, { valid: true }>, kernel: KernelInput, outcome: Extract<GeneratorOutcome, { kind: 'tables' }>,
   engine: Engine, observed: EngineResult | undefined,
-): Promise<{ findings: Finding[]; engineFallback?: string }> {
+): Promise<Answer> {
   const findings: Finding[] = [];
   const problem = tableBlockProblem(spec.mode, outcome.bytes.byteLength);
   if (problem) {
@@ -110,16 +136,20 @@ async function tableFindings(
   }
   let result: VerifyResult;
   let engineFallback: string | undefined;
+  let engineFallbackReason: string | undefined;
+  let probe: ProbeSummary | undefined;
   const walkerOnly = async (err: InputError): Promise<VerifyResult> => {
     // The emulator cannot host this layout (e.g. memory it cannot provide); the walker still judges it.
-    engineFallback = `${engine.name}: ${err.message}`;
+    engineFallback = err.message.startsWith(`${engine.name}: `) ? err.message : `${engine.name}: ${err.message}`;
+    engineFallbackReason = hostingReason(err);
     return checkTables({ ...kernel, tables: outcome.bytes, engine: await createWalkerEngine() });
   };
   if (observed && !observed.ok) {
     result = await walkerOnly(observed.error);
   } else {
     try {
-      result = await checkTables({ ...kernel, tables: outcome.bytes, engine: observed ? replayEngine(engine.name, observed.report) : engine });
+      const observer = observed ? replayEngine(engine.name, observed.report) : engine;
+      result = await checkTables({ ...kernel, tables: outcome.bytes, engine: recordingEngine(observer, (r) => { probe = r.probe; }) });
     } catch (err) {
       if (!(err instanceof InputError) || engine.name === 'walker') throw err;
       result = await walkerOnly(err);
@@ -154,13 +184,14 @@ async function tableFindings(
     structure.push(`the top-level table is at ${hex(outcome.topLevelPhys)}, not last in the block (${hex(topExpected)})`);
   }
   if (structure.length > 0) findings.push({ kind: 'structure', summary: structure[0]!, details: structure.slice(1) });
-  return { findings, ...(engineFallback ? { engineFallback } : {}) };
+  const hosted = engine.name !== 'walker' && engineFallback === undefined;
+  return { findings, ...(engineFallback ? { engineFallback, engineFallbackReason: engineFallbackReason! } : {}), ...(probe ? { probe } : {}), ...(hosted ? { engineHosted: true } : {}) };
 }
 
 /** The findings of the first run's answer. */
 async function answerFindings(
   spec: Spec, kernel: KernelInput, outcome: GeneratorOutcome, context: CaseContext, observed: EngineResult | undefined,
-): Promise<{ findings: Finding[]; engineFallback?: string }> {
+): Promise<Answer> {
   switch (outcome.kind) {
     case 'crashed': return { findings: [{ kind: 'crash', summary: `the generator crashed: ${outcome.message}`, details: [] }] };
     case 'timeout': return { findings: [{ kind: 'timeout', summary: `the generator timed out: ${outcome.message}`, details: [] }] };
@@ -244,7 +275,9 @@ export async function judgeCase(prepared: PreparedCase, context: CaseContext, ob
     ...(rerun ? { rerun } : {}),
     findings: all.filter((f) => !context.ignore.has(f.kind)),
     ignored: all.filter((f) => context.ignore.has(f.kind)),
-    ...(answer.engineFallback ? { engineFallback: answer.engineFallback } : {}),
+    ...(answer.engineFallback ? { engineFallback: answer.engineFallback, engineFallbackReason: answer.engineFallbackReason! } : {}),
+    ...(answer.probe ? { probe: answer.probe } : {}),
+    ...(answer.engineHosted ? { engineHosted: true } : {}),
   };
 }
 

@@ -59,6 +59,36 @@ function statsLines(stats: CampaignStats): string[] {
   if (stats.engineFallbacks > 0) {
     lines.push(`  ${plural(stats.engineFallbacks, 'layout')} the engine could not host ${stats.engineFallbacks === 1 ? 'was' : 'were'} judged by the walker alone`);
   }
+  lines.push(...hostingLines(stats));
+  return lines;
+}
+
+const percent = (part: number, whole: number): string => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'}%`;
+
+/**
+ * How much an emulator engine did: the layouts it hosted, those it could
+ * not by reason code (each with the first reason seen), and the fraction of
+ * pages it probed under which plans. Empty for the walker.
+ */
+export function hostingLines(stats: CampaignStats): string[] {
+  const lines: string[] = [];
+  const hosted = stats.engineHosted ?? 0;
+  const reasons = Object.entries(stats.unhostedByReason ?? {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const unhosted = reasons.reduce((n, [, count]) => n + count, 0);
+  if (hosted + unhosted > 0) {
+    const by = reasons.map(([reason, n]) => `${reason}: ${n}`).join(', ');
+    lines.push(`  the engine hosted ${hosted} of ${plural(hosted + unhosted, 'layout')} with tables (${percent(hosted, hosted + unhosted)})${by ? `; not hosted by reason ${by}` : ''}`);
+    for (const [reason] of reasons) {
+      const example = stats.unhostedExample?.[reason];
+      if (example) lines.push(`    ${reason}, e.g.: ${example}`);
+    }
+  }
+  const probed = stats.probed;
+  if (probed && probed.fullPages > 0) {
+    const plans = Object.entries(probed.casesByPlan).sort((a, b) => a[0].localeCompare(b[0]))
+      .map(([plan, n]) => `${plan} for ${plural(n, 'layout')}${plan === 'sampled' && probed.seeds.length > 0 ? ` (seed ${[...probed.seeds].sort((a, b) => a - b).join(', ')})` : ''}`).join(', ');
+    lines.push(`  pages probed: ${probed.pages} of ${probed.fullPages} (${percent(probed.pages, probed.fullPages)}), plan ${plans}`);
+  }
   return lines;
 }
 
@@ -69,7 +99,7 @@ export function campaignSummary(result: CampaignResult, settings: CampaignSettin
   const shrinking = result.elapsedMs - result.searchMs > 50 ? `, then ${((result.elapsedMs - result.searchMs) / 1000).toFixed(1)} s shrinking` : '';
   const lines = [
     `x86pt fuzz: ${plural(result.stats.layouts, 'layout')} in ${seconds.toFixed(1)} s (${rate}/s)${shrinking}, seed ${result.seed}, modes ${settings.modes.join(',')}`,
-    `  generator: ${generator}; engine: ${settings.engine}`,
+    `  generator: ${generator}; engine: ${settings.engine}; ${plural(result.workers ?? 1, 'worker')}`,
     ...statsLines(result.stats),
   ];
   if (result.interrupted) lines.push('interrupted');

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { InputError } from '../core/errors.js';
-import type { CampaignResult, CampaignStats } from './campaign.js';
+import { hostingLines } from './report.js';
+import { addStats, emptyStats, type CampaignResult, type CampaignStats } from './campaign.js';
 
 export interface Shard {
   /** From 0. */
@@ -77,10 +78,6 @@ export interface MergedReport {
 
 const firstIndex = (path: string): number => Number(path.split(':')[0]);
 
-function addCounts<T extends Record<string, number>>(into: Partial<T>, from: Partial<T>): void {
-  for (const [key, value] of Object.entries(from)) (into as Record<string, number>)[key] = ((into as Record<string, number>)[key] ?? 0) + (value as number);
-}
-
 /** The shards' reports as one; InputError when they come from different campaigns or repeat a shard. */
 export function mergeShardReports(reports: readonly (ShardReport & { file: string })[]): MergedReport {
   if (reports.length === 0) throw new InputError('--merge needs at least one report');
@@ -93,21 +90,9 @@ export function mergeShardReports(reports: readonly (ShardReport & { file: strin
     if (seen.has(r.shard.index)) throw new InputError(`${r.file}: shard ${r.shard.index + 1}/${r.shard.count} given twice`);
     seen.add(r.shard.index);
   }
-  const stats: CampaignStats = {
-    layouts: 0, byMode: { '32bit': 0, pae: 0, ia32e: 0 }, valid: 0, refused: 0, refusedByRule: {},
-    generatorWrote: 0, generatorRefused: 0, ignoredByKind: {}, engineFallbacks: 0,
-  };
-  for (const r of reports) {
-    stats.layouts += r.stats.layouts;
-    stats.valid += r.stats.valid;
-    stats.refused += r.stats.refused;
-    stats.generatorWrote += r.stats.generatorWrote;
-    stats.generatorRefused += r.stats.generatorRefused;
-    stats.engineFallbacks += r.stats.engineFallbacks;
-    addCounts(stats.byMode, r.stats.byMode);
-    addCounts(stats.refusedByRule, r.stats.refusedByRule);
-    addCounts(stats.ignoredByKind, r.stats.ignoredByKind);
-  }
+  const stats: CampaignStats = emptyStats();
+  // Shards in their order, so the example kept for each reason is the same whatever order the files came in.
+  for (const r of [...reports].sort((x, y) => x.shard.index - y.shard.index)) addStats(stats, r.stats);
   const found = reports.flatMap((r) => (r.counterexample ? [r.counterexample] : [])).sort((a, b) => firstIndex(a.originalPath) - firstIndex(b.originalPath));
   const missing = Array.from({ length: first.shard.count }, (_, i) => i).filter((i) => !seen.has(i));
   return { seed: first.seed, runs: first.runs, shards: first.shard.count, stats, counterexample: found[0] ?? null, missing, interrupted: reports.some((r) => r.interrupted) };
@@ -118,6 +103,7 @@ export function mergedSummary(m: MergedReport): string {
   const lines = [
     `merged ${m.shards - m.missing.length} of ${m.shards} shards, seed ${m.seed}: ${m.stats.layouts} layouts (${m.stats.valid} accepted, ${m.stats.refused} refused)` +
       (m.stats.engineFallbacks ? `, ${m.stats.engineFallbacks} judged by the walker alone` : ''),
+    ...hostingLines(m.stats),
   ];
   if (m.missing.length) lines.push(`missing shards: ${m.missing.map((i) => `${i + 1}/${m.shards}`).join(', ')}`);
   if (m.counterexample) lines.push(`COUNTEREXAMPLE (${m.counterexample.kind}): ${m.counterexample.message}`, `reproduce: x86pt fuzz --seed ${m.seed} --path ${m.counterexample.path} (with the campaign's --modes and --engine)`);

@@ -3,7 +3,7 @@
  * verifier describes translations the way the Intel SDM does, so that a bug
  * in the generator's model cannot hide itself in the check.
  */
-import type { InputError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
 
 /** The three paging modes of Intel SDM Vol. 3A, chapter 4. */
 export type PagingMode = '32bit' | 'pae' | 'ia32e';
@@ -89,6 +89,40 @@ export interface EngineReport {
    */
   readonly coverage: readonly VirtSpan[] | 'all';
   readonly violations: readonly Violation[];
+  /** For a probing engine: which pages it probed, chosen how (absent for the walker, which reads every entry). */
+  readonly probe?: ProbeSummary;
+}
+
+/** Which pages a probing engine probed: its plan (every page, or a seeded sample), and how many of how many. */
+export interface ProbeSummary {
+  readonly plan: 'all' | 'sampled';
+  /** The seed the sampled plan drew its pages from. */
+  readonly seed: number;
+  readonly pagesProbed: number;
+  /** Pages the full plan would probe (every expected page and the pages around each range). */
+  readonly fullPageCount: number;
+}
+
+/**
+ * An engine cannot host a layout (memory its CPU cannot address, no room for
+ * its own code, ...): `reason` is a short stable code a campaign counts
+ * layouts by (e.g. 'phys-above-maxphyaddr'), the message says it for people.
+ * Any InputError an engine throws means the same; one without a `reason`
+ * counts under DEFAULT_HOSTING_REASON.
+ */
+export class HostingRefusal extends InputError {
+  constructor(readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
+/** The reason code of a refusal that names none. */
+export const DEFAULT_HOSTING_REASON = 'cannot-host';
+
+/** The reason code an engine's InputError carries (a `reason` string field), or the default. */
+export function hostingReason(err: InputError): string {
+  const reason = (err as InputError & { reason?: unknown }).reason;
+  return typeof reason === 'string' && reason.length > 0 ? reason : DEFAULT_HOSTING_REASON;
 }
 
 /** One table set's outcome in a batch: what the engine observed, or why it cannot host the layout. */

@@ -17,6 +17,8 @@ export const duration = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} 
 
 /** The emulator an engine drives failed; the message says which, doing what, and why. */
 export class EngineFailure extends InputError {
+  /** The hosting reason a campaign counts it under (see HostingRefusal). */
+  readonly reason = 'engine-failed';
   constructor(readonly engine: string, message: string) {
     super(`${engine}: ${message}`);
   }

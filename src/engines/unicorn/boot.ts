@@ -48,11 +48,20 @@ export function bootPaging(uc: Unicorn, mode: PagingMode, settings: BootSettings
   uc.writeRegister(X86_REG.ES, BigInt(SELECTOR.userData));
   uc.writeDescriptorTableRegister(X86_REG.GDTR, settings.gdtVirt, settings.gdtLimit);
 
+  enablePaging(uc, mode, settings.topTable);
+  uc.writeRegister(boot.width === 64 ? X86_REG.RSP : X86_REG.ESP, settings.stack);
+}
+
+/**
+ * Turns paging on with the top-level table at `topTable`, in the segments the
+ * CPU has (a new machine's flat CPL 0 ones when nothing is to run).
+ */
+export function enablePaging(uc: Unicorn, mode: PagingMode, topTable: bigint): void {
+  const boot = MODE_BOOT[mode];
   uc.writeRegister(X86_REG.CR4, uc.readRegister(X86_REG.CR4) | boot.cr4);
   if (boot.efer !== 0n) uc.writeMsr(MSR_EFER, uc.readMsr(MSR_EFER) | boot.efer);
-  uc.writeRegister(X86_REG.CR3, settings.topTable);
+  uc.writeRegister(X86_REG.CR3, topTable);
   uc.writeRegister(X86_REG.CR0, uc.readRegister(X86_REG.CR0) | CR0_PG | CR0_WP);
-  uc.writeRegister(boot.width === 64 ? X86_REG.RSP : X86_REG.ESP, settings.stack);
 
   const cr0 = uc.readRegister(X86_REG.CR0);
   const efer = uc.readMsr(MSR_EFER);

@@ -18,6 +18,7 @@ export const UC_ERR_FETCH_UNMAPPED = 8;
 
 /** uc_prot */
 export const UC_PROT_READ = 1;
+export const UC_PROT_WRITE = 2;
 export const UC_PROT_EXEC = 4;
 export const UC_PROT_ALL = 7; // read | write | exec
 

@@ -36,7 +36,8 @@ export async function createUnicornEngine(options: UnicornEngineOptions = {}): P
     async run(input: EngineInput): Promise<EngineReport> {
       const result = probeTables(input, options.probe);
       const tableChanges = result.tablesAfter ? tableChangesAfter(input, result.tablesAfter) : undefined;
-      return { engine: 'unicorn', version, actual: result.actual, coverage: result.coverage, violations: result.violations, ...(tableChanges && { tableChanges }) };
+      const probe = { plan: result.plan.kind, seed: result.plan.seed, pagesProbed: result.pagesProbed, fullPageCount: result.plan.fullPageCount };
+      return { engine: 'unicorn', version, actual: result.actual, coverage: result.coverage, violations: result.violations, probe, ...(tableChanges && { tableChanges }) };
     },
   };
 }

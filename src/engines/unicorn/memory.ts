@@ -5,8 +5,7 @@
  * any virtual address tells which physical page it reached, and a two-byte
  * return stub for the execute probe.
  */
-import { InputError } from '../../core/errors.js';
-import type { EngineInput, MappedRange } from '../../verify/model.js';
+import { HostingRefusal, type EngineInput, type MappedRange } from '../../verify/model.js';
 import type { Unicorn } from './binding.js';
 import { PAGE_BYTES, PAGE_SHIFT, pageAddress, pageNumber } from '../probe/pages.js';
 import { SIGNATURE_BYTES, signatureOf } from '../probe/signature.js';
@@ -110,14 +109,16 @@ export function planMemory(input: EngineInput, plan?: ProbePlan, alsoPages: read
   }
   const last = regions[regions.length - 1];
   if (last && BigInt(last.ppn + last.count) << PAGE_SHIFT > EMULATED_PHYS_LIMIT) {
-    throw new InputError(
+    throw new HostingRefusal(
+      'phys-above-maxphyaddr',
       `the unicorn engine's CPU has a MAXPHYADDR of 40 bits; this layout uses physical memory up to ` +
         `0x${(BigInt(last.ppn + last.count) << PAGE_SHIFT).toString(16)}, beyond 0x${EMULATED_PHYS_LIMIT.toString(16)} (use --engine walker)`,
     );
   }
   const bytes = BigInt(regions.reduce((n, r) => n + r.count, 0)) << PAGE_SHIFT;
   if (bytes > MAX_EMULATED_RAM) {
-    throw new InputError(
+    throw new HostingRefusal(
+      'emulated-ram-limit',
       `the unicorn engine backs every page it probes with emulated RAM; this layout needs ${bytes >> 20n} MiB, ` +
         `more than its limit of ${MAX_EMULATED_RAM >> 20n} MiB (use --probe sampled, or --engine walker)`,
     );

@@ -10,7 +10,6 @@
  * faulting instruction and its error code, and the loop resumes after the
  * page from a saved CPU state.
  */
-import { InputError } from '../../core/errors.js';
 import type { EngineInput, MappedRange, Violation, VirtSpan } from '../../verify/model.js';
 import { coalesceRanges } from '../../verify/ranges.js';
 import { topTablePhys } from '../../verify/paging-modes.js';
@@ -20,8 +19,8 @@ import { PAGE_BYTES, hex, pageAddress, pageNumber } from '../probe/pages.js';
 import { planProbes, type ProbePlan, type ProbePlanOptions, type ProbeSegment } from '../probe/plan.js';
 import { UnicornError, type CpuContext, type MemoryAccessKind, type Unicorn } from './binding.js';
 import { discardMachine, machineFor, type Machine } from './machine.js';
-import { MODE_BOOT, bootPaging, type ModeBoot } from './boot.js';
-import { UC_ERR_FETCH_UNMAPPED, UC_ERR_OK, UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_PROT_EXEC, UC_PROT_READ, X86_REG } from './constants.js';
+import { MODE_BOOT, bootPaging, enablePaging, type ModeBoot } from './boot.js';
+import { UC_ERR_FETCH_UNMAPPED, UC_ERR_OK, UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, X86_REG } from './constants.js';
 import { errorCodeAt, errorCodeLocation } from './fault-code.js';
 import { harnessLayout, writeKernelHarness, writeUserHarness, type HarnessLayout } from './harness.js';
 import { NO_SIGNATURE, RETURN_STUB_OFFSET, isPlannedPage, isTablePage, loadMemory, planMemory, signedPageHeader, type MemoryPlan, type MemoryRegion } from './memory.js';
@@ -31,6 +30,14 @@ import { CR4_SMAP, PF_PRESENT, PF_RESERVED, PF_USER, PF_WRITE, VECTOR_PAGE_FAULT
 
 /** How the user bit was tested. */
 export type UserAccessMethod = 'cpl3' | 'smap';
+
+/**
+ * How pages were probed: by running the routines (`execute`), or, when the
+ * layout maps no page they could run from, by asking the emulator's MMU to
+ * translate each access (`translate`: the same walk and permission checks,
+ * no instruction run).
+ */
+export type ProbeMethod = 'execute' | 'translate';
 
 export interface ProbeResult {
   /** What the probes observed, as maximal ranges sorted by virtual address. */
@@ -42,6 +49,7 @@ export interface ProbeResult {
   /** Which plan chose the pages, its seed, and how many pages the full plan would have probed. */
   readonly plan: { readonly kind: ProbePlan['kind']; readonly seed: number; readonly fullPageCount: number };
   readonly userAccess: UserAccessMethod;
+  readonly method: ProbeMethod;
   /** Virtual addresses of the pages the routines ran from (null: nowhere). */
   readonly kernelPage: bigint | null;
   readonly userPage: bigint | null;
@@ -190,6 +198,7 @@ class TableProber {
   probe(): ProbeResult {
     loadMemory(this.uc, this.memory, this.input, this.mapped);
     const started = this.startKernel();
+    if (started === null) return this.probeByTranslation();
     if ('tried' in started) return this.cannotRun(started.tried);
     const { page: kernel, context: kernelContext } = started;
     const user = this.startUser(kernel, kernelContext);
@@ -207,15 +216,18 @@ class TableProber {
       if (user) this.userRun(kernelContext, kernel, user, run);
       else this.smapRun(userContext, kernel, run);
     }
+    return this.observed({ userAccess: user ? 'cpl3' : 'smap', method: 'execute', kernelPage: pageAddress(kernel.vpn), userPage: user ? pageAddress(user.vpn) : null });
+  }
+
+  /** What the probes saw, probed the way `how` says. */
+  private observed(how: Pick<ProbeResult, 'userAccess' | 'method' | 'kernelPage' | 'userPage'>): ProbeResult {
     return {
       actual: this.ranges(),
       coverage: this.plan.coverage,
       violations: [],
       pagesProbed: this.plan.pageCount,
       plan: this.planSummary(),
-      userAccess: user ? 'cpl3' : 'smap',
-      kernelPage: pageAddress(kernel.vpn),
-      userPage: user ? pageAddress(user.vpn) : null,
+      ...how,
       runs: this.runs,
       faults: this.faults,
       tablesAfter: this.uc.readMemory(this.input.tablesPhys, this.input.tables.byteLength),
@@ -308,8 +320,12 @@ class TableProber {
     return { runsFrom: want, avoid: [tables], limit: MAX_CANDIDATES };
   }
 
-  /** Boots the CPU with the routines in the first candidate page that really executes at CPL 0, or says which were tried. */
-  private startKernel(): { page: CodePage; context: CpuContext } | { tried: readonly CodePageAt[] } {
+  /**
+   * Boots the CPU with the routines in the first candidate page that really
+   * executes at CPL 0, or says which were tried; null when the spec offers
+   * no candidate at all.
+   */
+  private startKernel(): { page: CodePage; context: CpuContext } | { tried: readonly CodePageAt[] } | null {
     let context: CpuContext | undefined;
     const tried: CodePageAt[] = [];
     const chosen = chooseCodePage(this.input.expected, this.codeQuery((r) => r.executable), (candidate) => {
@@ -336,12 +352,7 @@ class TableProber {
       return false;
     }, tried);
     if (chosen && context) return { page: pageOf(chosen), context };
-    if (tried.length === 0) {
-      throw new InputError(
-        'the unicorn engine runs its probe routine from a page the layout maps executable, as the kernel runs its text; ' +
-          'this layout maps no executable page outside the tables',
-      );
-    }
+    if (tried.length === 0) return null;
     return { tried };
   }
 
@@ -355,7 +366,38 @@ class TableProber {
         `(${names.slice(0, 4).join(', ')}${names.length > 4 ? ', ...' : ''}) executes at CPL 0; ` +
         'the walker engine (--engine walker) reports what the tables do',
     );
-    return { actual: [], coverage: [], violations: [violation], pagesProbed: 0, plan: this.planSummary(), userAccess: 'smap', kernelPage: null, userPage: null, runs: this.runs, faults: this.faults };
+    return { actual: [], coverage: [], violations: [violation], pagesProbed: 0, plan: this.planSummary(), userAccess: 'smap', method: 'execute', kernelPage: null, userPage: null, runs: this.runs, faults: this.faults };
+  }
+
+  /**
+   * The layout maps nothing executable outside the tables (the routines would
+   * overwrite what they test), so no code runs: with paging on, the
+   * emulator's MMU translates a read, a write and a fetch of every planned
+   * page at CPL 0 (CR0.WP set, so a read-only page refuses the write), then
+   * a read with CR4.SMAP set, which it refuses for a user page.
+   */
+  private probeByTranslation(): ProbeResult {
+    this.machine.pristine.restore();
+    enablePaging(this.uc, this.input.mode, topTablePhys(this.input.mode, this.input.tablesPhys, this.input.tables.byteLength));
+    this.uc.flushTranslations();
+    const allowed = (vpn: number, prot: number): bigint | null => this.uc.translate(pageAddress(vpn), prot);
+    const present: [index: number, vpn: number][] = [];
+    for (const segment of this.plan.segments) {
+      for (let i = 0; i < segment.count; i++) {
+        const vpn = segment.vpn + i;
+        const physical = allowed(vpn, UC_PROT_READ);
+        if (physical === null) continue;
+        const index = segment.firstIndex + i;
+        this.markPresent(index, pageNumber(physical));
+        if (allowed(vpn, UC_PROT_WRITE) !== null) this.seen.writable[index] = 1;
+        if (allowed(vpn, UC_PROT_EXEC) !== null) this.seen.executable[index] = 1;
+        present.push([index, vpn]);
+      }
+    }
+    this.setSmap();
+    this.uc.flushTranslations();
+    for (const [index, vpn] of present) if (allowed(vpn, UC_PROT_READ) === null) this.seen.user[index] = 1;
+    return this.observed({ userAccess: 'smap', method: 'translate', kernelPage: null, userPage: null });
   }
 
   /** The first candidate page that CPL 3 code really executes from, or null. */
@@ -397,9 +439,14 @@ class TableProber {
 
   private smapContext(kernelContext: CpuContext): CpuContext {
     kernelContext.restore();
+    this.setSmap();
+    return this.saveContext();
+  }
+
+  /** Sets CR4.SMAP: a supervisor read of a user page then faults (EFLAGS.AC stays clear). */
+  private setSmap(): void {
     this.uc.writeRegister(X86_REG.CR4, this.uc.readRegister(X86_REG.CR4) | CR4_SMAP);
     if ((this.uc.readRegister(X86_REG.CR4) & CR4_SMAP) === 0n) throw new Error('unicorn: the emulated CPU does not support CR4.SMAP');
-    return this.saveContext();
   }
 
   // ---- the probes ----
