@@ -34,6 +34,25 @@ describe('x86pt verify --engine unicorn', () => {
     expect(report).toMatchObject({ ok: true, engine: 'unicorn', version: UNICORN_EXPECTED_VERSION, mode: 'ia32e', mismatches: [], violations: [] });
   });
 
+  it('says what it probed: every page under --probe all, a seeded share under --probe sampled, in text and JSON', async () => {
+    const name = 'ia32e-high-half-perms';
+    const { elf, bin } = files(name, engineInput(UNICORN_LAYOUTS[name]).tables, '-probed');
+    const all = await x86pt(['verify', '--engine', 'unicorn', '--probe', 'all', '-k', elf, bin, '--json']);
+    expect(all.exitCode).toBe(0);
+    const probe = (JSON.parse(all.stdout) as { probe: { plan: string; pagesProbed: number; fullPageCount: number } }).probe;
+    expect(probe.plan).toBe('all');
+    expect(probe.pagesProbed).toBe(probe.fullPageCount);
+    expect(probe.pagesProbed).toBeGreaterThan(0);
+    const sampled = await x86pt(['verify', '--engine', 'unicorn', '--probe', 'sampled', '--probe-seed', '9', '-k', elf, bin]);
+    expect(sampled.exitCode).toBe(0);
+    const line = sampled.stdout.split('\n').find((l) => l.startsWith('probed: '));
+    expect(line).toMatch(new RegExp(`^probed: \\d+ of ${probe.fullPageCount} pages \\([\\d.]+%\\), plan sampled, seed 9$`));
+    expect(Number(/^probed: (\d+)/.exec(line!)![1])).toBeLessThan(probe.fullPageCount);
+    // The walker reads every entry: no probe line.
+    const walker = await x86pt(['verify', '-k', elf, bin]);
+    expect(walker.stdout).not.toContain('probed:');
+  });
+
   it('fails a leaf mutant with the mismatch Unicorn observed, in both aliases', async () => {
     // Make a text page writable: the leaf is shared by its identity and dual-window aliases.
     const { json: run, text } = await verifyFlipped('32bit-dual-perms', (input) => leafEntryOffset(input, 0xc0402000n), 1, '-writable-text');

@@ -5,7 +5,7 @@
  * bits in PAE PDPTEs).
  */
 import { InputError } from '../core/errors.js';
-import type { Engine, MappedRange, TablePlacement, Violation, VirtSpan, WalkOptions } from './model.js';
+import type { Engine, MappedRange, ProbeSummary, TablePlacement, Violation, VirtSpan, WalkOptions } from './model.js';
 import { compareRanges, type Mismatch } from './compare.js';
 import { kernelSpec, type KernelInput, type RefusalRule } from './spec.js';
 import { tableBlockProblem, walkerReport, walkTables } from './walker.js';
@@ -33,6 +33,8 @@ export interface VerifyResult extends TablePlacement {
   readonly violations: readonly Violation[];
   /** Problems of the block as a whole: its size against the size the layout needs. */
   readonly blockProblems: readonly string[];
+  /** Which pages a probing engine probed (absent for the walker, which reads every entry). */
+  readonly probe?: ProbeSummary;
 }
 
 /** The kernel's layout is one the policy refuses: there is nothing to verify the tables against. */
@@ -95,5 +97,6 @@ export async function checkTables(input: CheckInput): Promise<VerifyResult> {
     mismatches,
     violations,
     blockProblems,
+    ...(report.probe && { probe: report.probe }),
   };
 }

@@ -2,7 +2,7 @@
  * Reports for people and for programs: ptdump-like text and JSON (addresses
  * as hex strings) for `dump`, `verify` and `diff`.
  */
-import type { MappedRange, PagingMode, TablePlacement, Violation } from './model.js';
+import type { MappedRange, PagingMode, ProbeSummary, TablePlacement, Violation } from './model.js';
 import { mismatchKind, type Mismatch } from './compare.js';
 import { describeAccess, describeAttributes, describePages, mappedBytes, type DumpRange, type Translation } from './ranges.js';
 import { PAGING_MODE_RECORDS, TABLE_BYTES, linearAddressDigits } from './paging-modes.js';
@@ -238,7 +238,8 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
   const how = `${PAGING_MODE_RECORDS[result.mode].title} at ${hex(result.tablesPhys)}, engine ${result.engine} ${result.version}`;
   if (result.ok) {
     return `OK: ${names.tablesFile} does what ${names.kernelFile} asks (${how}): `
-      + `${result.expected.length} range${result.expected.length === 1 ? '' : 's'}, ${formatSize(mappedBytes(result.expected))} mapped, no violations\n`;
+      + `${result.expected.length} range${result.expected.length === 1 ? '' : 's'}, ${formatSize(mappedBytes(result.expected))} mapped, no violations\n`
+      + (result.probe ? `${probeLine(result.probe)}\n` : '');
   }
   const counts = [
     `${result.mismatches.length} mismatch${result.mismatches.length === 1 ? '' : 'es'}`,
@@ -246,6 +247,7 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
     ...(result.blockProblems.length > 0 ? ['wrong size'] : []),
   ];
   const lines = [`FAIL: ${names.tablesFile} does not do what ${names.kernelFile} asks (${how}): ${counts.join(', ')}`];
+  if (result.probe) lines.push(probeLine(result.probe));
   // The block's size is the cause the other lines follow from: first, with what it suggests.
   for (const problem of result.blockProblems) lines.push(`size: ${problem} (${WRONG_KERNEL_HINT})`);
   if (result.mismatches.length > 0) {
@@ -254,6 +256,13 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
   }
   if (result.violations.length > 0) lines.push(...violationSection(result.violations));
   return `${lines.join('\n')}\n`;
+}
+
+/** What a probing engine looked at: the walker checked every page, the engine these. */
+export function probeLine(probe: ProbeSummary): string {
+  const share = probe.fullPageCount === 0 ? 100 : (100 * probe.pagesProbed) / probe.fullPageCount;
+  const plan = probe.plan === 'sampled' ? `plan sampled, seed ${probe.seed}` : 'plan all';
+  return `probed: ${probe.pagesProbed} of ${probe.fullPageCount} pages (${share.toFixed(share < 10 ? 1 : 0)}%), ${plan}`;
 }
 
 /** verify's JSON: the verdict, the files and where the tables sit, the counts the text line gives, then the details. */
@@ -275,6 +284,7 @@ export function verifyJson(result: VerifyResult, names?: VerifyNames): string {
     mismatches: result.mismatches.map(mismatchJson),
     violations: result.violations.map(violationJson),
     blockProblems: [...result.blockProblems],
+    ...(result.probe && { probe: result.probe }),
   }, null, 2)}\n`;
 }
 
