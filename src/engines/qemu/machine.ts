@@ -13,10 +13,14 @@ import { execa } from 'execa';
 import type { BootPlan } from './boot-plan.js';
 import { EngineFailure, duration } from '../probe/failure.js';
 import { QmpClient, QmpClosedError, QmpTimeoutError, type QmpEvent } from './qmp.js';
+import { QEMU_MAX_PHYS_ADDR } from './guest-memory.js';
 import { STUB_ABI } from './stub-abi.js';
 import { imageLoadedAt, type ProbeStub } from './stub-build.js';
+import { parseGuestCase } from './case-report.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
+/** Pages read without a signature whose translation the host asks QEMU for, one by one, when its MMU is not listed. */
+const UNSIGNED_LOOKUPS = 4096;
 const TRIPLE_FAULT = 'the guest triple-faulted (an exception while delivering one)';
 /** isa-debug-exit status for "all cases done" (the stub writes 0x10: (0x10 << 1) | 1). */
 const EXIT_ALL_DONE = (STUB_ABI.EXIT_DONE << 1) | 1;
@@ -31,6 +35,10 @@ export interface MmuText {
 export interface CaseOutput {
   readonly lines: string[];
   mmu?: MmuText;
+  /** The case's tables as the guest left them, read by the host where the stub cannot compare them (BootPlan.hostTableDiff). */
+  tablesAfter?: Uint8Array;
+  /** Where QEMU translates the pages the guest read without a signature, when its MMU is not listed (CasePlan.mmuListed). */
+  physOf?: Map<bigint, bigint>;
   /** Set when the guest could not finish the case: why, and QEMU's registers at that moment. */
   died?: { readonly reason: string; readonly registers: string };
   done: boolean;
@@ -108,16 +116,19 @@ function cpuTimeMs(pid: number): number | null {
 }
 
 /** The QEMU command line for a boot (files already written). */
-export function qemuArguments(plan: BootPlan, kernel: string, staging: string, qmpSocket: string): string[] {
+export function qemuArguments(plan: BootPlan, kernel: string, staging: string, qmpSocket: string, highStaging?: string): string[] {
   return [
-    '-M', 'microvm,pit=off,pic=off,rtc=off,isa-serial=off',
+    '-M', 'microvm,pit=off,pic=off,rtc=off,isa-serial=off,acpi=off,ioapic2=off,memory-backend=ram',
+    // Sparse guest RAM: the host commits only the pages the guest touches, 4 KiB each (QEMU asks for
+    // transparent huge pages on anonymous RAM, which would cost 2 MiB for every page a sampled plan touches).
+    '-object', `memory-backend-memfd,id=ram,size=${plan.memoryBytes / (1024n * 1024n)}M,reserve=off`,
     '-nodefaults', '-nographic', '-no-reboot',
     // A triple fault pauses the machine instead of ending it, so its MMU can still be read.
     '-action', 'shutdown=pause',
-    '-accel', 'tcg', '-cpu', 'max',
-    '-m', `${plan.memoryBytes / (1024n * 1024n)}M`,
+    '-accel', 'tcg', '-cpu', `max,phys-bits=${QEMU_MAX_PHYS_ADDR}`,
     '-kernel', kernel,
     '-device', `loader,file=${staging},addr=0x${plan.stagingPhys.toString(16)},force-raw=on`,
+    ...(plan.highStaging && highStaging ? ['-device', `loader,file=${highStaging},addr=0x${plan.highStaging.phys.toString(16)},force-raw=on`] : []),
     '-debugcon', 'stdio', // QEMU's debug console listens on port 0xe9, the stub's PORT_DEBUGCON
     '-device', `isa-debug-exit,iobase=0x${STUB_ABI.PORT_EXIT.toString(16)},iosize=4`,
     '-qmp', `unix:${qmpSocket},server=on,wait=off`,
@@ -144,8 +155,10 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
   const socket = join(dir, 'qmp.sock');
   writeFileSync(kernel, imageLoadedAt(stub, plan.homePhys, plan.stagingPhys));
   writeFileSync(staging, plan.staging);
+  const highStaging = join(dir, 'staging-high.bin');
+  if (plan.highStaging) writeFileSync(highStaging, plan.highStaging.bytes);
   const cases: CaseOutput[] = plan.cases.map(() => ({ lines: [], done: false }));
-  const qemu = execa(QEMU_BINARY, qemuArguments(plan, kernel, staging, socket), {
+  const qemu = execa(QEMU_BINARY, qemuArguments(plan, kernel, staging, socket, highStaging), {
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -179,8 +192,34 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
 
   const qmpMs = options.qmpTimeoutMs;
   const readMmu = async (index: number): Promise<MmuText> => {
+    if (plan.cases[index] && !plan.cases[index].mmuListed) return { tlb: '', mem: '' };
     const ms = qmpMs + options.mmuReadMs(index);
     return { tlb: await qmp!.monitor('info tlb', ms), mem: await qmp!.monitor('info mem', ms) };
+  };
+
+  /** The case's tables as they are in guest memory now (QEMU writes them to a file of the boot's directory). */
+  const readTables = async (index: number): Promise<Uint8Array> => {
+    const { input } = plan.cases[index]!;
+    const file = join(dir, `tables-${index}.bin`);
+    await qmp!.execute('pmemsave', { val: Number(input.tablesPhys), size: input.tables.byteLength, filename: file }, qmpMs + options.mmuReadMs(index));
+    const bytes = new Uint8Array(readFileSync(file));
+    rmSync(file, { force: true });
+    return bytes;
+  };
+
+  /** QEMU's translation of each page the guest read without a signature (at most UNSIGNED_LOOKUPS of them). */
+  const translateUnsigned = async (lines: readonly string[]): Promise<Map<bigint, bigint>> => {
+    const out = new Map<bigint, bigint>();
+    for (const run of parseGuestCase(lines).runs) {
+      if (!(run.flags & STUB_ABI.O_READ) || run.flags & STUB_ABI.O_SIGNED) continue;
+      for (let i = 0n; i < run.pages && out.size < UNSIGNED_LOOKUPS; i++) {
+        const virt = run.virt + i * 4096n;
+        const said = await qmp!.monitor(`gva2gpa 0x${virt.toString(16)}`, qmpMs);
+        const m = /gpa: 0x([0-9a-f]+)/.exec(said);
+        if (m) out.set(virt, BigInt(`0x${m[1]}`));
+      }
+    }
+    return out;
   };
 
   /**
@@ -217,6 +256,8 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
     c.lines.push(line);
     if (word === 'm') {
       c.mmu = await readMmu(current);
+      if (plan.hostTableDiff[current]) c.tablesAfter = await readTables(current);
+      if (!plan.cases[current]!.mmuListed) c.physOf = await translateUnsigned(c.lines);
       // The guest may finish and QEMU exit before it answers: the exit status tells the rest.
       await qmp!.execute('inject-nmi', undefined, qmpMs).catch((err: unknown) => {
         if (!(err instanceof QmpClosedError)) throw err;

@@ -19,6 +19,13 @@
  *   - turns paging off again and goes on with the next case,
  * and leaves through isa-debug-exit.
  *
+ * A case with F_LONG reaches physical memory at or above 4 GiB, which code
+ * with paging off cannot: the stub prepares it (copies, signatures, context)
+ * in IA-32e mode under its own identity map (S_STUB_CR3). A 32-bit or PAE
+ * case then goes on as any other; an IA-32e case, whose code and context may
+ * lie above 4 GiB too, is set up there and switches CR3 from the stub's
+ * tables to its own, and back.
+ *
  * All code is position independent: it runs at the load address, at the
  * case's identity-mapped page and at that page's dual alias. The build links
  * it at two bases and insists on identical bytes.
@@ -90,6 +97,8 @@ staging_ptr:
         .long 0                         /* physical address of the staging area */
 entry_offset:
         .long home_entry - image_start  /* read by the host */
+runner_bytes:
+        .long runner_end - image_start  /* what runs at a case's code page: the host checks it fits one page */
 
 /* The host patches the image where the interface says: refuse to build otherwise. */
         .macro AT_ABI label, offset
@@ -100,6 +109,185 @@ entry_offset:
         AT_ABI mb_header, IMAGE_MB_HEADER
         AT_ABI staging_ptr, IMAGE_STAGING_PTR
         AT_ABI entry_offset, IMAGE_ENTRY_OFFSET
+        AT_ABI runner_bytes, IMAGE_RUNNER_BYTES
+
+/* Enters IA-32e mode (CR4.PAE already set) under the tables at CR3, then far-jumps to 64-bit TARGET (ebx = this code's base). */
+        .macro ENTER_IA32E cr3, cr0, target
+        mov $MSR_EFER, %ecx
+        xor %edx, %edx
+        mov $(EFER_LME | EFER_NXE), %eax
+        wrmsr
+        mov \cr3, %eax
+        mov %eax, %cr3
+        mov %cr0, %eax
+        or $\cr0, %eax
+        mov %eax, %cr0
+        lea (\target - image_start)(%ebx), %eax
+        pushl $SEL_CODE64
+        push %eax
+        lret
+        .endm
+
+/* From 64-bit code to 32-bit compatibility-mode code at rax, with flat ring-0 data segments. */
+        .macro TO_COMPAT
+        push %rax
+        mov $SEL_DATA, %eax
+        mov %eax, %ss
+        mov %eax, %ds
+        mov %eax, %es
+        pop %rax
+        pushq $SEL_CODE32
+        push %rax
+        lretq
+        .endm
+
+/* In compatibility mode: paging off, which leaves IA-32e mode; EFER and CR4 cleared. */
+        .macro LEAVE_IA32E
+        mov %cr0, %eax
+        and $~CR0_PG, %eax
+        mov %eax, %cr0
+        mov $MSR_EFER, %ecx
+        xor %eax, %eax
+        xor %edx, %edx
+        wrmsr
+        mov %eax, %cr4
+        .endm
+
+/*
+ * Prepares a case with paging off (32-bit registers) or under the stub's own
+ * tables (64-bit ones): DI = descriptor, BX = this code's base, BP = the
+ * context it loads. Clears the context, copies the tables to their physical
+ * address, this code to the page it will run from and the probe runs around
+ * the context pages' slots, fills in the context, and writes the signatures
+ * (page number and tag, then `ret` at byte 8).
+ */
+        .macro PREPARE_CASE ax, bx, dx, si, di, bp
+        mov D_CTX(\di), \bp
+        push \di
+        mov \bp, \di
+        xor %eax, %eax
+        mov $(CTX_CLEAR_BYTES / 4), %ecx
+        rep stosl
+        pop \di
+        push \di
+        mov D_TABLES_SRC(\di), \si
+        mov D_TABLES_LEN(\di), %ecx
+        mov D_TABLES_PHYS(\di), \di
+        mov %ecx, %edx
+        shr $2, %ecx
+        rep movsl
+        mov %edx, %ecx
+        and $3, %ecx
+        rep movsb
+        pop \di
+        push \di
+        mov \bx, \si
+        mov D_CODE(\di), \di
+        mov $(runner_end - image_start), %ecx
+        rep movsb
+        pop \di
+
+        mov D_PROBE_SRC(\di), \si
+        mov D_PROBE_COUNT(\di), %ecx
+        lea C_RUNS_START(\bp), \dx
+        mov \dx, C_RUNS(\bp)
+        mov %ecx, C_NRUNS(\bp)
+.Lrun\@:
+        test %ecx, %ecx
+        jz .Lruns_copied\@
+        mov (\si), %eax
+        mov %eax, (\dx)
+        mov 4(\si), %eax
+        mov %eax, 4(\dx)
+        mov 8(\si), %eax
+        mov %eax, 8(\dx)
+        movl $0, 12(\dx)
+        add $PROBE_RUN_BYTES, \si
+        add $PROBE_RUN_BYTES, \dx
+        test $0xfff, %edx
+        jnz .Lrun_copied\@
+        add $SLOT_BYTES, \dx
+.Lrun_copied\@:
+        dec %ecx
+        jmp .Lrun\@
+
+.Lruns_copied\@:
+        .irp field, MODE, FLAGS, CR3, CR3+4, DELTA, DELTA+4
+        mov D_\field(\di), %eax
+        mov %eax, C_\field(\bp)
+        .endr
+        lea (case_return - image_start)(\bx), %eax
+        mov %eax, C_HOME_RET(\bp)
+
+        mov D_SIGN_SRC(\di), \si
+        mov D_SIGN_COUNT(\di), %ecx
+.Lsign_run\@:
+        test %ecx, %ecx
+        jz .Lsigned\@
+        mov (\si), \dx
+        mov 8(\si), %eax
+.Lsign_page\@:
+        test %eax, %eax
+        jz .Lsign_next\@
+        push \ax
+        mov \dx, \ax
+        shr $12, \ax
+        mov %eax, (\dx)
+        movl $(SIG_TAG << 16), 4(\dx)
+        movl $0xccccccc3, 8(\dx)
+        movl $0xcccccccc, 12(\dx)
+        pop \ax
+        add $0x1000, \dx
+        dec %eax
+        jmp .Lsign_page\@
+.Lsign_next\@:
+        add $SIGN_RUN_BYTES, \si
+        dec %ecx
+        jmp .Lsign_run\@
+.Lsigned\@:
+        .endm
+
+/*
+ * The case's GDT (with its TSS) in the context at BP, from the template at
+ * BX, loaded; RSP0 (SS0 outside IA-32e mode) the interrupt stack. W is the
+ * width of the code running it.
+ */
+        .macro CASE_GDT w, ax, bx, si, di, bp
+        lea (gdt_template - image_start)(\bx), \si
+        lea C_GDT(\bp), \di
+        mov $(GDT_BYTES / 4), %ecx
+        rep movsl
+        lea C_TSS(\bp), \ax             /* TSS descriptor: limit 0x67, present, available */
+        mov %eax, %edx
+        shl $16, %edx
+        or $0x67, %edx
+        mov %edx, C_GDT + SEL_TSS(\bp)
+        mov %eax, %edx
+        shr $16, %edx
+        and $0xff, %edx
+        or $0x8900, %edx
+        mov %eax, %ecx
+        and $0xff000000, %ecx
+        or %ecx, %edx
+        mov %edx, C_GDT + SEL_TSS + 4(\bp)
+        .if \w == 64
+        shr $32, %rax
+        mov %eax, C_GDT + SEL_TSS + 8(\bp)
+        .endif
+        movl $0, C_TSS + 8(\bp)         /* IA-32e: RSP0's high half */
+        lea C_ISTACK_TOP(\bp), \ax      /* the stack a trap from CPL 3 switches to */
+        mov \ax, C_TSS + 4(\bp)
+        cmpl $MODE_IA32E, C_MODE(\bp)
+        je .Ltss64\@
+        movl $SEL_DATA, C_TSS + 8(\bp)  /* 32-bit TSS: SS0 */
+.Ltss64\@:
+        movw $104, C_TSS + 0x66(\bp)    /* no I/O bitmap */
+        movw $(GDT_BYTES - 1), C_GDTR(\bp)
+        movl $0, C_GDTR + 6(\bp)
+        lea C_GDT(\bp), \ax
+        mov \ax, C_GDTR + 2(\bp)
+        lgdt C_GDTR(\bp)
+        .endm
 
 gdt_template:
         .quad 0
@@ -118,210 +306,6 @@ home_gdtr:
         .long 0
 
 /* ---------------------------------------------------------------------------
- * Home: runs at the multiboot load address with paging off.
- */
-home_entry:
-        cli
-        cld
-        call 1f
-1:      pop %ebx
-        sub $(1b - image_start), %ebx
-        lea (image_end - image_start + HOME_STACK_BYTES)(%ebx), %esp
-        lea (gdt_template - image_start)(%ebx), %eax
-        mov %eax, (home_gdtr + 2 - image_start)(%ebx)
-        call home_segments
-        /* The host resumes a halted case with an NMI: route LINT1 as NMI and enable the APIC. */
-        movl $0x1ff, 0xfee000f0
-        movl $0x400, 0xfee00360
-        mov (staging_ptr - image_start)(%ebx), %esi
-        cmpl $STAGING_MAGIC, S_MAGIC(%esi)
-        jne bad_staging
-        mov S_COUNT(%esi), %ecx
-        mov S_CASES(%esi), %edi
-        xor %edx, %edx
-case_loop:
-        cmp %ecx, %edx
-        jae all_done
-        push %ecx
-        push %edx
-        push %edi
-        mov $'c', %al
-        call putc32
-        call space32
-        mov %edx, %eax
-        call puthex32
-        call newline32
-        call run_case
-        pop %edi
-        testl $F_TABLE_DIFF, D_FLAGS(%edi)
-        jz 1f
-        call table_diff
-1:      pop %edx
-        pop %ecx
-        add $D_BYTES, %edi
-        inc %edx
-        jmp case_loop
-all_done:
-        mov $'z', %al
-        call putc32
-        call newline32
-        mov $EXIT_DONE, %al
-        out %al, $PORT_EXIT
-        hlt
-bad_staging:
-        mov $EXIT_BAD_STAGING, %al
-        out %al, $PORT_EXIT
-        hlt
-
-/*
- * With F_TABLE_DIFF: prints "a PHYS XOR" for each dword of the tables the
- * case changed (edi = descriptor; the staging copy is the original), except
- * accessed/dirty bits set by walks outside the top table's first 32 bytes:
- * those are architectural and would cost a line per page.
- */
-table_diff:
-        mov D_TABLES_PHYS(%edi), %esi
-        mov D_TABLES_SRC(%edi), %edx
-        mov D_TABLES_LEN(%edi), %ecx
-        shr $2, %ecx
-1:      test %ecx, %ecx
-        jz 3f
-        mov (%esi), %eax
-        xor (%edx), %eax
-        jz 2f
-        test $0xffffff9f, %eax          /* more than A/D changed: list it */
-        jnz 4f
-        mov %esi, %ebp                  /* A/D alone only in the top table's first 32 bytes (the PAE PDPTEs have no A) */
-        sub D_CR3(%edi), %ebp
-        cmp $32, %ebp
-        jae 2f
-4:      push %eax
-        mov $'a', %al
-        call putc32
-        call space32
-        mov %esi, %eax
-        call puthex32
-        call space32
-        pop %eax
-        call puthex32
-        call newline32
-2:      add $4, %esi
-        add $4, %edx
-        dec %ecx
-        jmp 1b
-3:      ret
-
-/* Loads the home GDT and flat ring-0 segments (ebx = load address). */
-home_segments:
-        lgdt (home_gdtr - image_start)(%ebx)
-        pop %ecx                        /* return address */
-        pushl $SEL_CODE32
-        push %ecx
-        mov $SEL_DATA, %eax
-        mov %eax, %ds
-        mov %eax, %es
-        mov %eax, %ss
-        mov %eax, %fs
-        mov %eax, %gs
-        lret
-
-/* One case (edi = descriptor, ebx = load address); returns through case_return. */
-run_case:
-        mov D_CTX(%edi), %ebp
-        push %edi
-        mov %ebp, %edi
-        xor %eax, %eax
-        mov $(CTX_CLEAR_BYTES / 4), %ecx
-        rep stosl
-        pop %edi
-
-        push %edi                       /* the tables, at their physical address */
-        mov D_TABLES_SRC(%edi), %esi
-        mov D_TABLES_LEN(%edi), %ecx
-        mov D_TABLES_PHYS(%edi), %edi
-        rep movsb
-        pop %edi
-
-        push %edi                       /* this code, to the page it will run from */
-        mov %ebx, %esi
-        mov D_CODE(%edi), %edi
-        mov $(image_end - image_start), %ecx
-        rep movsb
-        pop %edi
-
-        mov D_PROBE_SRC(%edi), %esi     /* the probe runs, around the context pages' slots */
-        mov D_PROBE_COUNT(%edi), %ecx
-        lea C_RUNS_START(%ebp), %edx
-        mov %edx, C_RUNS(%ebp)
-        mov %ecx, C_NRUNS(%ebp)
-2:      test %ecx, %ecx
-        jz 4f
-        mov (%esi), %eax
-        mov %eax, (%edx)
-        mov 4(%esi), %eax
-        mov %eax, 4(%edx)
-        mov 8(%esi), %eax
-        mov %eax, 8(%edx)
-        movl $0, 12(%edx)
-        add $PROBE_RUN_BYTES, %esi
-        add $PROBE_RUN_BYTES, %edx
-        test $0xfff, %edx
-        jnz 3f
-        add $SLOT_BYTES, %edx
-3:      dec %ecx
-        jmp 2b
-
-4:      mov D_MODE(%edi), %eax
-        mov %eax, C_MODE(%ebp)
-        mov D_FLAGS(%edi), %eax
-        mov %eax, C_FLAGS(%ebp)
-        mov D_CR3(%edi), %eax
-        mov %eax, C_CR3(%ebp)
-        mov D_DELTA(%edi), %eax
-        mov %eax, C_DELTA(%ebp)
-        mov D_DELTA + 4(%edi), %eax
-        mov %eax, C_DELTA + 4(%ebp)
-        lea (case_return - image_start)(%ebx), %eax
-        mov %eax, C_HOME_RET(%ebp)
-
-        mov D_SIGN_SRC(%edi), %esi      /* signatures: frame number, tag, then `ret` at byte 8 */
-        mov D_SIGN_COUNT(%edi), %ecx
-5:      test %ecx, %ecx
-        jz 8f
-        mov (%esi), %edx
-        mov 4(%esi), %eax
-6:      test %eax, %eax
-        jz 7f
-        push %eax
-        mov %edx, %eax
-        shr $12, %eax
-        mov %eax, (%edx)
-        movl $(SIG_TAG << 16), 4(%edx)
-        movl $0xccccccc3, 8(%edx)
-        movl $0xcccccccc, 12(%edx)
-        pop %eax
-        add $0x1000, %edx
-        dec %eax
-        jmp 6b
-7:      add $SIGN_RUN_BYTES, %esi
-        dec %ecx
-        jmp 5b
-
-8:      mov %esp, C_HOME_SP(%ebp)
-        mov D_CODE(%edi), %eax
-        add $(runner_entry - image_start), %eax
-        jmp *%eax
-
-/* Back from a case with paging off (ebp = context). */
-case_return:
-        mov C_HOME_SP(%ebp), %esp
-        call 1f
-1:      pop %ebx
-        sub $(1b - image_start), %ebx
-        call home_segments
-        ret
-
-/* ---------------------------------------------------------------------------
  * The case runner: entered at the case's code page with paging off, ebp = context.
  */
 runner_entry:
@@ -337,35 +321,7 @@ runner_entry:
         mov %eax, C_BASE(%ebp)
         mov %edx, C_BASE + 4(%ebp)
 
-        lea (gdt_template - image_start)(%ebx), %esi
-        lea C_GDT(%ebp), %edi
-        mov $(GDT_BYTES / 4), %ecx
-        rep movsl
-        lea C_TSS(%ebp), %eax           /* TSS descriptor: limit 0x67, present, available */
-        mov %eax, %edx
-        shl $16, %edx
-        or $0x67, %edx
-        mov %edx, C_GDT + SEL_TSS(%ebp)
-        mov %eax, %edx
-        shr $16, %edx
-        and $0xff, %edx
-        or $0x8900, %edx
-        mov %eax, %ecx
-        and $0xff000000, %ecx
-        or %ecx, %edx
-        mov %edx, C_GDT + SEL_TSS + 4(%ebp)
-        lea C_ISTACK_TOP(%ebp), %eax    /* the stack a trap from CPL 3 switches to */
-        mov %eax, C_TSS + 4(%ebp)
-        movl $0, C_TSS + 8(%ebp)        /* IA-32e: RSP0's high half */
-        cmpl $MODE_IA32E, C_MODE(%ebp)
-        je 2f
-        movl $SEL_DATA, C_TSS + 8(%ebp) /* 32-bit TSS: SS0 */
-2:      movw $104, C_TSS + 0x66(%ebp)   /* no I/O bitmap */
-        movw $(GDT_BYTES - 1), C_GDTR(%ebp)
-        lea C_GDT(%ebp), %eax
-        mov %eax, C_GDTR + 2(%ebp)
-        movl $0, C_GDTR + 6(%ebp)
-        lgdt C_GDTR(%ebp)
+        CASE_GDT 32, %eax, %ebx, %esi, %edi, %ebp
         lea (3f - image_start)(%ebx), %eax
         pushl $SEL_CODE32
         push %eax
@@ -406,25 +362,12 @@ runner_entry:
         jmp *%eax
 
 enter_ia32e:
-        call build_idt64
         mov $CR4_PAE, %eax
         testl $F_SMAP, C_FLAGS(%ebp)
         jz 1f
         or $CR4_SMAP, %eax
 1:      mov %eax, %cr4
-        mov $MSR_EFER, %ecx
-        xor %edx, %edx
-        mov $(EFER_LME | EFER_NXE), %eax
-        wrmsr
-        mov C_CR3(%ebp), %eax
-        mov %eax, %cr3
-        mov %cr0, %eax
-        or $(CR0_PG | CR0_WP), %eax
-        mov %eax, %cr0
-        lea (entry64 - image_start)(%ebx), %eax
-        pushl $SEL_CODE64
-        push %eax
-        lret
+        ENTER_IA32E C_CR3(%ebp), CR0_PG|CR0_WP, entry64
 
 /* IDT gates for 32-bit and PAE paging (handlers at the running base). */
 build_idt32:
@@ -450,37 +393,6 @@ build_idt32:
         mov %edi, C_IDTR + 2(%ebp)
         ret
 
-/* IDT gates for IA-32e mode: 16 bytes each, 64-bit handler addresses. */
-build_idt64:
-        lea (idt64_offsets - image_start)(%ebx), %esi
-        lea C_IDT(%ebp), %edi
-        xor %ecx, %ecx
-1:      movzwl (%esi,%ecx,2), %eax
-        xor %edx, %edx
-        add C_BASE(%ebp), %eax
-        adc C_BASE + 4(%ebp), %edx
-        push %ecx
-        shl $4, %ecx
-        mov %edx, 8(%edi,%ecx)
-        movl $0, 12(%edi,%ecx)
-        mov %eax, %edx
-        and $0xffff, %eax
-        or $(SEL_CODE64 << 16), %eax
-        mov %eax, (%edi,%ecx)
-        and $0xffff0000, %edx
-        or $0x8e00, %edx
-        cmpl $(VEC_USER_RETURN << 4), %ecx
-        jne 2f
-        or $0x6000, %edx
-2:      mov %edx, 4(%edi,%ecx)
-        pop %ecx
-        inc %ecx
-        cmp $IDT_VECTORS, %ecx
-        jb 1b
-        movw $(IDT_VECTORS * 16 - 1), C_IDTR(%ebp)
-        mov %edi, C_IDTR + 2(%ebp)
-        movl $0, C_IDTR + 6(%ebp)
-        ret
 
 /* ---------------------------------------------------------------------------
  * What both paging paths do alike, written once. Each macro takes the path's
@@ -521,7 +433,7 @@ build_idt64:
 
 /* Probes every page of the case's probe runs (PROBE_RUN_BYTES each, around the context pages' slots). */
         .macro PROBE_RUNS w, cx, si, di, bp
-        mov C_RUNS(\bp), %edi
+        mov C_RUNS(\bp), \di
         mov C_NRUNS(\bp), %ecx
 .Lrun\@:
         test %ecx, %ecx
@@ -933,12 +845,52 @@ flush32:
 entry64:
         mov %ebp, %ebp                  /* upper halves are undefined after the mode switch */
         mov %ebx, %ebx
-        lidt C_IDTR(%rbp)
-        mov $SEL_TSS, %eax
-        ltr %ax
+        mov %esp, %esp
+        call load_idt64
         mov C_BASE(%rbp), %rax          /* on through the dual mapping */
         add $(main64 - image_start), %rax
         jmp *%rax
+
+/* At the case's code page, which both the stub's tables and the case's map to itself. */
+switch_long:
+        mov C_CR3(%rbp), %rax
+        mov %rax, %cr3
+        mov C_BASE(%rbp), %rax
+        add $(main64 - image_start), %rax
+        jmp *%rax
+
+
+/* IDT gates for IA-32e mode (16 bytes each, handlers at the running base), then IDT and TSS loaded. */
+load_idt64:
+        lea idt64_offsets(%rip), %rsi
+        lea C_IDT(%rbp), %rdi
+        xor %ecx, %ecx
+1:      movzwl (%rsi,%rcx,2), %eax
+        add C_BASE(%rbp), %rax
+        mov %rcx, %rdx
+        shl $4, %rdx
+        mov %rax, %r8
+        shr $32, %r8
+        mov %r8, 8(%rdi,%rdx)
+        mov %eax, %r8d
+        and $0xffff, %r8d
+        or $(SEL_CODE64 << 16), %r8d
+        mov %r8d, (%rdi,%rdx)
+        and $0xffff0000, %eax
+        or $0x8e00, %eax
+        cmp $VEC_USER_RETURN, %ecx
+        jne 2f
+        or $0x6000, %eax
+2:      mov %eax, 4(%rdi,%rdx)
+        inc %ecx
+        cmp $IDT_VECTORS, %ecx
+        jb 1b
+        movw $(IDT_VECTORS * 16 - 1), C_IDTR(%rbp)
+        mov %rdi, C_IDTR + 2(%rbp)
+        lidt C_IDTR(%rbp)
+        mov $SEL_TSS, %eax
+        ltr %ax
+        ret
 
         .macro RESUME_AT64 label
         lea \label(%rip), %rax
@@ -974,29 +926,22 @@ main64:
         CHOOSE_USER_CHECK 64, %rax, %rbp
         PROBE_RUNS 64, %rcx, %rsi, %rdi, %rbp
         PAUSE_FOR_HOST 64, %rbp
-        movl C_IDBASE(%rbp), %eax       /* back to the identity mapping, then to 32-bit code */
+        mov C_IDBASE(%rbp), %rax        /* back to the identity mapping, then to 32-bit code */
         add $(leave64 - image_start), %rax
         jmp *%rax
 leave64:
-        mov $SEL_DATA, %eax             /* a trap from ring 3 left SS null, which 32-bit code cannot use */
-        mov %eax, %ss
-        mov %eax, %ds
-        mov %eax, %es
-        movl C_IDBASE(%rbp), %eax
+        testl $F_LONG, C_FLAGS(%rbp)
+        jz 1f
+        movl C_STUB_CR3(%rbp), %eax     /* F_LONG: the stub's tables map this page as well */
+        mov %rax, %cr3
+        movl C_HOME64(%rbp), %eax
+        jmp *%rax
+1:      mov C_IDBASE(%rbp), %rax        /* flat data segments: a trap from ring 3 left SS null, which 32-bit code cannot use */
         add $(leave_compat - image_start), %rax
-        pushq $SEL_CODE32
-        push %rax
-        lretq
+        TO_COMPAT
         .code32
 leave_compat:
-        mov %cr0, %eax                  /* paging off leaves IA-32e mode */
-        and $~CR0_PG, %eax
-        mov %eax, %cr0
-        mov $MSR_EFER, %ecx
-        xor %eax, %eax
-        xor %edx, %edx
-        wrmsr
-        mov %eax, %cr4
+        LEAVE_IA32E
         jmp *C_HOME_RET(%ebp)
         .code64
 
@@ -1078,6 +1023,209 @@ flush64:
 1:      ret
 
         PATH_RUNTIME 64, %rax, %rcx, %rdx, %rsi, %rsp, %rbp, 8, iretq, 16
+
+/* Everything before this point runs at the case's code page as well; the stub copies only that much there. */
+runner_end:
+
+        .code32
+/* ---------------------------------------------------------------------------
+ * Home: runs at the multiboot load address with paging off.
+ */
+home_entry:
+        cli
+        cld
+        call 1f
+1:      pop %ebx
+        sub $(1b - image_start), %ebx
+        lea (image_end - image_start + HOME_STACK_BYTES)(%ebx), %esp
+        lea (gdt_template - image_start)(%ebx), %eax
+        mov %eax, (home_gdtr + 2 - image_start)(%ebx)
+        call home_segments
+        /* The host resumes a halted case with an NMI: route LINT1 as NMI and enable the APIC. */
+        movl $0x1ff, 0xfee000f0
+        movl $0x400, 0xfee00360
+        mov (staging_ptr - image_start)(%ebx), %esi
+        cmpl $STAGING_MAGIC, S_MAGIC(%esi)
+        jne bad_staging
+        mov S_COUNT(%esi), %ecx
+        mov S_CASES(%esi), %edi
+        xor %edx, %edx
+case_loop:
+        cmp %ecx, %edx
+        jae all_done
+        push %ecx
+        push %edx
+        push %edi
+        mov $'c', %al
+        call putc32
+        call space32
+        mov %edx, %eax
+        call puthex32
+        call newline32
+        call run_case
+        pop %edi
+        testl $F_TABLE_DIFF, D_FLAGS(%edi)
+        jz 1f
+        call table_diff
+1:      pop %edx
+        pop %ecx
+        add $D_BYTES, %edi
+        inc %edx
+        jmp case_loop
+all_done:
+        mov $'z', %al
+        call putc32
+        call newline32
+        mov $EXIT_DONE, %al
+        out %al, $PORT_EXIT
+        hlt
+bad_staging:
+        mov $EXIT_BAD_STAGING, %al
+        out %al, $PORT_EXIT
+        hlt
+
+/*
+ * With F_TABLE_DIFF: prints "a PHYS XOR" for each dword of the tables the
+ * case changed (edi = descriptor; the staging copy is the original), except
+ * accessed/dirty bits set by walks outside the top table's first 32 bytes:
+ * those are architectural and would cost a line per page.
+ */
+table_diff:
+        mov D_TABLES_PHYS(%edi), %esi
+        mov D_TABLES_SRC(%edi), %edx
+        mov D_TABLES_LEN(%edi), %ecx
+        shr $2, %ecx
+1:      test %ecx, %ecx
+        jz 3f
+        mov (%esi), %eax
+        xor (%edx), %eax
+        jz 2f
+        test $0xffffff9f, %eax          /* more than A/D changed: list it */
+        jnz 4f
+        mov %esi, %ebp                  /* A/D alone only in the top table's first 32 bytes (the PAE PDPTEs have no A) */
+        sub D_CR3(%edi), %ebp
+        cmp $32, %ebp
+        jae 2f
+4:      push %eax
+        mov $'a', %al
+        call putc32
+        call space32
+        mov %esi, %eax
+        call puthex32
+        call space32
+        pop %eax
+        call puthex32
+        call newline32
+2:      add $4, %esi
+        add $4, %edx
+        dec %ecx
+        jmp 1b
+3:      ret
+
+/* Loads the home GDT and flat ring-0 segments (ebx = load address). */
+home_segments:
+        lgdt (home_gdtr - image_start)(%ebx)
+        pop %ecx                        /* return address */
+        pushl $SEL_CODE32
+        push %ecx
+        mov $SEL_DATA, %eax
+        mov %eax, %ds
+        mov %eax, %es
+        mov %eax, %ss
+        mov %eax, %fs
+        mov %eax, %gs
+        lret
+
+/* One case (edi = descriptor, ebx = load address); returns through case_return (or case_resume). */
+run_case:
+        testl $F_LONG, D_FLAGS(%edi)
+        jnz run_case_long
+        PREPARE_CASE %eax, %ebx, %edx, %esi, %edi, %ebp
+        mov %esp, C_HOME_SP(%ebp)
+        mov D_CODE(%edi), %eax
+        add $(runner_entry - image_start), %eax
+        jmp *%eax
+
+/* Back from a case with paging off (ebp = context). */
+case_return:
+        mov C_HOME_SP(%ebp), %esp
+case_resume:                            /* the home stack already in esp */
+        call 1f
+1:      pop %ebx
+        sub $(1b - image_start), %ebx
+        call home_segments
+        ret
+
+/*
+ * F_LONG: the case is prepared in IA-32e mode under the stub's own identity
+ * map (edi = descriptor, ebx = load address), then run from there.
+ */
+run_case_long:
+        mov (staging_ptr - image_start)(%ebx), %esi
+        mov $CR4_PAE, %eax
+        mov %eax, %cr4
+        ENTER_IA32E S_STUB_CR3(%esi), CR0_PG, prepare_long
+
+        .code64
+prepare_long:
+        mov %ebx, %ebx                  /* upper halves are undefined after the mode switch */
+        mov %edi, %edi
+        mov %esp, %esp
+        PREPARE_CASE %rax, %rbx, %rdx, %rsi, %rdi, %rbp
+        mov %esp, C_HOME_SP(%rbp)
+        mov %cr3, %rax
+        mov %eax, C_STUB_CR3(%rbp)
+        lea (home_long_return - image_start)(%rbx), %eax
+        mov %eax, C_HOME64(%rbp)
+        cmpl $MODE_IA32E, C_MODE(%rbp)
+        je setup_long
+        lea prepared32(%rip), %rax      /* 32-bit or PAE paging: code and context lie below 4 GiB */
+        TO_COMPAT
+        .code32
+prepared32:
+        LEAVE_IA32E
+        mov D_CODE(%edi), %eax
+        add $(runner_entry - image_start), %eax
+        jmp *%eax
+
+        .code64
+/* An IA-32e case: descriptor tables and control registers set here, then CR3 switched at its code page. */
+setup_long:
+        mov D_CODE(%rdi), %rax
+        mov %rax, C_IDBASE(%rbp)
+        add D_DELTA(%rdi), %rax
+        mov %rax, C_BASE(%rbp)
+        CASE_GDT 64, %rax, %rbx, %rsi, %rdi, %rbp
+        lea 1f(%rip), %rax
+        pushq $SEL_CODE64
+        push %rax
+        lretq
+1:      mov $SEL_DATA, %eax
+        mov %eax, %ss
+        mov %eax, %ds
+        mov %eax, %es
+        call load_idt64
+        mov %cr4, %rax
+        testl $F_SMAP, C_FLAGS(%rbp)
+        jz 2f
+        or $CR4_SMAP, %rax
+2:      mov %rax, %cr4
+        mov %cr0, %rax
+        or $CR0_WP, %rax
+        mov %rax, %cr0
+        lea C_STACK_TOP(%rbp), %rsp
+        mov C_IDBASE(%rbp), %rax
+        add $(switch_long - image_start), %rax
+        jmp *%rax
+/* Back from an F_LONG IA-32e case, under the stub's tables: home, paging off. */
+home_long_return:
+        mov C_HOME_SP(%rbp), %esp
+        lea home_compat_return(%rip), %rax
+        TO_COMPAT
+        .code32
+home_compat_return:
+        LEAVE_IA32E
+        jmp case_resume
 
         .balign 16
 image_end:
