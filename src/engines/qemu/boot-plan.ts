@@ -38,6 +38,8 @@ export interface BootPlan {
   readonly staging: Uint8Array;
   /** What the host stages for F_LONG cases (their tables, signature and probe runs), above every case's footprint; null if none. */
   readonly highStaging: { readonly phys: bigint; readonly bytes: Uint8Array } | null;
+  /** Tables the host loads at their physical address itself (F_TABLES_PLACED): a large case's, alone in its boot. */
+  readonly placedTables: { readonly phys: bigint; readonly bytes: Uint8Array } | null;
   /** Per case: whether the host, not the stub, lists the table changes (the stub compares with paging off, below 4 GiB only). */
   readonly hostTableDiff: readonly boolean[];
   /**
@@ -59,11 +61,17 @@ const caseDataBytes = (c: CasePlan): number =>
  * data when the guest has RAM there, so that the data goes above every
  * footprint (a sampled plan leaves no large gap below 3 GiB).
  */
-const preparedLong = (c: CasePlan): boolean => c.long || (c.highRam !== null && caseDataBytes(c) > LOW_DATA_BYTES);
+const preparedLong = (c: CasePlan): boolean => c.long || large(c);
+
+/** A case whose tables the host loads in place (it boots alone: no other case may write there first). */
+const large = (c: CasePlan): boolean => c.highRam !== null && c.input.tables.byteLength > LOW_DATA_BYTES;
+
+/** Bytes of the case's data in its staging area (a large case's tables are not staged). */
+const stagedBytes = (c: CasePlan): number => caseDataBytes(c) - (large(c) ? align(c.input.tables.byteLength, 16) : 0);
 
 function stagingSize(cases: readonly CasePlan[]): number {
   let size = HEADER_BYTES + DESCRIPTOR_BYTES * cases.length;
-  for (const c of cases) if (!preparedLong(c)) size += caseDataBytes(c);
+  for (const c of cases) if (!preparedLong(c)) size += stagedBytes(c);
   return cases.some(preparedLong) ? align(size, 4096) + STUB_TABLE_BYTES : size;
 }
 
@@ -89,7 +97,7 @@ function place(cases: readonly CasePlan[], stub: ProbeStub): Placement | null {
   const home = BigInt(homeFootprint(stub));
   const stagingBytes = stagingSize(cases);
   const long = cases.filter(preparedLong);
-  const highBytes = long.reduce((n, c) => n + caseDataBytes(c), 0);
+  const highBytes = long.reduce((n, c) => n + stagedBytes(c), 0);
   if (stagingBytes > MAX_STAGING_BYTES || highBytes > MAX_STAGING_BYTES) return null;
   const busy = normalize(cases.flatMap((c) => c.footprint));
   const free = subtract([{ start: FIRMWARE_END, end: STAGING_END }], busy);
@@ -117,6 +125,7 @@ export function planNextBoot(cases: readonly CasePlan[], stub: ProbeStub): BootP
   let count = 0;
   let placement: Placement | null = null;
   while (count < cases.length && count < MAX_CASES_PER_BOOT) {
+    if (count > 0 && (large(cases[0]!) || large(cases[count]!))) break;
     const attempt = place(cases.slice(0, count + 1), stub);
     if (!attempt) break;
     placement = attempt;
@@ -136,6 +145,7 @@ export function planNextBoot(cases: readonly CasePlan[], stub: ProbeStub): BootP
     stagingPhys: placement.stagingPhys,
     staging: writeStaging(members, placement.stagingPhys, placement.stagingBytes, high, hostTableDiff),
     highStaging: high,
+    placedTables: members.length === 1 && large(members[0]!) ? { phys: members[0]!.input.tablesPhys, bytes: members[0]!.input.tables } : null,
     hostTableDiff,
     memoryBytes: placement.memoryBytes,
   };
@@ -170,13 +180,18 @@ function writeStaging(cases: readonly CasePlan[], base: number, size: number, hi
     const long = preparedLong(c);
     const area = long ? highArea! : low;
     u32(ABI.D_MODE, MODE_CODES[input.mode]);
-    u32(ABI.D_FLAGS, ABI.F_PAUSE | (hostTableDiff[i] ? 0 : ABI.F_TABLE_DIFF) | (c.code.ringThree ? 0 : ABI.F_SMAP) | (long ? ABI.F_LONG : 0));
+    const placed = large(c);
+    u32(ABI.D_FLAGS, ABI.F_PAUSE | (hostTableDiff[i] ? 0 : ABI.F_TABLE_DIFF) | (c.code.ringThree ? 0 : ABI.F_SMAP) | (long ? ABI.F_LONG : 0) | (placed ? ABI.F_TABLES_PLACED : 0));
     u64(ABI.D_CR3, c.cr3);
     u64(ABI.D_TABLES_PHYS, input.tablesPhys);
     u32(ABI.D_TABLES_LEN, input.tables.byteLength);
-    u64(ABI.D_TABLES_SRC, area.phys + BigInt(area.next));
-    area.bytes.set(input.tables, area.next);
-    area.next += align(input.tables.byteLength, 16);
+    if (placed) {
+      u64(ABI.D_TABLES_SRC, input.tablesPhys);
+    } else {
+      u64(ABI.D_TABLES_SRC, area.phys + BigInt(area.next));
+      area.bytes.set(input.tables, area.next);
+      area.next += align(input.tables.byteLength, 16);
+    }
     u64(ABI.D_CODE, c.code.phys);
     u64(ABI.D_CTX, c.context.phys);
     u64(ABI.D_DELTA, c.code.runVirt - c.code.phys);

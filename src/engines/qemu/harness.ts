@@ -14,7 +14,7 @@ import { cannotRunViolation } from '../probe/failure.js';
 import { planNextBoot } from './boot-plan.js';
 import { planCase, type CasePlan } from './case-plan.js';
 import { observedTranslations, parseGuestCase } from './case-report.js';
-import { classifyTableChanges, tableChangesAfter, type TableChange } from '../table-changes.js';
+import { classifyTableChanges, tableChangesFrom, type TableChange } from '../table-changes.js';
 import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
 import { QEMU_BINARY, runBoot, type BootOptions, type CaseOutput, type CaseStart } from './machine.js';
 import { mmuTranslations } from './mmu-dump.js';
@@ -191,29 +191,8 @@ function caseReport(plan: CasePlan, output: CaseOutput, version: string): QemuRe
     guestFailure: failure,
     mmu: { listed: plan.mmuListed, translations: mmu, disagreements },
     unprobed: plan.unprobed,
-    tableChanges: output.tablesAfter ? tableChangesAfter(input, withoutWalkMarks(plan, output.tablesAfter)) : classifyTableChanges(input, output.lines),
+    tableChanges: output.tableXors ? tableChangesFrom(input, output.tableXors) : classifyTableChanges(input, output.lines),
   };
-}
-
-/** Accessed and dirty bits (5, 6 of a dword) a walk sets. */
-const WALK_MARKS = 0x60;
-
-/**
- * The tables read back with the accessed and dirty bits walks set undone,
- * outside the top table's first 32 bytes (PAE PDPTEs have none): the same
- * changes the stub lists when it compares them itself.
- */
-function withoutWalkMarks(plan: CasePlan, after: Uint8Array): Uint8Array {
-  const { tables } = plan.input;
-  const out = after.slice(0, tables.byteLength);
-  const was = new DataView(tables.buffer, tables.byteOffset, tables.byteLength);
-  const now = new DataView(out.buffer);
-  const top = Number(plan.cr3 - plan.input.tablesPhys);
-  for (let at = 0; at + 4 <= out.byteLength; at += 4) {
-    const xor = (was.getUint32(at, true) ^ now.getUint32(at, true)) >>> 0;
-    if (xor !== 0 && (xor & ~WALK_MARKS) === 0 && (at < top || at >= top + 32)) now.setUint32(at, was.getUint32(at, true), true);
-  }
-  return out;
 }
 
 /**

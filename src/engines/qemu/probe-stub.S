@@ -35,7 +35,8 @@
  *   e BASE               paging is on; BASE is where the code really runs
  *   u c|s                user access checked from CPL 3 (c) or with SMAP (s)
  *   o VIRT PAGES FLAGS VALUE
- *                        a run of probed pages observed alike; FLAGS: 1 read,
+ *                        a run of probed pages observed alike (IA-32e: without
+ *                        leading zeros); FLAGS: 1 read,
  *                        2 write, 4 user, 8 execute, 0x10 signed; VALUE: the
  *                        first page's signature (signed), the 8 bytes read
  *                        (unsigned), or the #PF error code (not readable)
@@ -157,7 +158,7 @@ runner_bytes:
  * Prepares a case with paging off (32-bit registers) or under the stub's own
  * tables (64-bit ones): DI = descriptor, BX = this code's base, BP = the
  * context it loads. Clears the context, copies the tables to their physical
- * address, this code to the page it will run from and the probe runs around
+ * address (unless the host placed them there), this code to the page it will run from and the probe runs around
  * the context pages' slots, fills in the context, and writes the signatures
  * (page number and tag, then `ret` at byte 8).
  */
@@ -169,6 +170,8 @@ runner_bytes:
         mov $(CTX_CLEAR_BYTES / 4), %ecx
         rep stosl
         pop \di
+        testl $F_TABLES_PLACED, D_FLAGS(\di)
+        jnz .Ltables_placed\@
         push \di
         mov D_TABLES_SRC(\di), \si
         mov D_TABLES_LEN(\di), %ecx
@@ -180,6 +183,7 @@ runner_bytes:
         and $3, %ecx
         rep movsb
         pop \di
+.Ltables_placed\@:
         push \di
         mov \bx, \si
         mov D_CODE(\di), \di
@@ -562,12 +566,30 @@ newline\w:
         out %al, $PORT_DEBUGCON
         pop \ax
         ret
+        .if \w == 64
+/* puthexs64: rax in as few hex digits as it takes (one at least): the probe reports stay short. */
+puthexs64:
+        push %rcx
+        push %rdx
+        push %rax
+        mov %rax, %rdx
+        mov $16, %ecx
+1:      cmp $1, %ecx
+        je puthex_digits64
+        mov %rdx, %rax
+        shr $60, %rax
+        jnz puthex_digits64
+        shl $4, %rdx
+        dec %ecx
+        jmp 1b
+        .endif
 puthex\w:
         push \cx
         push \dx
         push \ax
         mov \ax, \dx
         mov $\digits, %ecx
+puthex_digits\w:
 1:      rol $4, \dx
         mov %dl, %al
         and $0xf, %al
@@ -1007,16 +1029,16 @@ flush64:
         call putc64
         call space64
         mov C_RUN_VIRT(%rbp), %rax
-        call puthex64
+        call puthexs64
         call space64
         movl C_RUN_PAGES(%rbp), %eax
-        call puthex64
+        call puthexs64
         call space64
         movl C_RUN_FLAGS(%rbp), %eax
-        call puthex64
+        call puthexs64
         call space64
         mov C_RUN_VALUE(%rbp), %rax
-        call puthex64
+        call puthexs64
         call newline64
         movl $0, C_RUN_PAGES(%rbp)
         pop %rax

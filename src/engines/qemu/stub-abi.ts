@@ -80,6 +80,8 @@ export const STUB_ABI = {
    * tables (S_STUB_CR3), and an IA-32e case switches CR3 from those.
    */
   F_LONG: 8,
+  /** The host loaded the tables at their physical address itself (a large case, alone in its boot): no copy. */
+  F_TABLES_PLACED: 0x10,
 
   /** Observation flags in the guest's `o` lines. */
   O_READ: 1,
