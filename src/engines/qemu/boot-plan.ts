@@ -36,7 +36,7 @@ export interface BootPlan {
   readonly homePhys: number;
   readonly stagingPhys: number;
   readonly staging: Uint8Array;
-  /** What the host stages for F_LONG cases (their tables, signature and probe runs), above every case's footprint; null if none. */
+  /** What the host stages for F_LONG cases (their tables, signature and probe runs), in RAM from 4 GiB outside every case's footprint; null if none. */
   readonly highStaging: { readonly phys: bigint; readonly bytes: Uint8Array } | null;
   /** Tables the host loads at their physical address itself (F_TABLES_PLACED): a large case's, alone in its boot. */
   readonly placedTables: { readonly phys: bigint; readonly bytes: Uint8Array } | null;
@@ -58,8 +58,8 @@ const caseDataBytes = (c: CasePlan): number =>
 /**
  * Whether the stub prepares the case in IA-32e mode (F_LONG): it must when
  * the case writes memory at or above 4 GiB; it does for a case with much
- * data when the guest has RAM there, so that the data goes above every
- * footprint (a sampled plan leaves no large gap below 3 GiB).
+ * data when the guest has RAM there, so that the data can go where a large
+ * gap is (a sampled plan leaves none below 3 GiB).
  */
 const preparedLong = (c: CasePlan): boolean => c.long || large(c);
 
@@ -110,9 +110,10 @@ function place(cases: readonly CasePlan[], stub: ProbeStub): Placement | null {
   if (long.length > 0) {
     const ram = long[0]!.highRam;
     if (!ram) return null;
-    highPhys = top > ram.start ? ((top + PAGE - 1n) / PAGE) * PAGE : ram.start;
-    top = highPhys + BigInt(align(highBytes, 4096));
-    if (top > ram.end) return null;
+    highPhys = firstFit(subtract([ram], busy), BigInt(align(highBytes, 4096)), PAGE);
+    if (highPhys === null) return null;
+    const highEnd = highPhys + BigInt(align(highBytes, 4096));
+    if (highEnd > top) top = highEnd;
   }
   return { homePhys: Number(at), stagingPhys: Number(at + home), stagingBytes, highPhys, highBytes, memoryBytes: ramFor(top) };
 }
