@@ -53,31 +53,13 @@ function smallLayouts(count: number): EngineInput[] {
 
 /**
  * Checks a fully mapped IA-32e identity layout of `sizeMiB` (from physical 0,
- * so it crosses QEMU's device hole past 3 GiB) with the qemu engine in a
- * child process; its peak memory is node's VmHWM plus QEMU's, sampled every
- * 20 ms from /proc/PID/status while the boot runs.
+ * so it crosses QEMU's device hole past 3 GiB) in a child process
+ * (qemu-large.ts): seconds, and node's and QEMU's peak memory.
  */
 async function largeCheck(sizeMiB: number): Promise<{ seconds: number; nodeMiB: number; qemuMiB: number; ok: boolean }> {
   const { execFileSync } = await import('node:child_process');
-  const here = new URL('.', import.meta.url).pathname;
-  const code = `
-    const { benchKernelSymbols } = await import('${here}layouts.js');
-    const { generateTables } = await import('${here}../../src/gen/generate.js');
-    const { checkTables } = await import('${here}../../src/verify/check.js');
-    const { createQemuEngine } = await import('${here}../../src/engines/qemu/engine.js');
-    const { readFileSync } = await import('node:fs');
-    const hwm = (pid) => Number(/VmHWM:\\s+(\\d+)/.exec(readFileSync('/proc/' + pid + '/status', 'utf8'))[1]) / 1024;
-    let pid = 0, qemuMiB = 0;
-    const engine = await createQemuEngine({ onCaseStart: (s) => { pid = s.pid; } });
-    const poll = setInterval(() => { try { if (pid) qemuMiB = Math.max(qemuMiB, hwm(pid)); } catch {} }, 20);
-    const symbols = benchKernelSymbols('ia32e', ${sizeMiB}n);
-    const tables = generateTables(symbols).bytes;
-    const t = performance.now();
-    const r = await checkTables({ symbols, tables, engine });
-    const seconds = (performance.now() - t) / 1000;
-    clearInterval(poll);
-    process.stdout.write(JSON.stringify({ seconds, nodeMiB: hwm('self'), qemuMiB, ok: r.ok }));`;
-  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', maxBuffer: 1 << 20 }));
+  const child = new URL('./qemu-large.js', import.meta.url).pathname;
+  return JSON.parse(execFileSync(process.execPath, [child, String(sizeMiB)], { encoding: 'utf8', maxBuffer: 1 << 20 }));
 }
 
 const section: BenchSection = async (report) => {

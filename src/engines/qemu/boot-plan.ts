@@ -5,7 +5,7 @@
  */
 import { InputError } from '../../core/errors.js';
 import type { PagingMode } from '../../verify/model.js';
-import type { CasePlan } from './case-plan.js';
+import type { CasePlan, PageRun } from './case-plan.js';
 import { PAGING_OFF_END } from './case-plan.js';
 import { firstFit, normalize, subtract } from '../probe/intervals.js';
 import { STUB_ABI as ABI } from './stub-abi.js';
@@ -29,6 +29,8 @@ const STUB_PDPTS = Number((1n << STUB_MAP_BITS) >> 39n);
 const STUB_TABLE_BYTES = 4096 * (1 + STUB_PDPTS);
 /** A case with more data than this is staged above every footprint when the guest has RAM above 4 GiB. */
 const LOW_DATA_BYTES = 1 << 20;
+/** Signature and probe runs share one format (SIGN_RUN_BYTES = PROBE_RUN_BYTES). */
+const RUN_BYTES = ABI.PROBE_RUN_BYTES;
 
 export interface BootPlan {
   readonly cases: readonly CasePlan[];
@@ -196,22 +198,23 @@ function writeStaging(cases: readonly CasePlan[], base: number, size: number, hi
     u64(ABI.D_CODE, c.code.phys);
     u64(ABI.D_CTX, c.context.phys);
     u64(ABI.D_DELTA, c.code.runVirt - c.code.phys);
-    u64(ABI.D_SIGN_SRC, area.phys + BigInt(area.next));
+    u64(ABI.D_SIGN_SRC, writeRuns(area, c.signRuns));
     u32(ABI.D_SIGN_COUNT, c.signRuns.length);
-    for (const run of c.signRuns) {
-      area.view.setBigUint64(area.next, run.start, true);
-      area.view.setUint32(area.next + 8, run.pages, true);
-      area.next += ABI.SIGN_RUN_BYTES;
-    }
-    u64(ABI.D_PROBE_SRC, area.phys + BigInt(area.next));
+    u64(ABI.D_PROBE_SRC, writeRuns(area, c.probeRuns));
     u32(ABI.D_PROBE_COUNT, c.probeRuns.length);
-    for (const run of c.probeRuns) {
-      area.view.setBigUint64(area.next, run.start, true);
-      area.view.setUint32(area.next + 8, run.pages, true);
-      area.next += ABI.PROBE_RUN_BYTES;
-    }
   });
   return bytes;
+}
+
+/** Writes runs as {u64 start, u32 pages, u32 0} (SIGN_RUN_BYTES and PROBE_RUN_BYTES alike); returns where the guest sees the first. */
+function writeRuns(area: Area, runs: readonly PageRun[]): bigint {
+  const at = area.phys + BigInt(area.next);
+  for (const run of runs) {
+    area.view.setBigUint64(area.next, run.start, true);
+    area.view.setUint32(area.next + 8, run.pages, true);
+    area.next += RUN_BYTES;
+  }
+  return at;
 }
 
 /** The stub's identity map at `offset` of the staging area (physical `phys`): PML4, then PDPTs of present, writable 1 GiB pages. */

@@ -10,7 +10,7 @@ import { InputError } from '../../core/errors.js';
 import type { EngineInput, EngineOutcome, EngineReport, MappedRange, Violation, VirtSpan } from '../../verify/model.js';
 import { compareRanges, type Mismatch } from '../../verify/compare.js';
 import { coalesceRanges } from '../../verify/ranges.js';
-import { cannotRunViolation } from '../probe/failure.js';
+import { cannotRunViolation, msFromEnv } from '../probe/failure.js';
 import { planNextBoot } from './boot-plan.js';
 import { planCase, type CasePlan } from './case-plan.js';
 import { observedTranslations, parseGuestCase } from './case-report.js';
@@ -73,14 +73,6 @@ export interface QemuRunOptions {
  */
 const BUDGET = { bootMs: 10_000, probedPageMs: 0.1, signedPageMs: 0.05, mmuPageMs: 0.05, wallPerCpu: 4 } as const;
 const DEFAULT_QMP_TIMEOUT_MS = 30_000;
-
-function msFromEnv(name: string): number | undefined {
-  const text = process.env[name];
-  if (text === undefined || text === '') return undefined;
-  const ms = Number(text);
-  if (!Number.isFinite(ms) || ms <= 0) throw new InputError(`${name} must be a positive number of milliseconds, not '${text}'`);
-  return ms;
-}
 
 const pagesOf = (runs: readonly { pages: number }[]): number => runs.reduce((n, r) => n + r.pages, 0);
 /** Pages QEMU's monitor lists for the case: all it maps, when listed at all. */

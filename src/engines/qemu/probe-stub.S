@@ -129,13 +129,29 @@ runner_bytes:
         lret
         .endm
 
-/* From 64-bit code to 32-bit compatibility-mode code at rax, with flat ring-0 data segments. */
-        .macro TO_COMPAT
-        push %rax
+/* 64-bit code: on at LABEL of the copy of this code whose base the context keeps at BASE (C_BASE, C_IDBASE). */
+        .macro JMP_AT base, label
+        mov \base(%rbp), %rax
+        add $(\label - image_start), %rax
+        jmp *%rax
+        .endm
+
+/* Flat ring-0 data in SS, DS and ES (and FS, GS with `all`); clobbers eax. */
+        .macro FLAT_DATA all=0
         mov $SEL_DATA, %eax
         mov %eax, %ss
         mov %eax, %ds
         mov %eax, %es
+        .if \all
+        mov %eax, %fs
+        mov %eax, %gs
+        .endif
+        .endm
+
+/* From 64-bit code to 32-bit compatibility-mode code at rax, with flat ring-0 data segments. */
+        .macro TO_COMPAT
+        push %rax
+        FLAT_DATA
         pop %rax
         pushq $SEL_CODE32
         push %rax
@@ -330,10 +346,7 @@ runner_entry:
         pushl $SEL_CODE32
         push %eax
         lret
-3:      mov $SEL_DATA, %eax
-        mov %eax, %ss
-        mov %eax, %ds
-        mov %eax, %es
+3:      FLAT_DATA
         cmpl $MODE_IA32E, C_MODE(%ebp)
         je enter_ia32e
 
@@ -869,17 +882,13 @@ entry64:
         mov %ebx, %ebx
         mov %esp, %esp
         call load_idt64
-        mov C_BASE(%rbp), %rax          /* on through the dual mapping */
-        add $(main64 - image_start), %rax
-        jmp *%rax
+        JMP_AT C_BASE, main64          /* on through the dual mapping */
 
 /* At the case's code page, which both the stub's tables and the case's map to itself. */
 switch_long:
         mov C_CR3(%rbp), %rax
         mov %rax, %cr3
-        mov C_BASE(%rbp), %rax
-        add $(main64 - image_start), %rax
-        jmp *%rax
+        JMP_AT C_BASE, main64
 
 
 /* IDT gates for IA-32e mode (16 bytes each, handlers at the running base), then IDT and TSS loaded. */
@@ -948,9 +957,7 @@ main64:
         CHOOSE_USER_CHECK 64, %rax, %rbp
         PROBE_RUNS 64, %rcx, %rsi, %rdi, %rbp
         PAUSE_FOR_HOST 64, %rbp
-        mov C_IDBASE(%rbp), %rax        /* back to the identity mapping, then to 32-bit code */
-        add $(leave64 - image_start), %rax
-        jmp *%rax
+        JMP_AT C_IDBASE, leave64        /* back to the identity mapping, then to 32-bit code */
 leave64:
         testl $F_LONG, C_FLAGS(%rbp)
         jz 1f
@@ -1150,12 +1157,7 @@ home_segments:
         pop %ecx                        /* return address */
         pushl $SEL_CODE32
         push %ecx
-        mov $SEL_DATA, %eax
-        mov %eax, %ds
-        mov %eax, %es
-        mov %eax, %ss
-        mov %eax, %fs
-        mov %eax, %gs
+        FLAT_DATA all=1
         lret
 
 /* One case (edi = descriptor, ebx = load address); returns through case_return (or case_resume). */
@@ -1222,10 +1224,7 @@ setup_long:
         pushq $SEL_CODE64
         push %rax
         lretq
-1:      mov $SEL_DATA, %eax
-        mov %eax, %ss
-        mov %eax, %ds
-        mov %eax, %es
+1:      FLAT_DATA
         call load_idt64
         mov %cr4, %rax
         testl $F_SMAP, C_FLAGS(%rbp)
@@ -1236,9 +1235,7 @@ setup_long:
         or $CR0_WP, %rax
         mov %rax, %cr0
         lea C_STACK_TOP(%rbp), %rsp
-        mov C_IDBASE(%rbp), %rax
-        add $(switch_long - image_start), %rax
-        jmp *%rax
+        JMP_AT C_IDBASE, switch_long
 /* Back from an F_LONG IA-32e case, under the stub's tables: home, paging off. */
 home_long_return:
         mov C_HOME_SP(%rbp), %esp
