@@ -99,6 +99,17 @@ describe('the top of the modelled MAXPHYADDR', () => {
     expect((refusal as Error).message).toMatch(/^phys-above-maxphyaddr: .*past 0x10000000000, QEMU's MAXPHYADDR \(40 bits\)/);
   });
 
+  it('refuses, with reason codes, a layout that leaves the stub no executable page, and memory above 3 GiB where only RAM below is modelled (Bochs)', () => {
+    const noText = engineInput({
+      mode: 'pae', sramBase: 0x100000n, sramSizeKiB: 64n, pagetablesStart: 0x200000n, regionPermissions: true,
+      regions: { _image_text: { start: 0x100000n, size: 0n }, _image_rodata: { start: 0x100000n, size: 0n } },
+    });
+    expect(() => planCase(noText, {}, GUEST_MEMORY_MICROVM)).toThrow(/^no-code-page: no page outside the tables is identity-mapped executable/);
+    const high = engineInput(kernelAt(4n * GiB));
+    expect(() => planCase(high)).toThrow(/^no-ram: .*outside the guest's RAM \(RAM only below 3 GiB/);
+    expect(planCase(high, {}, GUEST_MEMORY_MICROVM).long).toBe(true);
+  });
+
   it('refuses tables in the device hole, naming it', () => {
     const input = engineInput({ mode: 'ia32e', sramBase: 2n * GiB, sramSizeKiB: 2n * 1024n * KiB, pagetablesStart: 3n * GiB + 16n * MiB });
     expect(() => planCase(input, {}, GUEST_MEMORY_MICROVM)).toThrow(/^mmio-hole: tables 0xc1000000-.* lies in QEMU microvm's device hole/);

@@ -165,7 +165,7 @@ export function planCase(input: EngineInput, probe: ProbePlanOptions = {}, memor
     const what = `no page outside the tables is identity-mapped executable${expected.some((r) => r.virt !== r.phys) ? ' with an executable dual alias' : ''} in memory QEMU can back`;
     const inHole = expected.some((r) => r.executable && r.virt === r.phys && holeAt(memory, physOf(r)) !== null);
     if (inHole) throw new UnhostableLayout('mmio-hole', `${what} (the executable pages lie in ${memory.holeName}): the QEMU stub has nowhere to run`);
-    throw new InputError(`${what}: the QEMU stub has nowhere to run`);
+    throw new UnhostableLayout('no-code-page', `${what}: the QEMU stub has nowhere to run`);
   }
   const contextUsable = subtract(usable, [{ start: code.phys, end: code.phys + PAGE }]);
   let contextPhys = chooseContextPages(expected, contextUsable, contextPages, walker);
@@ -174,7 +174,8 @@ export function planCase(input: EngineInput, probe: ProbePlanOptions = {}, memor
     contextPhys = chooseContextPages(expected, contextUsable, contextPages, null);
   }
   if (contextPhys === null) {
-    throw new InputError(
+    throw new UnhostableLayout(
+      'no-context-pages',
       `no ${contextPages} consecutive pages outside the tables are identity-mapped writable and supervisor-only in memory QEMU can back: the QEMU stub has nowhere for its stack and probe list`,
     );
   }

@@ -11,9 +11,9 @@ import { hex } from '../probe/pages.js';
 const GIB = 1n << 30n;
 
 /** Why a layout cannot be hosted, as a code a summary can count. */
-export type UnhostableReason = 'phys-above-maxphyaddr' | 'mmio-hole' | 'no-ram' | 'cr3-out-of-reach';
+export type UnhostableReason = 'phys-above-maxphyaddr' | 'mmio-hole' | 'no-ram' | 'cr3-out-of-reach' | 'no-code-page' | 'no-context-pages';
 
-/** Bad input for this engine: the guest cannot back what the layout needs. The message starts with the reason code. */
+/** Bad input for this engine: the guest cannot back what the layout needs, or the layout leaves the stub no page. The message starts with the reason code. */
 export class UnhostableLayout extends InputError {
   constructor(readonly reason: UnhostableReason, detail: string) {
     super(`${reason}: ${detail}`);
