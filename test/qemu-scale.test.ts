@@ -11,6 +11,8 @@ import type { EngineInput } from '../src/verify/model.js';
 import { compareRanges } from '../src/verify/compare.js';
 import { createQemuEngine, type QemuReport } from '../src/engines/qemu/engine.js';
 import { MMU_LISTING_MAX_PAGES, planCase } from '../src/engines/qemu/case-plan.js';
+import { planNextBoot } from '../src/engines/qemu/boot-plan.js';
+import { buildProbeStub } from '../src/engines/qemu/stub-build.js';
 import { GUEST_MEMORY_MICROVM, QEMU_MAX_PHYS_ADDR, UnhostableLayout } from '../src/engines/qemu/guest-memory.js';
 import { engineInput, HIGH_HALF, withEntryBit } from './support/engine-layouts.js';
 import { entriesPointingAt } from './support/qemu-layouts.js';
@@ -108,6 +110,14 @@ describe('the top of the modelled MAXPHYADDR', () => {
     const high = engineInput(kernelAt(4n * GiB));
     expect(() => planCase(high)).toThrow(/^no-ram: .*outside the guest's RAM \(RAM only below 3 GiB/);
     expect(planCase(high, {}, GUEST_MEMORY_MICROVM).long).toBe(true);
+  });
+
+  it('refuses a full plan over RAM that fills everything below 3 GiB: no room for the stub, with its reason code', async () => {
+    const filling = engineInput({ mode: 'ia32e', sramBase: 0n, sramSizeKiB: 4n * 1024n * 1024n, pagetablesStart: 0x100000n });
+    const stub = await buildProbeStub();
+    expect(() => planNextBoot([planCase(filling, { plan: 'all' }, GUEST_MEMORY_MICROVM)], stub)).toThrow(/^no-stub-room: no free physical memory between 1 MiB and 3 GiB/);
+    // The default plan leaves room.
+    expect(planNextBoot([planCase(filling, {}, GUEST_MEMORY_MICROVM)], stub).cases).toHaveLength(1);
   });
 
   it('refuses tables in the device hole, naming it', () => {

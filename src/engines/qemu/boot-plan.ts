@@ -3,10 +3,10 @@
  * area (the cases' descriptors, tables, signature runs and probe runs) into
  * physical memory no case of that boot maps or writes.
  */
-import { InputError } from '../../core/errors.js';
 import type { PagingMode } from '../../verify/model.js';
 import type { CasePlan, PageRun } from './case-plan.js';
 import { PAGING_OFF_END } from './case-plan.js';
+import { UnhostableLayout } from './guest-memory.js';
 import { firstFit, normalize, subtract } from '../probe/intervals.js';
 import { STUB_ABI as ABI } from './stub-abi.js';
 import { homeFootprint, type ProbeStub } from './stub-build.js';
@@ -135,7 +135,8 @@ export function planNextBoot(cases: readonly CasePlan[], stub: ProbeStub): BootP
     count++;
   }
   if (!placement) {
-    throw new InputError(
+    throw new UnhostableLayout(
+      'no-stub-room',
       'no free physical memory between 1 MiB and 3 GiB is left for the QEMU stub and its staging area: the layout holds tables, probed pages or the stub\'s pages in all of it',
     );
   }

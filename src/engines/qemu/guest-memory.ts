@@ -11,7 +11,7 @@ import { hex } from '../probe/pages.js';
 const GIB = 1n << 30n;
 
 /** Why a layout cannot be hosted, as a code a summary can count. */
-export type UnhostableReason = 'phys-above-maxphyaddr' | 'mmio-hole' | 'no-ram' | 'cr3-out-of-reach' | 'no-code-page' | 'no-context-pages';
+export type UnhostableReason = 'phys-above-maxphyaddr' | 'mmio-hole' | 'no-ram' | 'cr3-out-of-reach' | 'no-code-page' | 'no-context-pages' | 'no-stub-room';
 
 /** Bad input for this engine: the guest cannot back what the layout needs, or the layout leaves the stub no page. The message starts with the reason code. */
 export class UnhostableLayout extends InputError {
