@@ -682,10 +682,56 @@ trap\w:
         jmp 1b
         .endm
 
+/* Prints the u64 at FIELD of the context: two 8-digit halves (32-bit code), as few digits as it takes (IA-32e). */
+        .macro PUT_U64 w, field
+        .if \w == 64
+        mov \field(%rbp), %rax
+        call puthexs64
+        .else
+        mov \field + 4(%ebp), %eax
+        call puthex32
+        mov \field(%ebp), %eax
+        call puthex32
+        .endif
+        .endm
+
+/* Prints the u32 at FIELD of the context. */
+        .macro PUT_U32 w, field
+        .if \w == 64
+        movl \field(%rbp), %eax
+        call puthexs64
+        .else
+        mov \field(%ebp), %eax
+        call puthex32
+        .endif
+        .endm
+
+/* flushW: prints the current run as an `o` line, if any; keeps every register. */
+        .macro FLUSH_RUN w, ax, bp
+flush\w:
+        cmpl $0, C_RUN_PAGES(\bp)
+        je 1f
+        push \ax
+        mov $'o', %al
+        call putc\w
+        call space\w
+        PUT_U64 \w, C_RUN_VIRT
+        call space\w
+        PUT_U32 \w, C_RUN_PAGES
+        call space\w
+        PUT_U32 \w, C_RUN_FLAGS
+        call space\w
+        PUT_U64 \w, C_RUN_VALUE
+        call newline\w
+        movl $0, C_RUN_PAGES(\bp)
+        pop \ax
+1:      ret
+        .endm
+
 /*
  * What each paging path has beside its probes: the ring-3 code (a round
  * trip, and a read of the page at SI), the exception handlers, the console
- * routines and the IDT's handler offsets.
+ * routines, the run printer and the IDT's handler offsets.
  */
         .macro PATH_RUNTIME w, ax, cx, dx, si, sp, bp, word, iret, digits
 user_return_now\w:
@@ -697,6 +743,8 @@ user_read\w:
         EXCEPTION_HANDLERS \w, \ax, \sp, \bp, \word, \iret
 
         CONSOLE_ROUTINES \w, \ax, \cx, \dx, \digits
+
+        FLUSH_RUN \w, \ax, \bp
 
 idt\w\()_offsets:
         IDT_OFFSETS \w
@@ -843,33 +891,6 @@ record32:
         mov %edx, C_RUN_VALUE + 4(%ebp)
         ret
 
-/* Prints the current run, if any; keeps every register. */
-flush32:
-        cmpl $0, C_RUN_PAGES(%ebp)
-        je 1f
-        pusha
-        mov $'o', %al
-        call putc32
-        call space32
-        mov C_RUN_VIRT + 4(%ebp), %eax
-        call puthex32
-        mov C_RUN_VIRT(%ebp), %eax
-        call puthex32
-        call space32
-        mov C_RUN_PAGES(%ebp), %eax
-        call puthex32
-        call space32
-        mov C_RUN_FLAGS(%ebp), %eax
-        call puthex32
-        call space32
-        mov C_RUN_VALUE + 4(%ebp), %eax
-        call puthex32
-        mov C_RUN_VALUE(%ebp), %eax
-        call puthex32
-        call newline32
-        movl $0, C_RUN_PAGES(%ebp)
-        popa
-1:      ret
 
         PATH_RUNTIME 32, %eax, %ecx, %edx, %esi, %esp, %ebp, 4, iret, 8
 
@@ -1028,28 +1049,6 @@ record64:
         mov %rdx, C_RUN_VALUE(%rbp)
         ret
 
-flush64:
-        cmpl $0, C_RUN_PAGES(%rbp)
-        je 1f
-        push %rax
-        mov $'o', %al
-        call putc64
-        call space64
-        mov C_RUN_VIRT(%rbp), %rax
-        call puthexs64
-        call space64
-        movl C_RUN_PAGES(%rbp), %eax
-        call puthexs64
-        call space64
-        movl C_RUN_FLAGS(%rbp), %eax
-        call puthexs64
-        call space64
-        mov C_RUN_VALUE(%rbp), %rax
-        call puthexs64
-        call newline64
-        movl $0, C_RUN_PAGES(%rbp)
-        pop %rax
-1:      ret
 
         PATH_RUNTIME 64, %rax, %rcx, %rdx, %rsi, %rsp, %rbp, 8, iretq, 16
 
