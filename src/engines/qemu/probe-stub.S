@@ -414,19 +414,68 @@ build_idt32:
 /* ---------------------------------------------------------------------------
  * What both paging paths do alike, written once. Each macro takes the path's
  * width W (32 for 32-bit and PAE paging, 64 for IA-32e mode), which picks that
- * path's RESUME_ATW, PROBE_DONEW and RING3_W macros and its routines (putcW,
+ * path's variant of RESUME_AT, PROBE_DONE and RING3 and its routines (putcW,
  * probe_pageW, ...), and the registers it works in at that width. Counts stay
  * 32-bit (%ecx) in both.
  */
+
+/*
+ * The probes' primitives, for both widths: RESUME_AT (where the #PF handler
+ * sends a faulting probe: LABEL at the running base, on the probe's stack),
+ * PROBE_DONE (no probe running), RING3 (to TARGET at CPL 3).
+ */
+        .macro RESUME_AT w, label
+        .if \w == 64
+        lea \label(%rip), %rax
+        mov %rax, C_RESUME(%rbp)
+        mov %rsp, C_SAVED_SP(%rbp)
+        movl $0, C_FAULTED(%rbp)
+        .else
+        mov C_BASE(%ebp), %eax
+        add $(\label - image_start), %eax
+        mov %eax, C_RESUME(%ebp)
+        mov %esp, C_SAVED_SP(%ebp)
+        movl $0, C_FAULTED(%ebp)
+        .endif
+        .endm
+
+        .macro PROBE_DONE w
+        .if \w == 64
+        movq $0, C_RESUME(%rbp)
+        .else
+        movl $0, C_RESUME(%ebp)
+        .endif
+        .endm
+
+        .macro RING3 w, target
+        .if \w == 64
+        lea \target(%rip), %rcx
+        pushq $SEL_USER_DATA
+        pushq $0                        /* ring 3 never touches its stack */
+        pushfq
+        pushq $SEL_USER_CODE64
+        push %rcx
+        iretq
+        .else
+        mov C_BASE(%ebp), %ecx
+        add $(\target - image_start), %ecx
+        pushl $SEL_USER_DATA
+        pushl $0
+        pushf
+        pushl $SEL_USER_CODE32
+        push %ecx
+        iret
+        .endif
+        .endm
 
 /* Finds out how user access is checked (ring 3 if it can run here, else SMAP) and reports it. */
         .macro CHOOSE_USER_CHECK w, ax, bp
         testl $F_SMAP, C_FLAGS(\bp)
         jnz .Lsmap\@
-        RESUME_AT\w .Lring3_tried\@     /* can ring 3 run here? */
-        RING3_\w user_return_now\w
+        RESUME_AT \w, .Lring3_tried\@     /* can ring 3 run here? */
+        RING3 \w, user_return_now\w
 .Lring3_tried\@:
-        PROBE_DONE\w
+        PROBE_DONE \w
         cmpl $0, C_FAULTED(\bp)
         je .Lreport\@
         mov %cr4, \ax
@@ -486,7 +535,7 @@ build_idt32:
         .macro PAUSE_FOR_HOST w, bp
         testl $F_PAUSE, C_FLAGS(\bp)
         jz .Lresumed\@
-        RESUME_AT\w .Lresumed\@
+        RESUME_AT \w, .Lresumed\@
         mov $'m', %al
         call putc\w
         call newline\w
@@ -494,7 +543,7 @@ build_idt32:
         hlt
         jmp .Lhalt\@
 .Lresumed\@:
-        PROBE_DONE\w
+        PROBE_DONE \w
         mov $'d', %al
         call putc\w
         call newline\w
@@ -502,11 +551,11 @@ build_idt32:
 
 /* Write probe of the page at SI: writes back what is there; O_WRITE unless that faults. */
         .macro PROBE_WRITE w, cx, si, bp
-        RESUME_AT\w .Ldone\@
+        RESUME_AT \w, .Ldone\@
         mov (\si), \cx
         mov \cx, (\si)
 .Ldone\@:
-        PROBE_DONE\w
+        PROBE_DONE \w
         cmpl $0, C_FAULTED(\bp)
         jne .Lfaulted\@
         orl $O_WRITE, C_OBS_FLAGS(\bp)
@@ -515,15 +564,15 @@ build_idt32:
 
 /* User probe of the page at SI: a read from ring 3, or a supervisor read under SMAP; sets O_USER. */
         .macro PROBE_USER w, ax, cx, si, bp
-        RESUME_AT\w .Ldone\@
+        RESUME_AT \w, .Ldone\@
         cmpl $0, C_SMAP(\bp)
         jne .Lsupervisor\@
-        RING3_\w user_read\w
+        RING3 \w, user_read\w
 .Lsupervisor\@:
         clac
         mov (\si), \cx
 .Ldone\@:
-        PROBE_DONE\w
+        PROBE_DONE \w
         mov C_FAULTED(\bp), %eax        /* user: ring 3 got through, or SMAP stopped the supervisor */
         cmpl $0, C_SMAP(\bp)
         je .Lring3\@
@@ -538,11 +587,11 @@ build_idt32:
 
 /* Execute probe of the signed page at SI: calls the `ret` in its signature slot; O_EXEC unless that faults. */
         .macro PROBE_EXEC w, cx, si, bp
-        RESUME_AT\w .Ldone\@
+        RESUME_AT \w, .Ldone\@
         lea 8(\si), \cx
         call *\cx
 .Ldone\@:
-        PROBE_DONE\w
+        PROBE_DONE \w
         cmpl $0, C_FAULTED(\bp)
         jne .Lfaulted\@
         orl $O_EXEC, C_OBS_FLAGS(\bp)
@@ -769,29 +818,6 @@ idt\w\()_offsets:
 /* ---------------------------------------------------------------------------
  * 32-bit and PAE paging, running at the dual alias (or identity).
  */
-        .macro RESUME_AT32 label
-        mov C_BASE(%ebp), %eax
-        add $(\label - image_start), %eax
-        mov %eax, C_RESUME(%ebp)
-        mov %esp, C_SAVED_SP(%ebp)
-        movl $0, C_FAULTED(%ebp)
-        .endm
-
-        .macro PROBE_DONE32
-        movl $0, C_RESUME(%ebp)
-        .endm
-
-        .macro RING3_32 target
-        mov C_BASE(%ebp), %ecx
-        add $(\target - image_start), %ecx
-        pushl $SEL_USER_DATA
-        pushl $0                        /* ring 3 never touches its stack */
-        pushf
-        pushl $SEL_USER_CODE32
-        push %ecx
-        iret
-        .endm
-
 main32:
         call 1f
 1:      pop %eax
@@ -824,10 +850,10 @@ leave32:
 
 /* Probes the page at esi; keeps esi. */
 probe_page32:
-        RESUME_AT32 1f
+        RESUME_AT 32, 1f
         mov (%esi), %eax
         mov 4(%esi), %edx
-1:      PROBE_DONE32
+1:      PROBE_DONE 32
         cmpl $0, C_FAULTED(%ebp)
         je 2f
         mov C_ERR(%ebp), %eax
@@ -944,27 +970,6 @@ load_idt64:
         ltr %ax
         ret
 
-        .macro RESUME_AT64 label
-        lea \label(%rip), %rax
-        mov %rax, C_RESUME(%rbp)
-        mov %rsp, C_SAVED_SP(%rbp)
-        movl $0, C_FAULTED(%rbp)
-        .endm
-
-        .macro PROBE_DONE64
-        movq $0, C_RESUME(%rbp)
-        .endm
-
-        .macro RING3_64 target
-        lea \target(%rip), %rcx
-        pushq $SEL_USER_DATA
-        pushq $0
-        pushfq
-        pushq $SEL_USER_CODE64
-        push %rcx
-        iretq
-        .endm
-
 main64:
         lea main64(%rip), %rax
         sub $(main64 - image_start), %rax
@@ -996,9 +1001,9 @@ leave_compat:
         .code64
 
 probe_page64:
-        RESUME_AT64 1f
+        RESUME_AT 64, 1f
         mov (%rsi), %rdx
-1:      PROBE_DONE64
+1:      PROBE_DONE 64
         cmpl $0, C_FAULTED(%rbp)
         je 2f
         movl C_ERR(%rbp), %edx
