@@ -731,6 +731,75 @@ trap\w:
         jmp 1b
         .endm
 
+/*
+ * recordW: adds the page at SI (flags ecx, value edx:eax in 32-bit code, rdx
+ * in IA-32e) to the current run (same flags, the next page, and the frame
+ * number going on by one a page if signed, the same value if not readable),
+ * or prints that run and starts a new one. probe_pageW falls through to it.
+ */
+        .macro RECORD_PAGE w, si, bp
+record\w:
+        cmpl $0, C_RUN_PAGES(\bp)
+        je 5f
+        cmp C_RUN_FLAGS(\bp), %ecx
+        jne 4f
+        cmp C_RUN_NEXT(\bp), \si
+        jne 4f
+        test $O_READ, %ecx
+        jz 2f
+        test $O_SIGNED, %ecx
+        jz 4f
+        .if \w == 64
+        movl C_RUN_PAGES(%rbp), %eax
+        add C_RUN_VALUE(%rbp), %rax
+        cmp %rax, %rdx
+        .else
+        push %eax
+        push %edx
+        sub C_RUN_PAGES(%ebp), %eax
+        sbb $0, %edx
+        cmp C_RUN_VALUE(%ebp), %eax
+        jne 1f
+        cmp C_RUN_VALUE + 4(%ebp), %edx
+1:      pop %edx
+        pop %eax
+        .endif
+        jne 4f
+        jmp 3f
+        .if \w == 64
+2:      cmp C_RUN_VALUE(%rbp), %rdx
+        .else
+2:      cmp C_RUN_VALUE(%ebp), %eax
+        jne 4f
+        cmp C_RUN_VALUE + 4(%ebp), %edx
+        .endif
+        jne 4f
+3:      incl C_RUN_PAGES(\bp)
+        .if \w == 64
+        addq $0x1000, C_RUN_NEXT(%rbp)
+        .else
+        addl $0x1000, C_RUN_NEXT(%ebp)
+        .endif
+        ret
+4:      call flush\w
+5:      .if \w == 64
+        mov %rsi, C_RUN_VIRT(%rbp)
+        lea 0x1000(%rsi), %rax
+        mov %rax, C_RUN_NEXT(%rbp)
+        mov %rdx, C_RUN_VALUE(%rbp)
+        .else
+        mov %esi, C_RUN_VIRT(%ebp)
+        movl $0, C_RUN_VIRT + 4(%ebp)
+        mov %esi, C_RUN_NEXT(%ebp)
+        addl $0x1000, C_RUN_NEXT(%ebp)
+        mov %eax, C_RUN_VALUE(%ebp)
+        mov %edx, C_RUN_VALUE + 4(%ebp)
+        .endif
+        movl $1, C_RUN_PAGES(\bp)
+        mov %ecx, C_RUN_FLAGS(\bp)
+        ret
+        .endm
+
 /* Prints the u64 at FIELD of the context: two 8-digit halves (32-bit code), as few digits as it takes (IA-32e). */
         .macro PUT_U64 w, field
         .if \w == 64
@@ -875,47 +944,8 @@ probe_page32:
         mov C_OBS_VALUE(%ebp), %eax
         mov C_OBS_VALUE + 4(%ebp), %edx
         /* fall through */
+        RECORD_PAGE 32, %esi, %ebp
 
-/* Adds the page at esi (flags ecx, value edx:eax) to the current run, or starts a new one. */
-record32:
-        cmpl $0, C_RUN_PAGES(%ebp)
-        je 5f
-        cmp C_RUN_FLAGS(%ebp), %ecx
-        jne 4f
-        cmp C_RUN_NEXT(%ebp), %esi
-        jne 4f
-        test $O_READ, %ecx
-        jz 2f
-        test $O_SIGNED, %ecx
-        jz 4f
-        push %eax                       /* signed: the frame number goes on by one a page */
-        push %edx
-        sub C_RUN_PAGES(%ebp), %eax
-        sbb $0, %edx
-        cmp C_RUN_VALUE(%ebp), %eax
-        jne 1f
-        cmp C_RUN_VALUE + 4(%ebp), %edx
-1:      pop %edx
-        pop %eax
-        jne 4f
-        jmp 3f
-2:      cmp C_RUN_VALUE(%ebp), %eax     /* not readable: the same error code goes on */
-        jne 4f
-        cmp C_RUN_VALUE + 4(%ebp), %edx
-        jne 4f
-3:      incl C_RUN_PAGES(%ebp)
-        addl $0x1000, C_RUN_NEXT(%ebp)
-        ret
-4:      call flush32
-5:      mov %esi, C_RUN_VIRT(%ebp)
-        movl $0, C_RUN_VIRT + 4(%ebp)
-        mov %esi, C_RUN_NEXT(%ebp)
-        addl $0x1000, C_RUN_NEXT(%ebp)
-        movl $1, C_RUN_PAGES(%ebp)
-        mov %ecx, C_RUN_FLAGS(%ebp)
-        mov %eax, C_RUN_VALUE(%ebp)
-        mov %edx, C_RUN_VALUE + 4(%ebp)
-        ret
 
 
         PATH_RUNTIME 32, %eax, %ecx, %edx, %esi, %esp, %ebp, 4, iret, 8
@@ -1022,37 +1052,8 @@ probe_page64:
 3:      movl C_OBS_FLAGS(%rbp), %ecx
         mov C_OBS_VALUE(%rbp), %rdx
         /* fall through */
+        RECORD_PAGE 64, %rsi, %rbp
 
-/* Adds the page at rsi (flags ecx, value rdx) to the current run, or starts a new one. */
-record64:
-        cmpl $0, C_RUN_PAGES(%rbp)
-        je 5f
-        cmp C_RUN_FLAGS(%rbp), %ecx
-        jne 4f
-        cmp C_RUN_NEXT(%rbp), %rsi
-        jne 4f
-        test $O_READ, %ecx
-        jz 2f
-        test $O_SIGNED, %ecx
-        jz 4f
-        movl C_RUN_PAGES(%rbp), %eax
-        add C_RUN_VALUE(%rbp), %rax
-        cmp %rax, %rdx
-        jne 4f
-        jmp 3f
-2:      cmp C_RUN_VALUE(%rbp), %rdx
-        jne 4f
-3:      incl C_RUN_PAGES(%rbp)
-        addq $0x1000, C_RUN_NEXT(%rbp)
-        ret
-4:      call flush64
-5:      mov %rsi, C_RUN_VIRT(%rbp)
-        lea 0x1000(%rsi), %rax
-        mov %rax, C_RUN_NEXT(%rbp)
-        movl $1, C_RUN_PAGES(%rbp)
-        mov %ecx, C_RUN_FLAGS(%rbp)
-        mov %rdx, C_RUN_VALUE(%rbp)
-        ret
 
 
         PATH_RUNTIME 64, %rax, %rcx, %rdx, %rsi, %rsp, %rbp, 8, iretq, 16
