@@ -800,25 +800,23 @@ record\w:
         ret
         .endm
 
-/* Prints the u64 at FIELD of the context: two 8-digit halves (32-bit code), as few digits as it takes (IA-32e). */
-        .macro PUT_U64 w, field
+/*
+ * Prints the u32 (u64 with `wide`) at FIELD of the context: in 8-digit
+ * halves (32-bit code), or in as few digits as it takes (IA-32e).
+ */
+        .macro PUT w, field, wide=0
         .if \w == 64
+        .if \wide
         mov \field(%rbp), %rax
+        .else
+        movl \field(%rbp), %eax
+        .endif
         call puthexs64
         .else
+        .if \wide
         mov \field + 4(%ebp), %eax
         call puthex32
-        mov \field(%ebp), %eax
-        call puthex32
         .endif
-        .endm
-
-/* Prints the u32 at FIELD of the context. */
-        .macro PUT_U32 w, field
-        .if \w == 64
-        movl \field(%rbp), %eax
-        call puthexs64
-        .else
         mov \field(%ebp), %eax
         call puthex32
         .endif
@@ -833,13 +831,13 @@ flush\w:
         mov $'o', %al
         call putc\w
         call space\w
-        PUT_U64 \w, C_RUN_VIRT
+        PUT \w, C_RUN_VIRT, wide=1
         call space\w
-        PUT_U32 \w, C_RUN_PAGES
+        PUT \w, C_RUN_PAGES
         call space\w
-        PUT_U32 \w, C_RUN_FLAGS
+        PUT \w, C_RUN_FLAGS
         call space\w
-        PUT_U64 \w, C_RUN_VALUE
+        PUT \w, C_RUN_VALUE, wide=1
         call newline\w
         movl $0, C_RUN_PAGES(\bp)
         pop \ax
