@@ -549,16 +549,25 @@ build_idt32:
         call newline\w
         .endm
 
-/* Write probe of the page at SI: writes back what is there; O_WRITE unless that faults. */
-        .macro PROBE_WRITE w, cx, si, bp
+/*
+ * Write (FLAG O_WRITE: writes back what is there) or execute (O_EXEC: calls
+ * the `ret` in the signed page's slot) probe of the page at SI; sets FLAG
+ * unless that faults.
+ */
+        .macro PROBE_FLAG w, cx, si, bp, flag
         RESUME_AT \w, .Ldone\@
+        .if \flag == O_WRITE
         mov (\si), \cx
         mov \cx, (\si)
+        .else
+        lea 8(\si), \cx
+        call *\cx
+        .endif
 .Ldone\@:
         PROBE_DONE \w
         cmpl $0, C_FAULTED(\bp)
         jne .Lfaulted\@
-        orl $O_WRITE, C_OBS_FLAGS(\bp)
+        orl $\flag, C_OBS_FLAGS(\bp)
 .Lfaulted\@:
         .endm
 
@@ -585,18 +594,6 @@ build_idt32:
 .Lnot_user\@:
         .endm
 
-/* Execute probe of the signed page at SI: calls the `ret` in its signature slot; O_EXEC unless that faults. */
-        .macro PROBE_EXEC w, cx, si, bp
-        RESUME_AT \w, .Ldone\@
-        lea 8(\si), \cx
-        call *\cx
-.Ldone\@:
-        PROBE_DONE \w
-        cmpl $0, C_FAULTED(\bp)
-        jne .Lfaulted\@
-        orl $O_EXEC, C_OBS_FLAGS(\bp)
-.Lfaulted\@:
-        .endm
 
 /* Exception entries trapW_VEC for every vector without a handler of its own: push a 0 error code where the CPU pushes none. */
         .macro TRAP_ENTRIES w
@@ -930,14 +927,14 @@ probe_page32:
 2:      mov %eax, C_OBS_VALUE(%ebp)
         mov %edx, C_OBS_VALUE + 4(%ebp)
         movl $O_READ, C_OBS_FLAGS(%ebp)
-        PROBE_WRITE 32, %ecx, %esi, %ebp
+        PROBE_FLAG 32, %ecx, %esi, %ebp, O_WRITE
         PROBE_USER 32, %eax, %ecx, %esi, %ebp
         mov C_OBS_VALUE + 4(%ebp), %eax /* a signature was read: the page's `ret` can be called */
         shr $16, %eax
         cmp $SIG_TAG, %eax
         jne 3f
         orl $O_SIGNED, C_OBS_FLAGS(%ebp)
-        PROBE_EXEC 32, %ecx, %esi, %ebp
+        PROBE_FLAG 32, %ecx, %esi, %ebp, O_EXEC
 3:      mov C_OBS_FLAGS(%ebp), %ecx
         mov C_OBS_VALUE(%ebp), %eax
         mov C_OBS_VALUE + 4(%ebp), %edx
@@ -1039,14 +1036,14 @@ probe_page64:
         jmp record64
 2:      mov %rdx, C_OBS_VALUE(%rbp)
         movl $O_READ, C_OBS_FLAGS(%rbp)
-        PROBE_WRITE 64, %rcx, %rsi, %rbp
+        PROBE_FLAG 64, %rcx, %rsi, %rbp, O_WRITE
         PROBE_USER 64, %rax, %rcx, %rsi, %rbp
         mov C_OBS_VALUE(%rbp), %rax     /* a signature was read: the page's `ret` can be called */
         shr $48, %rax
         cmp $SIG_TAG, %eax
         jne 3f
         orl $O_SIGNED, C_OBS_FLAGS(%rbp)
-        PROBE_EXEC 64, %rcx, %rsi, %rbp
+        PROBE_FLAG 64, %rcx, %rsi, %rbp, O_EXEC
 3:      movl C_OBS_FLAGS(%rbp), %ecx
         mov C_OBS_VALUE(%rbp), %rdx
         /* fall through */
