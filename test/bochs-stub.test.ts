@@ -12,12 +12,13 @@ import { multibootLoad, BOOTLOADER_MAGIC } from '../src/engines/bochs/multiboot.
 import { engineInput, ENGINE_LAYOUTS, withEntryBit } from './support/engine-layouts.js';
 import { entriesPointingAt } from './support/qemu-layouts.js';
 import type { EngineInput } from '../src/verify/model.js';
+import { STUB_ABI } from '../src/engines/qemu/stub-abi.js';
 
 const TIGERLAKE: CpuProfile = { maxPhysAddr: 40, nxe: true, pse: true, pdpe1gb: true, smep: true, smap: true };
 /** Descriptor flag 1 asks the stub to halt for QEMU's MMU dump and an NMI; Bochs's run goes on without. */
-const FLAG_PAUSE = 1;
-const DESCRIPTORS = 0x40;
-const DESCRIPTOR_BYTES = 0x40;
+const FLAG_PAUSE = STUB_ABI.F_PAUSE;
+const DESCRIPTORS = STUB_ABI.S_BYTES;
+const DESCRIPTOR_BYTES = STUB_ABI.D_BYTES;
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1');
 

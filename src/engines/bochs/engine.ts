@@ -11,7 +11,7 @@ import type { Engine, EngineInput, EngineOutcome, EngineReport, MappedRange, Vio
 import { coalesceRanges } from '../../verify/ranges.js';
 import { topTablePhys } from '../../verify/paging-modes.js';
 import type { CpuProfile } from '../cpu.js';
-import { EngineFailure, cannotRunViolation, duration } from '../probe/failure.js';
+import { EngineFailure, cannotRunViolation, duration, msFromEnv } from '../probe/failure.js';
 import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
 import { PAGE, hex, pageAddress } from '../probe/pages.js';
 import { pageOfSignature } from '../probe/signature.js';
@@ -104,14 +104,6 @@ export function stagingForBochs(boot: BootPlan): Uint8Array {
     view.setUint32(at, ((view.getUint32(at, true) & ~ABI.F_PAUSE) | ABI.F_TABLE_DIFF) >>> 0, true);
   }
   return staging;
-}
-
-function msFromEnv(name: string): number | undefined {
-  const text = process.env[name];
-  if (text === undefined || text === '') return undefined;
-  const ms = Number(text);
-  if (!Number.isFinite(ms) || ms <= 0) throw new InputError(`${name} must be a positive number of milliseconds, not '${text}'`);
-  return ms;
 }
 
 /** Runs every case on Bochs; refusals come back per case, emulator failures throw EngineFailure. */

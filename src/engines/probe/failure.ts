@@ -15,6 +15,15 @@ import { topTablePhys } from '../../verify/paging-modes.js';
 /** A span of time as a message says it: '750 ms', '1.5 s'. */
 export const duration = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 100) / 10} s`);
 
+/** A limit in milliseconds from the environment variable `name`, if set; InputError unless it is a positive number. */
+export function msFromEnv(name: string): number | undefined {
+  const text = process.env[name];
+  if (text === undefined || text === '') return undefined;
+  const ms = Number(text);
+  if (!Number.isFinite(ms) || ms <= 0) throw new InputError(`${name} must be a positive number of milliseconds, not '${text}'`);
+  return ms;
+}
+
 /** The emulator an engine drives failed; the message says which, doing what, and why. */
 export class EngineFailure extends InputError {
   /** The hosting reason a campaign counts it under (see HostingRefusal). */

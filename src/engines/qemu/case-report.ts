@@ -79,9 +79,10 @@ function withoutWalkBits(mode: PagingMode, value: bigint): bigint {
 
 /**
  * The translations the guest observed, as maximal ranges. `mmu` (QEMU's own
- * list for the case) places and rates pages the signatures cannot.
+ * list for the case) places and rates pages the signatures cannot; where it
+ * is not listed, `physOf` places them (QEMU's translation of each).
  */
-export function observedTranslations(plan: CasePlan, guest: GuestCase, mmu: readonly MappedRange[]): MappedRange[] {
+export function observedTranslations(plan: CasePlan, guest: GuestCase, mmu: readonly MappedRange[], physOf?: ReadonlyMap<bigint, bigint>): MappedRange[] {
   const byHead = tablePagesByHead(plan);
   const out: MappedRange[] = [];
   for (const run of guest.runs) {
@@ -96,7 +97,7 @@ export function observedTranslations(plan: CasePlan, guest: GuestCase, mmu: read
     for (let i = 0n; i < run.pages; i++) {
       const virt = run.virt + i * PAGE;
       const seen = lookup(mmu, virt);
-      const seenPhys = seen ? seen.phys + (virt - seen.virt) : null;
+      const seenPhys = seen ? seen.phys + (virt - seen.virt) : physOf?.get(virt) ?? null;
       const matches = byHead.get(withoutWalkBits(plan.input.mode, run.value)) ?? [];
       const phys = seenPhys !== null && matches.includes(seenPhys) ? seenPhys : matches.length === 1 ? matches[0]! : seenPhys;
       if (phys === null) throw new Error(`the guest read virtual 0x${virt.toString(16)} but neither its content nor QEMU's MMU tells which physical page answered`);

@@ -10,15 +10,16 @@ import { InputError } from '../../core/errors.js';
 import type { EngineInput, EngineOutcome, EngineReport, MappedRange, Violation, VirtSpan } from '../../verify/model.js';
 import { compareRanges, type Mismatch } from '../../verify/compare.js';
 import { coalesceRanges } from '../../verify/ranges.js';
-import { cannotRunViolation } from '../probe/failure.js';
+import { cannotRunViolation, msFromEnv } from '../probe/failure.js';
 import { planNextBoot } from './boot-plan.js';
 import { planCase, type CasePlan } from './case-plan.js';
 import { observedTranslations, parseGuestCase } from './case-report.js';
-import { classifyTableChanges, type TableChange } from '../table-changes.js';
+import { classifyTableChanges, tableChangesFrom, type TableChange } from '../table-changes.js';
 import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
 import { QEMU_BINARY, runBoot, type BootOptions, type CaseOutput, type CaseStart } from './machine.js';
 import { mmuTranslations } from './mmu-dump.js';
 import { buildProbeStub } from './stub-build.js';
+import { GUEST_MEMORY_MICROVM } from './guest-memory.js';
 
 export interface QemuReport extends EngineReport {
   readonly engine: 'qemu';
@@ -32,13 +33,16 @@ export interface QemuReport extends EngineReport {
   readonly userCheck: 'cpl3' | 'smap' | null;
   /** Null when the guest probed every page; otherwise why it stopped (its translations then come from QEMU's MMU). */
   readonly guestFailure: string | null;
-  /** QEMU's MMU against the walker, over the whole address space. */
+  /** QEMU's MMU against the walker, over the whole address space (when listed: see CasePlan.mmuListed). */
   readonly mmu: {
+    readonly listed: boolean;
     readonly translations: readonly MappedRange[];
     /** Where they differ (executability only where the MMU's leaf refutes the walker). */
     readonly disagreements: readonly Mismatch[];
   };
-  /** Entries QEMU changed while probing (the stub lists them after the case, with paging off). */
+  /** Mapped pages left out of the probes, and why (the walker still reads their entries). */
+  readonly unprobed: readonly { readonly pages: number; readonly reason: string }[];
+  /** Entries QEMU changed while probing (the stub lists them after the case, with paging off, or the host reads them back). */
   readonly tableChanges: readonly TableChange[];
 }
 
@@ -70,17 +74,9 @@ export interface QemuRunOptions {
 const BUDGET = { bootMs: 10_000, probedPageMs: 0.1, signedPageMs: 0.05, mmuPageMs: 0.05, wallPerCpu: 4 } as const;
 const DEFAULT_QMP_TIMEOUT_MS = 30_000;
 
-function msFromEnv(name: string): number | undefined {
-  const text = process.env[name];
-  if (text === undefined || text === '') return undefined;
-  const ms = Number(text);
-  if (!Number.isFinite(ms) || ms <= 0) throw new InputError(`${name} must be a positive number of milliseconds, not '${text}'`);
-  return ms;
-}
-
 const pagesOf = (runs: readonly { pages: number }[]): number => runs.reduce((n, r) => n + r.pages, 0);
-/** Pages the case maps: what QEMU's monitor lists for it. */
-const mappedPages = (plan: CasePlan): number => Number(plan.input.expected.reduce((n, r) => n + r.size, 0n) / 4096n);
+/** Pages QEMU's monitor lists for the case: all it maps, when listed at all. */
+const mappedPages = (plan: CasePlan): number => (plan.mmuListed ? plan.mappedPages : 0);
 
 /** The boot options for one boot of `plans`, numbered from `first` of `total`. */
 export function bootOptions(plans: readonly CasePlan[], options: QemuRunOptions, first: number, total: number): BootOptions {
@@ -126,7 +122,7 @@ export async function runQemuCases(inputs: readonly EngineInput[], options: Qemu
   const stub = inputs.length > 0 ? await buildProbeStub() : undefined;
   inputs.forEach((input, index) => {
     try {
-      const plan = planCase(input, options.probe);
+      const plan = planCase(input, options.probe, GUEST_MEMORY_MICROVM);
       planNextBoot([plan], stub!); // refuses a layout that leaves no room for the stub
       planned.push({ index, plan });
     } catch (err) {
@@ -165,13 +161,13 @@ export async function runPlans(plans: readonly CasePlan[], options: QemuRunOptio
 function caseReport(plan: CasePlan, output: CaseOutput, version: string): QemuReport {
   const { input } = plan;
   if (!output.mmu) throw new Error('the guest finished a case without halting for the MMU dump');
-  const mmu = mmuTranslations(input.mode, output.mmu.tlb, output.mmu.mem);
-  const disagreements = compareRanges(plan.walker.walk().ranges, mmu, 'all').filter((m) => !hiddenNonLeafXd(m));
+  const mmu = plan.mmuListed ? mmuTranslations(input.mode, output.mmu.tlb, output.mmu.mem) : [];
+  const disagreements = plan.mmuListed ? compareRanges(plan.walker.walk().ranges, mmu, 'all').filter((m) => !hiddenNonLeafXd(m)) : [];
   const guest = parseGuestCase(output.lines);
   const probed = plan.coverage;
   const failure = output.died ? `${output.died.reason}; QEMU's registers then:\n${output.died.registers.trim()}` : guest.finished ? null : 'the guest stopped without finishing';
   // A guest that could not finish leaves QEMU's MMU as the only witness of the probed spans.
-  const seen = failure === null ? observedTranslations(plan, guest, mmu) : clip(mmu, probed);
+  const seen = failure === null ? observedTranslations(plan, guest, mmu, output.physOf) : clip(mmu, probed);
   // Where the MMU and the walker disagree outside the probes, the MMU's view is reported too.
   const extra = subtractSpans(disagreements.map((m) => ({ virt: m.virt, size: m.size })), probed);
   const coverage = mergeSpans([...probed, ...extra]);
@@ -185,8 +181,9 @@ function caseReport(plan: CasePlan, output: CaseOutput, version: string): QemuRe
     sentTo: plan.code.runVirt,
     userCheck: guest.userCheck,
     guestFailure: failure,
-    mmu: { translations: mmu, disagreements },
-    tableChanges: classifyTableChanges(input, output.lines),
+    mmu: { listed: plan.mmuListed, translations: mmu, disagreements },
+    unprobed: plan.unprobed,
+    tableChanges: output.tableXors ? tableChangesFrom(input, output.tableXors) : classifyTableChanges(input, output.lines),
   };
 }
 

@@ -4,19 +4,24 @@
  * QMP whenever the guest halts for it, and stops the machine when the guest
  * is done, traps, triple-faults or runs out of time.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { registerTemp } from '../../core/cleanup.js';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import type { BootPlan } from './boot-plan.js';
+import type { CasePlan } from './case-plan.js';
 import { EngineFailure, duration } from '../probe/failure.js';
 import { QmpClient, QmpClosedError, QmpTimeoutError, type QmpEvent } from './qmp.js';
+import { QEMU_MAX_PHYS_ADDR } from './guest-memory.js';
 import { STUB_ABI } from './stub-abi.js';
 import { imageLoadedAt, type ProbeStub } from './stub-build.js';
+import { parseGuestCase } from './case-report.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
+/** Pages read without a signature whose translation the host asks QEMU for, one by one, when its MMU is not listed. */
+const UNSIGNED_LOOKUPS = 4096;
 const TRIPLE_FAULT = 'the guest triple-faulted (an exception while delivering one)';
 /** isa-debug-exit status for "all cases done" (the stub writes 0x10: (0x10 << 1) | 1). */
 const EXIT_ALL_DONE = (STUB_ABI.EXIT_DONE << 1) | 1;
@@ -31,6 +36,13 @@ export interface MmuText {
 export interface CaseOutput {
   readonly lines: string[];
   mmu?: MmuText;
+  /**
+   * Where the stub cannot compare the case's tables (BootPlan.hostTableDiff),
+   * the dwords the host found changed, by physical address: XOR the original.
+   */
+  tableXors?: Map<bigint, number>;
+  /** Where QEMU translates the pages the guest read without a signature, when its MMU is not listed (CasePlan.mmuListed). */
+  physOf?: Map<bigint, bigint>;
   /** Set when the guest could not finish the case: why, and QEMU's registers at that moment. */
   died?: { readonly reason: string; readonly registers: string };
   done: boolean;
@@ -108,16 +120,20 @@ function cpuTimeMs(pid: number): number | null {
 }
 
 /** The QEMU command line for a boot (files already written). */
-export function qemuArguments(plan: BootPlan, kernel: string, staging: string, qmpSocket: string): string[] {
+export function qemuArguments(plan: BootPlan, kernel: string, staging: string, qmpSocket: string, highStaging?: string, tables?: string): string[] {
   return [
-    '-M', 'microvm,pit=off,pic=off,rtc=off,isa-serial=off',
+    '-M', 'microvm,pit=off,pic=off,rtc=off,isa-serial=off,acpi=off,ioapic2=off,memory-backend=ram',
+    // Sparse guest RAM: the host commits only the pages the guest touches, 4 KiB each (QEMU asks for
+    // transparent huge pages on anonymous RAM, which would cost 2 MiB for every page a sampled plan touches).
+    '-object', `memory-backend-memfd,id=ram,size=${plan.memoryBytes / (1024n * 1024n)}M,reserve=off`,
     '-nodefaults', '-nographic', '-no-reboot',
     // A triple fault pauses the machine instead of ending it, so its MMU can still be read.
     '-action', 'shutdown=pause',
-    '-accel', 'tcg', '-cpu', 'max',
-    '-m', `${plan.memoryBytes / (1024n * 1024n)}M`,
+    '-accel', 'tcg', '-cpu', `max,phys-bits=${QEMU_MAX_PHYS_ADDR}`,
     '-kernel', kernel,
     '-device', `loader,file=${staging},addr=0x${plan.stagingPhys.toString(16)},force-raw=on`,
+    ...(plan.highStaging && highStaging ? ['-device', `loader,file=${highStaging},addr=0x${plan.highStaging.phys.toString(16)},force-raw=on`] : []),
+    ...(plan.placedTables && tables ? ['-device', `loader,file=${tables},addr=0x${plan.placedTables.phys.toString(16)},force-raw=on`] : []),
     '-debugcon', 'stdio', // QEMU's debug console listens on port 0xe9, the stub's PORT_DEBUGCON
     '-device', `isa-debug-exit,iobase=0x${STUB_ABI.PORT_EXIT.toString(16)},iosize=4`,
     '-qmp', `unix:${qmpSocket},server=on,wait=off`,
@@ -144,8 +160,12 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
   const socket = join(dir, 'qmp.sock');
   writeFileSync(kernel, imageLoadedAt(stub, plan.homePhys, plan.stagingPhys));
   writeFileSync(staging, plan.staging);
+  const highStaging = join(dir, 'staging-high.bin');
+  if (plan.highStaging) writeFileSync(highStaging, plan.highStaging.bytes);
+  const tables = join(dir, 'tables.bin');
+  if (plan.placedTables) writeFileSync(tables, plan.placedTables.bytes);
   const cases: CaseOutput[] = plan.cases.map(() => ({ lines: [], done: false }));
-  const qemu = execa(QEMU_BINARY, qemuArguments(plan, kernel, staging, socket), {
+  const qemu = execa(QEMU_BINARY, qemuArguments(plan, kernel, staging, socket, highStaging, tables), {
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -179,8 +199,36 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
 
   const qmpMs = options.qmpTimeoutMs;
   const readMmu = async (index: number): Promise<MmuText> => {
+    if (plan.cases[index] && !plan.cases[index].mmuListed) return { tlb: '', mem: '' };
     const ms = qmpMs + options.mmuReadMs(index);
     return { tlb: await qmp!.monitor('info tlb', ms), mem: await qmp!.monitor('info mem', ms) };
+  };
+
+  /** What changed in the case's tables, from guest memory now (QEMU writes them to a file of the boot's directory). */
+  const readTableXors = async (index: number): Promise<Map<bigint, number>> => {
+    const c = plan.cases[index]!;
+    const file = join(dir, `tables-${index}.bin`);
+    await qmp!.execute('pmemsave', { val: Number(c.input.tablesPhys), size: c.input.tables.byteLength, filename: file }, qmpMs + options.mmuReadMs(index));
+    try {
+      return tableXors(c, file);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  };
+
+  /** QEMU's translation of each page the guest read without a signature (at most UNSIGNED_LOOKUPS of them). */
+  const translateUnsigned = async (lines: readonly string[]): Promise<Map<bigint, bigint>> => {
+    const out = new Map<bigint, bigint>();
+    for (const run of parseGuestCase(lines).runs) {
+      if (!(run.flags & STUB_ABI.O_READ) || run.flags & STUB_ABI.O_SIGNED) continue;
+      for (let i = 0n; i < run.pages && out.size < UNSIGNED_LOOKUPS; i++) {
+        const virt = run.virt + i * 4096n;
+        const said = await qmp!.monitor(`gva2gpa 0x${virt.toString(16)}`, qmpMs);
+        const m = /gpa: 0x([0-9a-f]+)/.exec(said);
+        if (m) out.set(virt, BigInt(`0x${m[1]}`));
+      }
+    }
+    return out;
   };
 
   /**
@@ -217,6 +265,8 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
     c.lines.push(line);
     if (word === 'm') {
       c.mmu = await readMmu(current);
+      if (plan.hostTableDiff[current]) c.tableXors = await readTableXors(current);
+      if (!plan.cases[current]!.mmuListed) c.physOf = await translateUnsigned(c.lines);
       // The guest may finish and QEMU exit before it answers: the exit status tells the rest.
       await qmp!.execute('inject-nmi', undefined, qmpMs).catch((err: unknown) => {
         if (!(err instanceof QmpClosedError)) throw err;
@@ -301,6 +351,41 @@ async function bootIn(dir: string, stub: ProbeStub, plan: BootPlan, options: Boo
     qmp?.close();
     qemu.kill('SIGKILL');
   }
+}
+
+/** Accessed and dirty bits (5, 6 of a dword) a walk sets. */
+const WALK_MARKS = 0x60;
+/** Bytes of the read-back tables compared at a time (memory stays bounded whatever their size). */
+const COMPARE_CHUNK = 8 << 20;
+
+/**
+ * The dwords of the case's tables that differ in `file` (the tables read
+ * back), XOR their original, without the accessed and dirty bits walks set
+ * outside the top table's first 32 bytes (PAE PDPTEs have none): what the
+ * stub lists when it compares them itself.
+ */
+function tableXors(plan: CasePlan, file: string): Map<bigint, number> {
+  const { tables, tablesPhys } = plan.input;
+  const top = Number(plan.cr3 - tablesPhys);
+  const xors = new Map<bigint, number>();
+  const chunk = new Uint8Array(Math.min(COMPARE_CHUNK, tables.byteLength));
+  const now = new Uint32Array(chunk.buffer);
+  const fd = openSync(file, 'r');
+  try {
+    for (let at = 0; at < tables.byteLength; at += chunk.byteLength) {
+      const got = readSync(fd, chunk, 0, Math.min(chunk.byteLength, tables.byteLength - at), at);
+      const original = tables.slice(at, at + got);
+      const was = new Uint32Array(original.buffer, 0, got >>> 2);
+      for (let i = 0; i < was.length; i++) {
+        const xor = (was[i]! ^ now[i]!) >>> 0;
+        const offset = at + i * 4;
+        if (xor !== 0 && ((xor & ~WALK_MARKS) !== 0 || (offset >= top && offset < top + 32))) xors.set(tablesPhys + BigInt(offset), xor);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return xors;
 }
 
 function describeTrap(line: string): string {

@@ -25,10 +25,12 @@ export const STUB_ABI = {
   /** The stack the home code uses, just above the image (the multiboot bss). */
   HOME_STACK_BYTES: 0x1000,
 
-  /** Where the image keeps what the host patches in: the multiboot header, the staging pointer, the entry offset. */
+  /** Where the image keeps what the host patches in or reads: the multiboot header, the staging pointer, the entry offset, the runner's size. */
   IMAGE_MB_HEADER: 0x10,
   IMAGE_STAGING_PTR: 0x30,
   IMAGE_ENTRY_OFFSET: 0x34,
+  /** Bytes from the image's start that run at a case's code page (copied there): at most one page. */
+  IMAGE_RUNNER_BYTES: 0x38,
 
   /** Staging area header. */
   STAGING_MAGIC: 0x70363878, // "x86p"
@@ -36,27 +38,30 @@ export const STUB_ABI = {
   S_COUNT: 0x04,
   /** Address of the first case descriptor. */
   S_CASES: 0x08,
+  /** The stub's own IA-32e tables (an identity map of physical memory), for cases with F_LONG; 0 when none has it. */
+  S_STUB_CR3: 0x0c,
   S_BYTES: 0x40,
 
-  /** Case descriptor. */
+  /** Case descriptor. Physical addresses are u64: with F_LONG the stub reaches them in IA-32e mode. */
   D_MODE: 0x00,
   D_FLAGS: 0x04,
   D_CR3: 0x08,
-  D_TABLES_PHYS: 0x0c,
-  D_TABLES_LEN: 0x10,
-  D_TABLES_SRC: 0x14,
-  D_CODE: 0x18,
-  D_CTX: 0x1c,
+  D_TABLES_PHYS: 0x10,
+  /** Where the host placed a copy of the tables (below 4 GiB unless F_LONG). */
+  D_TABLES_SRC: 0x18,
+  D_CODE: 0x20,
+  D_CTX: 0x28,
   /** u64: dual alias of the code minus its identity address. */
-  D_DELTA: 0x20,
-  /** Runs of {u32 phys, u32 pages}: SIGN_RUN_BYTES each. */
-  D_SIGN_SRC: 0x28,
-  D_SIGN_COUNT: 0x2c,
+  D_DELTA: 0x30,
+  /** Runs of {u64 phys, u32 pages, u32 0}: SIGN_RUN_BYTES each. */
+  D_SIGN_SRC: 0x38,
   /** Runs of {u64 virt, u32 pages, u32 0}: PROBE_RUN_BYTES each. */
-  D_PROBE_SRC: 0x30,
-  D_PROBE_COUNT: 0x34,
-  D_BYTES: 0x40,
-  SIGN_RUN_BYTES: 8,
+  D_PROBE_SRC: 0x40,
+  D_TABLES_LEN: 0x48,
+  D_SIGN_COUNT: 0x4c,
+  D_PROBE_COUNT: 0x50,
+  D_BYTES: 0x58,
+  SIGN_RUN_BYTES: 16,
   PROBE_RUN_BYTES: 16,
 
   MODE_32BIT: 0,
@@ -69,6 +74,14 @@ export const STUB_ABI = {
   F_SMAP: 2,
   /** After the case, list the dwords of the tables it changed beyond A/D (A/D too in the top table's first 32 bytes: PAE PDPTEs). */
   F_TABLE_DIFF: 4,
+  /**
+   * The case reaches physical memory at or above 4 GiB (its tables, signed
+   * pages, code or context): the stub prepares it in IA-32e mode under its own
+   * tables (S_STUB_CR3), and an IA-32e case switches CR3 from those.
+   */
+  F_LONG: 8,
+  /** The host loaded the tables at their physical address itself (a large case, alone in its boot): no copy. */
+  F_TABLES_PLACED: 0x10,
 
   /** Observation flags in the guest's `o` lines. */
   O_READ: 1,
@@ -87,20 +100,23 @@ export const STUB_ABI = {
   C_CR2: 0x30,
   C_BASE: 0x38,
   C_IDBASE: 0x40,
-  C_MODE: 0x44,
-  C_FLAGS: 0x48,
-  C_CR3: 0x4c,
-  C_DELTA: 0x50,
-  C_RUNS: 0x58,
-  C_NRUNS: 0x5c,
-  C_SMAP: 0x60,
-  C_OBS_FLAGS: 0x64,
-  C_OBS_VALUE: 0x68,
-  C_RUN_VIRT: 0x70,
-  C_RUN_NEXT: 0x78,
-  C_RUN_PAGES: 0x80,
-  C_RUN_FLAGS: 0x84,
-  C_RUN_VALUE: 0x88,
+  C_MODE: 0x48,
+  C_FLAGS: 0x4c,
+  C_CR3: 0x50,
+  C_DELTA: 0x58,
+  C_RUNS: 0x60,
+  C_NRUNS: 0x68,
+  C_SMAP: 0x6c,
+  C_OBS_FLAGS: 0x70,
+  C_OBS_VALUE: 0x78,
+  C_RUN_VIRT: 0x80,
+  C_RUN_NEXT: 0x88,
+  C_RUN_PAGES: 0x90,
+  C_RUN_FLAGS: 0x94,
+  C_RUN_VALUE: 0x98,
+  /** F_LONG: the stub's own CR3, and where at home its IA-32e code takes the case back. */
+  C_STUB_CR3: 0xa0,
+  C_HOME64: 0xa4,
   C_GDT: 0x100,
   C_GDTR: 0x160,
   C_IDTR: 0x170,
@@ -116,7 +132,7 @@ export const STUB_ABI = {
 export type StubSymbol = keyof typeof STUB_ABI;
 
 /** Widths of the case descriptor's fields (the rest are u32). */
-export const DESCRIPTOR_FIELD_BYTES: Readonly<Partial<Record<StubSymbol, 8>>> = { D_DELTA: 8 };
+export const DESCRIPTOR_FIELD_BYTES: Readonly<Partial<Record<StubSymbol, 8>>> = { D_CR3: 8, D_TABLES_PHYS: 8, D_TABLES_SRC: 8, D_CODE: 8, D_CTX: 8, D_DELTA: 8, D_SIGN_SRC: 8, D_PROBE_SRC: 8 };
 
 /** The assembler's view of the table. */
 export function stubAbiInclude(): string {

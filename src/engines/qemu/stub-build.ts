@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { packageRoot } from '../../core/package-root.js';
 import { STUB_ABI, stubAbiInclude } from './stub-abi.js';
 
-/** The guest image: position-independent code, at most one page. */
+/** The guest image: position-independent code; what runs at a case's code page fits one page (the stub checks that itself). */
 export interface ProbeStub {
   readonly image: Uint8Array;
   /** Offset of the multiboot entry point. */
@@ -27,6 +27,8 @@ const ENTRY_OFFSET_OFFSET = STUB_ABI.IMAGE_ENTRY_OFFSET;
 /** Stack the stub's home code uses, just above the image (the multiboot bss). */
 export const HOME_STACK_BYTES = STUB_ABI.HOME_STACK_BYTES;
 const PAGE_BYTES = 4096;
+/** The image stays within the 8 KiB a multiboot loader searches for the header (and one copy of the home code). */
+const MULTIBOOT_SEARCH_BYTES = 8192;
 
 const STUB_SOURCE = 'probe-stub.S';
 /** The name probe-stub.S includes the generated interface by. */
@@ -106,8 +108,10 @@ async function assemble(sourcePath: string, work: string): Promise<Uint8Array> {
 
 function parseImage(image: Uint8Array, origin: string): ProbeStub {
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
-  if (image.byteLength > PAGE_BYTES) throw new Error(`${origin}: the stub is ${image.byteLength} bytes; it must fit one page`);
+  if (image.byteLength > MULTIBOOT_SEARCH_BYTES) throw new Error(`${origin}: the stub is ${image.byteLength} bytes; its multiboot loader reads at most ${MULTIBOOT_SEARCH_BYTES}`);
   if (view.getUint32(HEADER_OFFSET, true) !== MULTIBOOT_MAGIC) throw new Error(`${origin}: no multiboot header at offset ${HEADER_OFFSET}`);
+  const runnerBytes = view.getUint32(STUB_ABI.IMAGE_RUNNER_BYTES, true);
+  if (runnerBytes > PAGE_BYTES) throw new Error(`${origin}: ${runnerBytes} bytes of the stub run at a case's code page; they must fit one page`);
   return { image, entryOffset: view.getUint32(ENTRY_OFFSET_OFFSET, true) };
 }
 
