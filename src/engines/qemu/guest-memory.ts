@@ -4,7 +4,7 @@
  * what lies in the holes between, and MAXPHYADDR. A layout that needs memory
  * nothing can back is refused with a stable reason code (UnhostableLayout).
  */
-import { InputError } from '../../core/errors.js';
+import { HostingRefusal } from '../../verify/model.js';
 import { intersect, normalize, subtract, type Interval } from '../probe/intervals.js';
 import { hex } from '../probe/pages.js';
 
@@ -14,9 +14,9 @@ const GIB = 1n << 30n;
 export type UnhostableReason = 'phys-above-maxphyaddr' | 'mmio-hole' | 'no-ram' | 'cr3-out-of-reach' | 'no-code-page' | 'no-context-pages' | 'no-stub-room';
 
 /** Bad input for this engine: the guest cannot back what the layout needs, or the layout leaves the stub no page. The message starts with the reason code. */
-export class UnhostableLayout extends InputError {
-  constructor(readonly reason: UnhostableReason, detail: string) {
-    super(`${reason}: ${detail}`);
+export class UnhostableLayout extends HostingRefusal {
+  constructor(override readonly reason: UnhostableReason, detail: string) {
+    super(reason, `${reason}: ${detail}`);
   }
 }
 
