@@ -111,10 +111,9 @@ export class EraTables {
 
   /**
    * map() for `count` consecutive entries at `depth` from `virt` to `phys`, a
-   * table at a time (one walk per table); `skipPhysZero` leaves out the entry
-   * for physical 0 (the NULL page of an identity map).
+   * table at a time (one walk per table).
    */
-  mapRun(virt: number, phys: number, count: number, flags: bigint, depth: number, what: string, skipPhysZero: boolean): void {
+  mapRun(virt: number, phys: number, count: number, flags: bigint, depth: number, what: string): void {
     const lw = this.levels[depth]!;
     const large = depth < this.leafDepth;
     const allowed = large ? lw.allowedLarge : lw.allowed;
@@ -129,7 +128,6 @@ export class EraTables {
       const words = slot.words;
       for (let j = 0, at = slot.at; j < run; j++, i++, at += step) {
         const p = phys + i * lw.span;
-        if (skipPhysZero && p === 0) continue;
         const old = words[at]!;
         if (old & 1) this.checkReplace(v + j * lw.span, p, old, lw.wide ? words[at + 1]! : 0, lw, large, depth, what);
         words[at] = ((p % TWO_32) & lw.address.low) | low;

@@ -20,6 +20,7 @@ const IGNORED_10 = 1n << 10n;
 const IGNORED_11 = 1n << 11n;
 const XD = 1n << 63n;
 const INTERMEDIATE = P | RW | US;
+const PAGE_BYTES = 4096n;
 
 const ADDRESS_32 = 0xfffff000n;
 const ADDRESS_64 = 0x7ffffffffffff000n;
@@ -173,7 +174,17 @@ function checkStepSize(ctx: EraContext, what: string, size: bigint, scope: bigin
   }
 }
 
-/** map(): virtual pages to physical ones; an identity mapping never maps the NULL page with 4 KiB pages. */
+/**
+ * An identity mapping in 4 KiB pages never maps the NULL page: page 0 is
+ * dropped from the range before any table is walked, so a range of page 0
+ * alone creates no tables (as every script skips it before its walk).
+ */
+function withoutNullPage(m: RangeMapping & { readonly virt: bigint }): RangeMapping & { readonly virt: bigint } {
+  if (m.large || m.virt !== m.phys || m.phys !== 0n || m.size === 0n) return m;
+  return { ...m, phys: PAGE_BYTES, virt: PAGE_BYTES, size: m.size - PAGE_BYTES };
+}
+
+/** map(): virtual pages to physical ones, but the NULL page of an identity mapping. */
 function mapRange(ctx: EraContext, m: RangeMapping): void {
   const { tables } = ctx;
   const depth = m.large ? tables.directoryDepth : tables.leafDepth;
@@ -184,11 +195,10 @@ function mapRange(ctx: EraContext, m: RangeMapping): void {
   checkAligned(m.what, m.phys, m.size, scope);
   checkAligned(m.what, virt, m.size, scope);
   checkStepSize(ctx, m.what, m.size, scope);
-  ctx.log(`map ${m.what}: ${identity ? 'identity ' : ''}${hex(virt)}-${hex(virt + m.size)}${identity ? '' : ` -> physical ${hex(m.phys)}`} (${formatSize(m.size)})${m.large ? ' with large pages' : ''}: ${flagNames(m.flags)}`);
-  const count = Number(m.size / scope);
-  const v0 = indexed(ctx, virt);
-  const p0 = Number(m.phys);
-  tables.mapRun(v0, p0, count, m.flags, depth, m.what, identity && !m.large);
+  const mapped = withoutNullPage({ ...m, virt });
+  const nullPage = mapped.size !== m.size ? ', page 0 left unmapped' : '';
+  ctx.log(`map ${m.what}: ${identity ? 'identity ' : ''}${hex(virt)}-${hex(virt + m.size)}${identity ? '' : ` -> physical ${hex(m.phys)}`} (${formatSize(m.size)})${m.large ? ' with large pages' : ''}: ${flagNames(m.flags)}${nullPage}`);
+  tables.mapRun(indexed(ctx, mapped.virt), Number(mapped.phys), Number(mapped.size / scope), m.flags, depth, m.what);
 }
 
 /** reserve(): every table down to `depth` for [base, base + size), which must start on a page-directory entry. */

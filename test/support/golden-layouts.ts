@@ -24,6 +24,8 @@ export const GOLDEN_LAYOUTS: Readonly<Record<string, KernelDescription>> = {
     ...textRodataPerms([0xbfe00000n, 0x10000n], [0x3fe10000n, 0x10000n]),
   },
   'pae-null-page': { mode: 'pae', sramBase: 0n, sramSizeKiB: 4096n, pagetablesStart: 0x100000n },
+  // RAM of page 0 alone: the NULL page is dropped before any table is made, so RAM makes none; flash makes the rest.
+  'pae-null-page-only-xip': { mode: 'pae', sramBase: 0n, sramSizeKiB: 4n, pagetablesStart: 0x200000n, xip: { flashBase: 0x1000000n, flashSizeKiB: 64n } },
   'ia32e-identity-kpti': {
     mode: 'ia32e', sramBase: 0x100000n, sramSizeKiB: 16384n, pagetablesStart: 0x400000n, kpti: true,
     ...textRodataPerms([0x110000n, 0x40000n], [0x150000n, 0x20000n], { _locore: [0x100000n, 0x8000n], _lorodata: [0x108000n, 0x8000n] }),
