@@ -84,6 +84,12 @@ export interface EraTablesOptions {
 export class EraTables {
   private readonly levels: readonly LevelWords[];
   private readonly lower: Uint32Array[] = [];
+  /**
+   * The table the last walk reached one step above its end, and the virtual
+   * addresses it serves: the links above it are never rewritten (but by
+   * linkTopLevel, which drops it), so a walk there may start from it.
+   */
+  private lastParent?: { readonly depth: number; readonly start: number; readonly end: number; readonly words: Uint32Array; readonly table: number };
   /** Per lower table: whether any entry has been written (an empty one is filled without looking). */
   private readonly written: boolean[] = [];
   private readonly top: Uint32Array;
@@ -221,6 +227,7 @@ export class EraTables {
    * share every table below the top.
    */
   linkTopLevel(virtIndex: number, physIndex: number, count: number): void {
+    this.lastParent = undefined;
     const lw = this.levels[0]!;
     const step = lw.wide ? 2 : 1;
     const f = split(this.intermediate);
@@ -323,7 +330,15 @@ export class EraTables {
   private walk(virt: number, depth: number, create: boolean, what = 'page tables'): Slot | undefined {
     let words = this.top;
     let table = -1;
-    for (let d = 0; d < depth; d++) {
+    let d = 0;
+    // Consecutive walks mostly share every table above the last step: start from the cached one.
+    const cached = this.lastParent;
+    if (cached && cached.depth === depth - 1 && virt >= cached.start && virt < cached.end) {
+      words = cached.words;
+      table = cached.table;
+      d = cached.depth;
+    }
+    for (; d < depth; d++) {
       const lw = this.levels[d]!;
       const at = this.index(virt, lw) * (lw.wide ? 2 : 1);
       let low = words[at]!;
@@ -341,6 +356,10 @@ export class EraTables {
       table = this.tableIndex(this.address(low, lw.wide ? words[at + 1]! : 0, lw));
       if (table < 0) throw new InputError(`${what}: the ${lw.level.name} entry for ${hex(BigInt(virt))} points at no table`);
       words = this.lower[table]!;
+      if (d + 1 === depth - 1) {
+        const start = Math.floor(virt / lw.span) * lw.span;
+        this.lastParent = { depth: d + 1, start, end: start + lw.span, words, table };
+      }
     }
     const lw = this.levels[depth]!;
     return { words, at: this.index(virt, lw) * (lw.wide ? 2 : 1), table };
