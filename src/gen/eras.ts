@@ -540,9 +540,11 @@ const linkDualWindow: EraStep = (ctx) => {
   ctx.tables.linkTopLevel(dual.virtIndex, dual.physIndex, dual.entries);
 };
 
-/** The layout's regions, in order, with the flags it gave them. */
+/** The layout's regions, in order, with the flags it gave them; an empty one changes nothing, wherever it starts. */
 const seedRegionPermissions: EraStep = (ctx) => {
-  for (const region of seedLayout(ctx).regions) applyRegionFlags(ctx, region.name, region.start, region.size, region.flags);
+  for (const region of seedLayout(ctx).regions) {
+    if (region.size > 0n) applyRegionFlags(ctx, region.name, region.start, region.size, region.flags);
+  }
 };
 
 // ---------------------------------------------------------------- the eras
