@@ -199,6 +199,30 @@ const ERA_REFUSALS: EraRefusal[] = [
   { why: '2025: --map number with a leading zero (int(text, 0) refuses it)', era: '2025', kernel: m25, maps: ['010,0x1000'], message: /physical address '010' is not a Python integer/ },
 ];
 
+/** Identity mappings of page 0 and what follows it, per era: [first, end) is what the kernel asks for. */
+const NULL_PAGE_CASES: readonly { era: Era; what: string; kernel: (first: bigint, end: bigint) => SymbolKernel }[] = [
+  { era: 'v2.4', what: 'XIP flash', kernel: (first, end) => edit(layout('v2.4', '32bit-null-page-only-flash'), { CONFIG_FLASH_BASE_ADDRESS: first, CONFIG_FLASH_SIZE: (end - first) / 1024n }) },
+  ...(['v2.5', 'v2.6', '2025'] as const).map((era) => ({
+    era, what: 'locore', kernel: (first: bigint, end: bigint) => edit(layout(era, 'ia32e-null-page-only-locore'), { _locore_start: first, _lodata_end: end }),
+  })),
+];
+
+describe('the NULL page of an identity mapping: dropped before any table is made', () => {
+  for (const c of NULL_PAGE_CASES) {
+    it(`${c.era}: ${c.what} of page 0 alone makes no table, as if it were empty; one more page makes that page's tables`, () => {
+      for (const compat of [false, true]) {
+        const alone = gen(c.kernel(0n, 0x1000n), { compat });
+        const empty = gen(c.kernel(0x1000n, 0x1000n), { compat });
+        expect(same(alone.bytes, empty.bytes)).toBe(true);
+        const two = gen(c.kernel(0n, 0x2000n), { compat });
+        const second = gen(c.kernel(0x1000n, 0x2000n), { compat });
+        expect(same(two.bytes, second.bytes)).toBe(true);
+        expect(two.tableCount).toBeGreaterThan(alone.tableCount);
+      }
+    });
+  }
+});
+
 describe('refusals per era: exit 2 where the script mis-builds or crashes', () => {
   for (const r of ERA_REFUSALS) {
     it(r.why, () => {

@@ -160,6 +160,17 @@ describe('refusals', () => {
     expect(generate({ ...ok32, xip: { flashBase: 0x200000n, flashSizeKiB: 0n } }).bytes.length).toBe(generate(ok32).bytes.length);
   });
 
+  it('accepts an empty region anywhere, even below 0: it changes no page; one page of it at the same place is refused', () => {
+    const perms = (rodata: { start: bigint; size: bigint }): KernelDescription => ({
+      mode: '32bit', sramBase: 0n, sramSizeKiB: 64n, pagetablesStart: 0x100000n, regionPermissions: true,
+      regions: { _image_text: { start: 0x1000n, size: 0x1000n }, _image_rodata: rodata },
+    });
+    const inside = generate(perms({ start: 0x2000n, size: 0n })).bytes;
+    expect(Buffer.from(generate(perms({ start: -0x1000n, size: 0n })).bytes).equals(Buffer.from(inside))).toBe(true);
+    expect(Buffer.from(generate(perms({ start: 0x200000n, size: 0n })).bytes).equals(Buffer.from(inside))).toBe(true);
+    expect(() => generate(perms({ start: 0x200000n, size: 0x1000n }))).toThrow(/region _image_rodata 0x200000-0x201000: page 0x200000 is not mapped/);
+  });
+
   it('refuses a missing base symbol', () => {
     const symbols = symbolsOf(ok32);
     symbols.delete('CONFIG_KERNEL_VM_BASE');

@@ -123,6 +123,34 @@ const ERA_CASES: readonly EraCase[] = [
   { rule: 'map-not-an-option', era: 'v2.5', set: { z_mapped_start: 0x100000n, CONFIG_KERNEL_VM_BASE: 0n, z_x86_pagetables_start: 0x110000n }, maps: ['0xe0000000,0x1000'] },
 ];
 
+describe('the NULL page of an identity mapping: no table is walked for it', () => {
+  // Locore identity-mapped at [first, end), outside the kernel VM window (0x400000-0xc00000); the image is mapped there.
+  const locore = (era: ReleasedEra, first: bigint, end: bigint): EraFuzzLayout => ({
+    era, mode: 'ia32e', maps: [], features: [],
+    kernel: { elfClass: 64, symbols: {
+      CONFIG_X86_64: 1n, CONFIG_SRAM_BASE_ADDRESS: 0x400000n, CONFIG_SRAM_SIZE: 4096n, CONFIG_KERNEL_VM_BASE: 0x400000n, CONFIG_KERNEL_VM_SIZE: 0x800000n,
+      z_mapped_start: 0x400000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x410000n, _locore_start: first, _lodata_end: end,
+      ...(era === 'v2.5' ? {} : { CONFIG_KERNEL_VM_OFFSET: 0n, [era === '2025' ? '__text_region_start' : '_image_text_start']: 0x400000n }),
+      ...(era === '2025' ? { CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT: 1n } : {}),
+    } },
+  });
+  for (const era of ['v2.5', 'v2.6', '2025'] as const) {
+    it(`${era}: locore of page 0 alone adds no table and no translation; with a second page it adds that page's tables`, async () => {
+      const alone = specOf(locore(era, 0n, 0x1000n));
+      const empty = specOf(locore(era, 0x1000n, 0x1000n));
+      const two = specOf(locore(era, 0n, 0x2000n));
+      if (!alone.valid || !empty.valid || !two.valid) throw new Error('refused');
+      expect(alone.tableCount).toBe(empty.tableCount);
+      expect(alone.expected).toEqual(empty.expected);
+      // PML4, PDPT, PD and the window's 4 page tables; the second page adds the page table of 0-2 MiB.
+      expect(alone.tableCount).toBe(7);
+      expect(two.tableCount).toBe(8);
+      expect(two.expected[0]).toMatchObject({ virt: 0x1000n, phys: 0x1000n, size: 0x1000n });
+      for (const l of [locore(era, 0n, 0x1000n), locore(era, 0n, 0x2000n)]) expect(await agree(l)).toEqual({ accepted: true });
+    });
+  }
+});
+
 describe('the era refusal rules, each on a layout one step from an accepted one', () => {
   const kernelOf = (c: EraCase) => {
     const symbols = { ...BASE_26, ...c.set };

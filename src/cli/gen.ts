@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { readElf } from '../elf/reader.js';
-import { generateForEra, eraDefinition, DEFAULT_MAX_TABLES_BYTES } from '../gen/generate.js';
+import { generateForEra, DEFAULT_MAX_TABLES_BYTES } from '../gen/generate.js';
+import { ERA_DEFINITIONS } from '../gen/eras.js';
 import { isZephyrEra, ZEPHYR_ERAS, type ZephyrEra } from '../elf/zephyr-era.js';
 import { writeFileAtomic } from '../core/io.js';
 import { EXIT_OK, InputError, namingSource } from '../core/errors.js';
@@ -100,8 +101,7 @@ export function registerGen(program: Command): void {
         const kernel = options.kernel;
         const { symbols, sizes } = readElf(kernel);
         const tables = namingSource(kernel, () => generateForEra({ symbols, sizes }, eraOptions));
-        const definition = eraDefinition(tables.era);
-        if (abbreviations.length > 0 && definition && !definition.allowsAbbreviations) {
+        if (abbreviations.length > 0 && !ERA_DEFINITIONS[tables.era].allowsAbbreviations) {
           throw new InputError(`unrecognized arguments: ${abbreviations.join(' ')} (the ${tables.era} gen_mmu.py takes long options in full)`);
         }
         await writeFileAtomic(options.output, tables.bytes);

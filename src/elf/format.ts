@@ -104,49 +104,53 @@ export interface ElfLayout {
   readonly symbol: SymbolLayout;
 }
 
-const f = (offset: number, width: Field['width']): Field => ({ offset, width });
+type Width = Field['width'];
+/** A field's offset and width in an ELF32 record, then in an ELF64 one: the gABI's two tables side by side. */
+type Placement = readonly [offset32: number, width32: Width, offset64: number, width64: Width];
+/** A record's size in each class and its fields' placements. */
+type RecordTable<T> = { readonly size: readonly [number, number] } & { readonly [K in Exclude<keyof T, 'size'>]: Placement };
 
-export const ELF32_LAYOUT: ElfLayout = {
-  elfClass: 32,
-  identClass: ELFCLASS32,
-  wordSize: 4,
-  header: {
-    size: 52,
-    e_type: f(16, 2), e_machine: f(18, 2), e_version: f(20, 4), e_entry: f(24, 4), e_phoff: f(28, 4),
-    e_shoff: f(32, 4), e_flags: f(36, 4), e_ehsize: f(40, 2), e_phentsize: f(42, 2), e_phnum: f(44, 2),
-    e_shentsize: f(46, 2), e_shnum: f(48, 2), e_shstrndx: f(50, 2),
-  },
-  section: {
-    size: 40,
-    sh_name: f(0, 4), sh_type: f(4, 4), sh_flags: f(8, 4), sh_addr: f(12, 4), sh_offset: f(16, 4),
-    sh_size: f(20, 4), sh_link: f(24, 4), sh_info: f(28, 4), sh_addralign: f(32, 4), sh_entsize: f(36, 4),
-  },
-  symbol: {
-    size: 16,
-    st_name: f(0, 4), st_value: f(4, 4), st_size: f(8, 4), st_info: f(12, 1), st_other: f(13, 1), st_shndx: f(14, 2),
-  },
+const FILE_HEADER: RecordTable<FileHeaderLayout> = {
+  size: [52, 64],
+  e_type: [16, 2, 16, 2], e_machine: [18, 2, 18, 2], e_version: [20, 4, 20, 4], e_entry: [24, 4, 24, 8], e_phoff: [28, 4, 32, 8],
+  e_shoff: [32, 4, 40, 8], e_flags: [36, 4, 48, 4], e_ehsize: [40, 2, 52, 2], e_phentsize: [42, 2, 54, 2], e_phnum: [44, 2, 56, 2],
+  e_shentsize: [46, 2, 58, 2], e_shnum: [48, 2, 60, 2], e_shstrndx: [50, 2, 62, 2],
 };
 
-export const ELF64_LAYOUT: ElfLayout = {
-  elfClass: 64,
-  identClass: ELFCLASS64,
-  wordSize: 8,
-  header: {
-    size: 64,
-    e_type: f(16, 2), e_machine: f(18, 2), e_version: f(20, 4), e_entry: f(24, 8), e_phoff: f(32, 8),
-    e_shoff: f(40, 8), e_flags: f(48, 4), e_ehsize: f(52, 2), e_phentsize: f(54, 2), e_phnum: f(56, 2),
-    e_shentsize: f(58, 2), e_shnum: f(60, 2), e_shstrndx: f(62, 2),
-  },
-  section: {
-    size: 64,
-    sh_name: f(0, 4), sh_type: f(4, 4), sh_flags: f(8, 8), sh_addr: f(16, 8), sh_offset: f(24, 8),
-    sh_size: f(32, 8), sh_link: f(40, 4), sh_info: f(44, 4), sh_addralign: f(48, 8), sh_entsize: f(56, 8),
-  },
-  symbol: {
-    size: 24,
-    st_name: f(0, 4), st_info: f(4, 1), st_other: f(5, 1), st_shndx: f(6, 2), st_value: f(8, 8), st_size: f(16, 8),
-  },
+const SECTION_HEADER: RecordTable<SectionHeaderLayout> = {
+  size: [40, 64],
+  sh_name: [0, 4, 0, 4], sh_type: [4, 4, 4, 4], sh_flags: [8, 4, 8, 8], sh_addr: [12, 4, 16, 8], sh_offset: [16, 4, 24, 8],
+  sh_size: [20, 4, 32, 8], sh_link: [24, 4, 40, 4], sh_info: [28, 4, 44, 4], sh_addralign: [32, 4, 48, 8], sh_entsize: [36, 4, 56, 8],
 };
+
+// ELF64 moves st_info, st_other and st_shndx before the 8-byte value and size.
+const SYMBOL: RecordTable<SymbolLayout> = {
+  size: [16, 24],
+  st_name: [0, 4, 0, 4], st_value: [4, 4, 8, 8], st_size: [8, 4, 16, 8], st_info: [12, 1, 4, 1], st_other: [13, 1, 5, 1], st_shndx: [14, 2, 6, 2],
+};
+
+/** One class's column of a record table. */
+function recordLayout<T>(table: RecordTable<T>, elfClass: ElfClass): T {
+  const wide = elfClass === 64;
+  const { size, ...fields } = table;
+  const out: Record<string, number | Field> = { size: size[wide ? 1 : 0] };
+  for (const [name, [offset32, width32, offset64, width64]] of Object.entries<Placement>(fields)) {
+    out[name] = wide ? { offset: offset64, width: width64 } : { offset: offset32, width: width32 };
+  }
+  return out as T;
+}
+
+const classLayout = (elfClass: ElfClass): ElfLayout => ({
+  elfClass,
+  identClass: elfClass === 64 ? ELFCLASS64 : ELFCLASS32,
+  wordSize: elfClass === 64 ? 8 : 4,
+  header: recordLayout(FILE_HEADER, elfClass),
+  section: recordLayout(SECTION_HEADER, elfClass),
+  symbol: recordLayout(SYMBOL, elfClass),
+});
+
+export const ELF32_LAYOUT: ElfLayout = classLayout(32);
+export const ELF64_LAYOUT: ElfLayout = classLayout(64);
 
 export function layoutOf(elfClass: ElfClass): ElfLayout {
   return elfClass === 64 ? ELF64_LAYOUT : ELF32_LAYOUT;

@@ -2,28 +2,21 @@ import { InputError } from '../core/errors.js';
 import { formatSize, hex } from '../core/text.js';
 import type { ZephyrEra } from '../elf/zephyr-era.js';
 import type { PagingModeName } from '../elf/kernel.js';
-import { EraTables, PAGE_SIZE_BIT, type EntryTrace, type EraLevel } from './era-tables.js';
+import { EraTables, type EntryTrace, type EraLevel } from './era-tables.js';
 import type { ExtraMapping, NumberSyntax } from './map-option.js';
-import type { Symbols } from './layout.js';
-import { indexedAddress, isReachable, MODES } from './modes.js';
+import { layoutFromSymbols, lowerTablesNeeded, type Layout, type Symbols } from './layout.js';
+import { indexedAddress, isReachable, MODES, topLevelBytes, INTERMEDIATE_FLAGS } from './modes.js';
+import {
+  CACHE_DISABLE, DIRTY, EXECUTE_DISABLE, GLOBAL, IGNORED_9, IGNORED_10, IGNORED_11, PAGE_SIZE, PRESENT, USER, WRITABLE, describeFlags,
+} from './flags.js';
 
-// Entry bits (Intel SDM Vol. 3A, 4.3-4.5).
-const P = 1n << 0n;
-const RW = 1n << 1n;
-const US = 1n << 2n;
-const PCD = 1n << 4n;
-const DIRTY = 1n << 6n;
-const PS = PAGE_SIZE_BIT;
-const G = 1n << 8n;
-const IGNORED_9 = 1n << 9n;
-const IGNORED_10 = 1n << 10n;
-const IGNORED_11 = 1n << 11n;
-const XD = 1n << 63n;
-const INTERMEDIATE = P | RW | US;
-
-const ADDRESS_32 = 0xfffff000n;
-const ADDRESS_64 = 0x7ffffffffffff000n;
-const ADDRESS_64_LEAF = 0x07fffffffffff000n;
+// Entry bits (Intel SDM Vol. 3A, 4.3-4.5), by the scripts' short names.
+const P: bigint = PRESENT;
+const RW: bigint = WRITABLE;
+const US: bigint = USER;
+const XD: bigint = EXECUTE_DISABLE;
+const INTERMEDIATE: bigint = INTERMEDIATE_FLAGS;
+const PAGE_BYTES = 4096n;
 
 /**
  * What an era writes for "writable", "user" and "execute-disable": from v2.5
@@ -78,6 +71,8 @@ export interface Plan {
   readonly vmSize: bigint;
   /** Flags of the image's pages before region permissions. */
   readonly baseFlags: bigint;
+  /** The seed: its checked layout (layout.ts), which its steps follow. */
+  readonly layout?: Layout;
 }
 
 export type EraStep = (ctx: EraContext) => void;
@@ -96,6 +91,8 @@ export interface EraDefinition {
   readonly allowsAbbreviations: boolean;
   /** Reads the addresses; the first step. */
   readonly plan: (ctx: EraContext) => Plan;
+  /** The lower tables, counted before building (the file is then allocated once); undefined: made as they come. */
+  readonly capacity?: (ctx: EraContext) => number;
   readonly steps: readonly EraStep[];
   /** Checks the finished tables against the kernel (the placeholder's size). */
   readonly check?: (ctx: EraContext, bytes: Uint8Array) => void;
@@ -113,23 +110,24 @@ function need(ctx: EraContext, name: string, why = ''): bigint {
 
 // ---------------------------------------------------------------- levels
 
-/** The levels of `mode` with the era's flag filters; `fixed` keeps only what the hardware allows where the script does not. */
+/**
+ * The levels of `mode` (modes.ts) with the era's flag filters; `fixed` keeps
+ * only what the hardware allows where the script does not (a PAE PDPTE: only
+ * P, R/W and U/S being reserved there), and gives a large page the XD its
+ * mapping asked for (the scripts filter page-directory entries without XD).
+ */
 export function eraLevels(era: EraDefinition, mode: PagingModeName, fixed: boolean): EraLevel[] {
   const { upper, leaf32, leaf64 } = era.levelFlags;
-  const lv = (name: string, shift: number, entries: number, entryBytes: 4 | 8, addressMask: bigint, allowed: bigint, allowedLarge = allowed): EraLevel =>
-    ({ name, shift, entries, entryBytes, addressMask, allowed, allowedLarge });
-  // A large page is a leaf: execute-disable applies to it as to a PTE.
-  const pd64 = lv('PD', 21, 512, 8, ADDRESS_64, upper, fixed ? upper | XD : upper);
-  const pt64 = lv('PT', 12, 512, 8, ADDRESS_64_LEAF, leaf64);
-  switch (mode) {
-    case '32bit':
-      return [lv('PD', 22, 1024, 4, ADDRESS_32, upper), lv('PT', 12, 1024, 4, ADDRESS_32, leaf32)];
-    case 'pae':
-      // PAE PDPTEs have only P and the caching bits; R/W, U/S and PS are reserved there (MOV to CR3 faults).
-      return [lv('PDPT', 30, 4, 8, ADDRESS_64, fixed ? P : upper), pd64, pt64];
-    case 'ia32e':
-      return [lv('PML4', 39, 512, 8, ADDRESS_64, INTERMEDIATE), lv('PDPT', 30, 512, 8, ADDRESS_64, upper), pd64, pt64];
-  }
+  const levels = MODES[mode].levels;
+  return levels.map((level, depth) => {
+    const leaf = depth === levels.length - 1;
+    let allowed = leaf ? (level.entryBytes === 4 ? leaf32 : leaf64) : upper;
+    // The scripts' PML4 keeps P RW US only; their PAE PDPT keeps `upper`.
+    if (mode === 'ia32e' && depth === 0) allowed = INTERMEDIATE;
+    if (mode === 'pae' && depth === 0 && fixed) allowed = level.allowedFlags;
+    const directory = depth === levels.length - 2;
+    return { ...level, allowed, allowedLarge: directory && fixed ? allowed | XD : allowed };
+  });
 }
 
 // ---------------------------------------------------------------- the table builder's operations
@@ -143,6 +141,8 @@ interface RangeMapping {
   readonly flags: bigint;
   /** Map with large pages (page-directory entries) instead of 4 KiB pages. */
   readonly large?: boolean;
+  /** Map page 0 even in an identity mapping (the seed's RAM when it is also dual-mapped). */
+  readonly keepNullPage?: boolean;
 }
 
 function checkAligned(what: string, base: bigint, size: bigint, scope: bigint): void {
@@ -173,7 +173,17 @@ function checkStepSize(ctx: EraContext, what: string, size: bigint, scope: bigin
   }
 }
 
-/** map(): virtual pages to physical ones; an identity mapping never maps the NULL page with 4 KiB pages. */
+/**
+ * An identity mapping in 4 KiB pages never maps the NULL page: page 0 is
+ * dropped from the range before any table is walked, so a range of page 0
+ * alone creates no tables (as every script skips it before its walk).
+ */
+function withoutNullPage(m: RangeMapping & { readonly virt: bigint }): RangeMapping & { readonly virt: bigint } {
+  if (m.large || m.keepNullPage || m.virt !== m.phys || m.phys !== 0n || m.size === 0n) return m;
+  return { ...m, phys: PAGE_BYTES, virt: PAGE_BYTES, size: m.size - PAGE_BYTES };
+}
+
+/** map(): virtual pages to physical ones, but the NULL page of an identity mapping. */
 function mapRange(ctx: EraContext, m: RangeMapping): void {
   const { tables } = ctx;
   const depth = m.large ? tables.directoryDepth : tables.leafDepth;
@@ -184,11 +194,10 @@ function mapRange(ctx: EraContext, m: RangeMapping): void {
   checkAligned(m.what, m.phys, m.size, scope);
   checkAligned(m.what, virt, m.size, scope);
   checkStepSize(ctx, m.what, m.size, scope);
-  ctx.log(`map ${m.what}: ${identity ? 'identity ' : ''}${hex(virt)}-${hex(virt + m.size)}${identity ? '' : ` -> physical ${hex(m.phys)}`} (${formatSize(m.size)})${m.large ? ' with large pages' : ''}: ${flagNames(m.flags)}`);
-  const count = Number(m.size / scope);
-  const v0 = indexed(ctx, virt);
-  const p0 = Number(m.phys);
-  tables.mapRun(v0, p0, count, m.flags, depth, m.what, identity && !m.large);
+  const mapped = withoutNullPage({ ...m, virt });
+  const nullPage = mapped.size !== m.size ? ', page 0 left unmapped' : '';
+  ctx.log(`map ${m.what}: ${identity ? 'identity ' : ''}${hex(virt)}-${hex(virt + m.size)}${identity ? '' : ` -> physical ${hex(m.phys)}`} (${formatSize(m.size)})${m.large ? ' with large pages' : ''}: ${describeFlags(m.flags)}${nullPage}`);
+  tables.mapRun(indexed(ctx, mapped.virt), Number(mapped.phys), Number(mapped.size / scope), m.flags, depth, m.what);
 }
 
 /** reserve(): every table down to `depth` for [base, base + size), which must start on a page-directory entry. */
@@ -227,30 +236,30 @@ function regionExtent(ctx: EraContext, name: string, how: RegionExtent): { start
   return { start, size: end - start };
 }
 
-/** set_region_perms(): new flags for the region's leaf entries, keeping their addresses; page 0 is left alone. */
+/** set_region_perms() of a region named by its symbols. */
 function setRegionFlags(ctx: EraContext, name: string, flags: bigint, how: RegionExtent): void {
   const extent = regionExtent(ctx, name, how);
   if (!extent) return;
-  const { start, size } = extent;
-  if (how === 'size-or-end' && size === 0n) return;
+  if (how === 'size-or-end' && extent.size === 0n) return;
+  applyRegionFlags(ctx, name, extent.start, extent.size, flags);
+}
+
+/** set_region_perms(): new flags for the region's leaf entries, keeping their addresses; page 0 is left alone. */
+function applyRegionFlags(ctx: EraContext, name: string, start: bigint, size: bigint, flags: bigint): void {
   const what = `region ${name}`;
   if (size < 0n) throw new InputError(`${what}: ends before it starts (${hex(start)}, size ${size})`);
   checkAligned(what, start, size, 4096n);
   if (!isReachable(MODES[ctx.mode], start, start + size)) throw new InputError(`${what}: ${hex(start)}-${hex(start + size)} leaves the addresses ${ctx.mode} paging can translate`);
   checkStepSize(ctx, what, size, 4096n);
-  ctx.log(`region ${name} ${hex(start)}-${hex(start + size)} (${formatSize(size)}): ${flagNames(flags)}`);
+  ctx.log(`region ${name} ${hex(start)}-${hex(start + size)} (${formatSize(size)}): ${describeFlags(flags)}`);
   const v0 = indexed(ctx, start);
   const pages = Number(size / 4096n);
-  for (let i = 0; i < pages; i++) {
-    if (start + BigInt(i) * 4096n === 0n) continue;
-    ctx.tables.setLeafFlags(v0 + i * 4096, flags, `${what} ${hex(start)}-${hex(start + size)}`);
+  const label = `${what} ${hex(start)}-${hex(start + size)}`;
+  for (let i = start === 0n ? 1 : 0; i < pages; i++) {
+    ctx.tables.setLeafFlags(v0 + i * 4096, flags, label);
   }
 }
 
-function flagNames(value: bigint): string {
-  const names: [bigint, string][] = [[P, 'P'], [RW, 'RW'], [US, 'US'], [PCD, 'PCD'], [DIRTY, 'D'], [PS, 'PS'], [G, 'G'], [XD, 'XD']];
-  return names.filter(([bit]) => (value & bit) !== 0n).map(([, n]) => n).join(' ') || 'not present';
-}
 
 // ---------------------------------------------------------------- steps, each one of a script's operations
 
@@ -348,7 +357,7 @@ const bootIdentityLargePages: EraStep = (ctx) => {
   const scope = BigInt(tables.scope(tables.directoryDepth));
   const start = phys - (phys % scope);
   const end = ((phys + plan.imageSize + scope - 1n) / scope) * scope;
-  mapRange(ctx, { what, phys: start, size: end - start, flags: P | RW | PS, large: true });
+  mapRange(ctx, { what, phys: start, size: end - start, flags: P | RW | PAGE_SIZE, large: true });
 };
 
 /** What is present at boot whatever the image is (locore, flash, boot and pinned sections). */
@@ -399,8 +408,8 @@ const mapExtra: EraStep = (ctx) => {
     if (m.writable) flags |= bits.rw;
     if (m.executable) flags &= ~bits.xd;
     if (m.user) flags |= bits.us;
-    if (m.large) flags |= PS;
-    if (m.cacheDisabled) flags |= PCD;
+    if (m.large) flags |= PAGE_SIZE;
+    if (m.cacheDisabled) flags |= CACHE_DISABLE;
     mapRange(ctx, { what, phys: m.phys, virt: m.virt, size: m.size, flags, large: m.large });
   }
 };
@@ -482,11 +491,67 @@ const checkPlaceholder = (ctx: EraContext, bytes: Uint8Array): void => {
   throw new InputError(`dummy_pagetables reserves ${reserved} bytes but the tables take ${written} (too ${reason}): set CONFIG_X86_EXTRA_PAGE_TABLE_PAGES=${needed}`);
 };
 
+// ---------------------------------------------------------------- the seed, from its checked layout
+
+/** The seed: layout.ts reads and checks everything (its own refusals); the plan is that layout. */
+function planSeed(ctx: EraContext): Plan {
+  return seedPlan(layoutFromSymbols(ctx.symbols));
+}
+
+/** The plan of a checked seed layout: RAM is the image, seen at the dual window's base when there is one. */
+export function seedPlan(layout: Layout): Plan {
+  const ram = layout.identity[0]!;
+  const vmBase = layout.dual?.virtBase ?? ram.base;
+  return {
+    tablesPhys: layout.tablesPhys, virtToPhys: ram.base - vmBase, imageBase: ram.base, imageSize: ram.size,
+    vmBase, vmSize: ram.size, baseFlags: ram.flags & ~RW, layout,
+  };
+}
+
+const seedLayout = (ctx: EraContext): Layout => ctx.plan.layout!;
+
+/** Refuses, before anything is allocated, a block past the size limit or past what CR3 and the entries reach. */
+function countSeedTables(ctx: EraContext): number {
+  const layout = seedLayout(ctx);
+  const lower = lowerTablesNeeded(layout);
+  const bytes = lower * 4096 + topLevelBytes(layout.mode);
+  if (bytes > ctx.maxTablesBytes) {
+    throw new InputError(`the page tables would take ${bytes} bytes (${formatSize(BigInt(bytes))}), more than the limit of ${ctx.maxTablesBytes} bytes; raise it with --max-tables-size`);
+  }
+  const end = layout.tablesPhys + BigInt(bytes);
+  if (end > layout.mode.tablesLimit) {
+    throw new InputError(`page tables ${hex(layout.tablesPhys)}-${hex(end)} (z_x86_pagetables_start) end above ${hex(layout.mode.tablesLimit)}, beyond what ${layout.mode.title} can address`);
+  }
+  return lower;
+}
+
+/** RAM, then XIP flash, each mapped to itself; page 0 of RAM is kept when RAM is also dual-mapped. */
+const mapSeedIdentity: EraStep = (ctx) => {
+  for (const m of seedLayout(ctx).identity) {
+    mapRange(ctx, { what: m.what, phys: m.base, size: m.size, flags: m.flags, keepNullPage: !m.skipNullPage });
+  }
+};
+
+/** The dual window: its top-level entries point at the identity window's tables. */
+const linkDualWindow: EraStep = (ctx) => {
+  const { dual } = seedLayout(ctx);
+  if (!dual) return;
+  ctx.log(`dual-map RAM at ${hex(dual.virtBase)}: top-level entries ${dual.virtIndex}..${dual.virtIndex + dual.entries - 1} share the tables of entries ${dual.physIndex}..${dual.physIndex + dual.entries - 1}`);
+  ctx.tables.linkTopLevel(dual.virtIndex, dual.physIndex, dual.entries);
+};
+
+/** The layout's regions, in order, with the flags it gave them; an empty one changes nothing, wherever it starts. */
+const seedRegionPermissions: EraStep = (ctx) => {
+  for (const region of seedLayout(ctx).regions) {
+    if (region.size > 0n) applyRegionFlags(ctx, region.name, region.start, region.size, region.flags);
+  }
+};
+
 // ---------------------------------------------------------------- the eras
 
-const V24_LEVELS: LevelFlags = { upper: INTERMEDIATE, leaf32: P | RW | US | G, leaf64: P | RW | US | G | XD };
+const V24_LEVELS: LevelFlags = { upper: INTERMEDIATE, leaf32: P | RW | US | GLOBAL, leaf64: P | RW | US | GLOBAL | XD };
 const V25_LEVELS: LevelFlags = { upper: INTERMEDIATE, leaf32: V24_LEVELS.leaf32 | IGNORED_9 | IGNORED_10, leaf64: V24_LEVELS.leaf64 | IGNORED_9 | IGNORED_10 | IGNORED_11 };
-const V26_LEVELS: LevelFlags = { upper: INTERMEDIATE | PS | PCD, leaf32: V25_LEVELS.leaf32 | PCD, leaf64: V25_LEVELS.leaf64 | PCD };
+const V26_LEVELS: LevelFlags = { upper: INTERMEDIATE | PAGE_SIZE | CACHE_DISABLE, leaf32: V25_LEVELS.leaf32 | CACHE_DISABLE, leaf64: V25_LEVELS.leaf64 | CACHE_DISABLE };
 const LEVELS_2025: LevelFlags = { upper: V26_LEVELS.upper, leaf32: V26_LEVELS.leaf32 | DIRTY, leaf64: V26_LEVELS.leaf64 | DIRTY };
 
 const V26_STEPS: readonly EraStep[] = [
@@ -495,8 +560,14 @@ const V26_STEPS: readonly EraStep[] = [
   mapExtra,
 ];
 
-/** Every era but the seed, which keeps its own builder (src/gen/generate.ts). */
-export const ERA_DEFINITIONS: Readonly<Record<Exclude<ZephyrEra, 'seed'>, EraDefinition>> = {
+/** Every era: its data, and the steps one table builder (era-tables.ts) carries out. */
+export const ERA_DEFINITIONS: Readonly<Record<ZephyrEra, EraDefinition>> = {
+  seed: {
+    era: 'seed', demandPaging: false, bits: PLAIN, levelFlags: V24_LEVELS, countsVerbose: false, allowsAbbreviations: true,
+    plan: planSeed,
+    capacity: countSeedTables,
+    steps: [mapSeedIdentity, linkDualWindow, seedRegionPermissions],
+  },
   'v2.4': {
     era: 'v2.4', demandPaging: false, bits: PLAIN, levelFlags: V24_LEVELS, countsVerbose: false, allowsAbbreviations: true,
     plan: planIdentity,
@@ -526,6 +597,8 @@ export interface EraBuildOptions {
   readonly extraMappings: readonly ExtraMapping[];
   readonly maxTablesBytes: number;
   readonly log: (line: string) => void;
+  /** Whether `log` is read (-v): the lines for each table are only made then. */
+  readonly verbose?: boolean;
   readonly trace?: EntryTrace;
 }
 
@@ -536,22 +609,30 @@ export interface EraBuild {
   readonly tableCount: number;
 }
 
-/** Runs an era's steps on one table set. */
+/** Runs an era's steps on one table set; `plan` replaces the era's own reading of the symbols (a layout already checked). */
 export function buildEraTables(
-  era: EraDefinition, mode: PagingModeName, symbols: Symbols, sizes: ReadonlyMap<string, bigint>, options: EraBuildOptions,
+  era: EraDefinition, mode: PagingModeName, symbols: Symbols, sizes: ReadonlyMap<string, bigint>, options: EraBuildOptions, plan?: Plan,
 ): EraBuild {
   const ctx = { era, symbols, sizes, mode, extraMappings: options.extraMappings, log: options.log, maxTablesBytes: options.maxTablesBytes } as EraContext;
-  ctx.plan = era.plan(ctx);
+  ctx.plan = plan ?? era.plan(ctx);
   const { tablesPhys } = ctx.plan;
   const topBytes = mode === 'pae' ? 32n : 4096n;
   if (tablesPhys < 0n || tablesPhys % 4096n !== 0n || tablesPhys + topBytes > (mode === 'ia32e' ? 1n << 52n : 1n << 32n)) {
     throw new InputError(`z_x86_pagetables_start is at physical ${tablesPhys < 0n ? `-${hex(-tablesPhys)}` : hex(tablesPhys)}: page tables need a 4 KiB aligned physical address${mode === 'ia32e' ? '' : ' below 4 GiB'}`);
   }
-  ctx.log(`${mode} tables from physical ${hex(tablesPhys)}`);
-  ctx.tables = new EraTables(eraLevels(era, mode, options.fixed), Number(tablesPhys), INTERMEDIATE, options.maxTablesBytes, options.trace);
+  const capacity = era.capacity?.(ctx);
+  const levels = eraLevels(era, mode, options.fixed);
+  ctx.log(`building ${MODES[mode].title} tables (${levels.map((l) => l.name).join(' > ')}) from physical ${hex(tablesPhys)}`);
+  ctx.tables = new EraTables(levels, Number(tablesPhys), INTERMEDIATE, {
+    maxBytes: options.maxTablesBytes,
+    ...(capacity !== undefined ? { capacity } : {}),
+    ...(options.trace ? { trace: options.trace } : {}),
+    // New tables are a step's detail at -v when entries are not traced.
+    ...(options.verbose && !era.countsVerbose ? { onNewTable: options.log } : {}),
+  });
   for (const step of era.steps) step(ctx);
   const bytes = ctx.tables.toBytes();
   era.check?.(ctx, bytes);
-  ctx.log(`top-level table at physical ${hex(BigInt(ctx.tables.topLevelPhys))}; ${ctx.tables.lowerTableCount + 1} tables, ${bytes.length} bytes`);
+  ctx.log(`top-level ${levels[0]!.name} at physical ${hex(BigInt(ctx.tables.topLevelPhys))}; ${ctx.tables.lowerTableCount + 1} tables, ${bytes.length} bytes`);
   return { bytes, tablesPhys, topLevelPhys: BigInt(ctx.tables.topLevelPhys), tableCount: ctx.tables.lowerTableCount + 1 };
 }

@@ -225,3 +225,24 @@ export function layoutFromSymbols(symbols: Symbols): Layout {
 
   return { mode, tablesPhys: physAddr(tablesPhys), identity, ...(dual ? { dual } : {}), regions };
 }
+
+/**
+ * How many tables below the top level the layout's identity mappings create
+ * (the dual window shares them): at each level, one per distinct region of
+ * its parent's entry size that a mapped page falls in.
+ */
+export function lowerTablesNeeded(layout: Layout): number {
+  const spans = layout.identity.map(mappedSpan).filter((s) => s.end > s.start).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  let total = 0n;
+  for (const parent of layout.mode.levels.slice(0, -1)) {
+    const scope = 1n << BigInt(parent.shift);
+    let next = 0n;
+    for (const s of spans) {
+      const first = s.start / scope > next ? s.start / scope : next;
+      const last = (s.end - 1n) / scope;
+      if (last >= first) total += last - first + 1n;
+      if (last + 1n > next) next = last + 1n;
+    }
+  }
+  return Number(total);
+}

@@ -12,10 +12,8 @@ export interface Level {
   readonly entryBytes: 4 | 8;
   /** Bits of an entry that hold the physical address. */
   readonly addressMask: bigint;
-  /** Flags this level's entries may carry; others are dropped. */
+  /** Flags the hardware lets this level's entries carry (pointing at a table, or mapping a 4 KiB page at the leaf). */
   readonly allowedFlags: PageFlags;
-  /** Where the reference generator lets more flags through than the hardware allows, what it lets through (--compat). */
-  readonly referenceAllowedFlags?: PageFlags;
 }
 
 /** A paging mode as the generator builds it: its levels of tables, where mappings may lie, where tables must end. */
@@ -54,13 +52,10 @@ const level = (name: string, shift: number, entries: number, entryBytes: 4 | 8, 
 
 /**
  * A PAE PDPTE has no R/W or U/S: bits 1-2 are reserved, and MOV to CR3 raises
- * #GP when a present PDPTE sets one (SDM Vol. 3A, PAE paging). The reference
- * generator sets both.
+ * #GP when a present PDPTE sets one (SDM Vol. 3A, PAE paging). Every era's
+ * script sets both (its flags per level are in eras.ts).
  */
-const PAE_PDPT: Level = {
-  ...level('PDPT', 30, 4, 8, ADDRESS_64, PRESENT),
-  referenceAllowedFlags: INTERMEDIATE_FLAGS,
-};
+const PAE_PDPT = level('PDPT', 30, 4, 8, ADDRESS_64, PRESENT);
 
 const PD_64 = level('PD', 21, 512, 8, ADDRESS_64, INTERMEDIATE_FLAGS);
 const PT_64 = level('PT', 12, 512, 8, ADDRESS_64_LEAF, LEAF_FLAGS_XD);

@@ -348,8 +348,9 @@ class PageModel {
 
   /**
    * map(): [virt, virt + size) to phys with these flags, in 4 KiB pages or
-   * large ones. An identity map in 4 KiB pages leaves page 0 as it was. A
-   * present page may be mapped again only to the same physical page.
+   * large ones. An identity map in 4 KiB pages leaves page 0 as it was, and
+   * walks no table for it: page 0 alone creates none. A present page may be
+   * mapped again only to the same physical page.
    */
   map(what: string, virt: bigint, phys: bigint, size: bigint, f: Flags, large = false): void {
     const unit = large ? this.largeScope : PAGE;
@@ -360,8 +361,8 @@ class PageModel {
     const start = this.index(virt);
     const end = start + size;
     const offset = phys - start;
-    this.walk(what, start, end, large ? this.directoryDepth : this.leafDepth);
     const from = virt === phys && !large && start === 0n ? PAGE : start;
+    this.walk(what, from, end, large ? this.directoryDepth : this.leafDepth);
     for (const p of this.pieces) {
       if (!(p.start < end && from < p.end) || !(p.flags.present || p.large)) continue;
       if (p.offset !== offset) {

@@ -42,6 +42,14 @@ export const ERA_GOLDEN_LAYOUTS: Readonly<Record<Exclude<ZephyrEra, 'seed'>, Rea
       covers: 'no region permissions: every page P RW, nothing else read',
       kernel: k32({ ...ram(0x100000n, 8192n), z_x86_pagetables_start: 0x180000n }),
     },
+    'pae-null-page-only-ram': {
+      covers: 'RAM of page 0 alone: the script drops page 0 before walking, so RAM creates no table; XIP flash creates the rest',
+      kernel: k32({ CONFIG_X86_PAE: 1n, ...ram(0n, 4n), z_x86_pagetables_start: 0x200000n, ...on('CONFIG_XIP'), CONFIG_FLASH_BASE_ADDRESS: 0x1000000n, CONFIG_FLASH_SIZE: 64n }),
+    },
+    '32bit-null-page-only-flash': {
+      covers: 'XIP flash of page 0 alone: no page table for it, region permissions on RAM',
+      kernel: k32({ ...ram(0x400000n, 1024n), z_x86_pagetables_start: 0x500000n, ...on('CONFIG_XIP', 'CONFIG_SRAM_REGION_PERMISSIONS'), CONFIG_FLASH_BASE_ADDRESS: 0n, CONFIG_FLASH_SIZE: 4n, ...region('_image_text', 0x400000n, 0x2000n), ...region('_image_rodata', 0x402000n, 0x1000n) }),
+    },
   },
   'v2.5': {
     'pae-image-window': {
@@ -59,6 +67,14 @@ export const ERA_GOLDEN_LAYOUTS: Readonly<Record<Exclude<ZephyrEra, 'seed'>, Rea
     'pae-xip': {
       covers: 'XIP flash outside the VM window',
       kernel: k32({ CONFIG_X86_PAE: 1n, ...ram(0x400000n, 2048n), CONFIG_KERNEL_VM_BASE: 0x400000n, CONFIG_KERNEL_VM_SIZE: 0x400000n, z_mapped_start: 0x400000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x410000n, ...on('CONFIG_SRAM_REGION_PERMISSIONS', 'CONFIG_XIP'), CONFIG_FLASH_BASE_ADDRESS: 0x1000000n, CONFIG_FLASH_SIZE: 256n, ...region('_image_text', 0x1000000n, 0x20000n), ...region('_image_rodata', 0x1020000n, 0x8000n) }),
+    },
+    'ia32e-null-page-only-locore': {
+      covers: 'locore of page 0 alone (_locore_start 0, _lodata_end 0x1000), outside the VM window: no tables for it',
+      kernel: k64({ ...ram(0x400000n, 4096n), CONFIG_KERNEL_VM_BASE: 0x400000n, CONFIG_KERNEL_VM_SIZE: 0x800000n, z_mapped_start: 0x400000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x410000n, _locore_start: 0n, _lodata_end: 0x1000n }),
+    },
+    'pae-null-page-only-flash': {
+      covers: 'XIP flash of page 0 alone in PAE: no page directory or page table for it',
+      kernel: k32({ CONFIG_X86_PAE: 1n, ...ram(0x400000n, 4096n), CONFIG_KERNEL_VM_BASE: 0x400000n, CONFIG_KERNEL_VM_SIZE: 0x800000n, z_mapped_start: 0x400000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x410000n, ...on('CONFIG_XIP'), CONFIG_FLASH_BASE_ADDRESS: 0n, CONFIG_FLASH_SIZE: 4n }),
     },
   },
   'v2.6': {
@@ -84,6 +100,14 @@ export const ERA_GOLDEN_LAYOUTS: Readonly<Record<Exclude<ZephyrEra, 'seed'>, Rea
       covers: 'CONFIG_ARCH_MAPS_ALL_RAM with XIP flash and gcov, no CONFIG_SRAM_OFFSET',
       kernel: k32({ CONFIG_X86_PAE: 1n, ...ram(0n, 2048n), CONFIG_KERNEL_VM_BASE: 0n, CONFIG_KERNEL_VM_SIZE: 0x400000n, CONFIG_KERNEL_VM_OFFSET: 0n, z_mapped_start: 0x100000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x110000n, ...on('CONFIG_SRAM_REGION_PERMISSIONS', 'CONFIG_ARCH_MAPS_ALL_RAM', 'CONFIG_XIP', 'CONFIG_COVERAGE_GCOV', 'CONFIG_USERSPACE'), CONFIG_FLASH_BASE_ADDRESS: 0x1000000n, CONFIG_FLASH_SIZE: 128n, ...region('_image_text', 0x1000000n, 0x10000n), ...region('_image_rodata', 0x1010000n, 0x8000n), ...region('__gcov_bss', 0x100000n, 0x1000n) }),
     },
+    '32bit-null-page-only-pinned': {
+      covers: 'a pinned section of page 0 alone, identity (no virtual offset): no page table for it',
+      kernel: k32({ ...ram(0x400000n, 4096n), ...v26Common(0x400000n, 0x400000n, 0n, 0n), z_mapped_start: 0x400000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x410000n, ...region('_image_text', 0x400000n, 0x1000n), ...on('CONFIG_LINKER_USE_PINNED_SECTION'), ...region('lnkr_pinned', 0n, 0x1000n) }),
+    },
+    'ia32e-null-page-only-locore': {
+      covers: 'locore of page 0 alone outside the VM window: no tables for it',
+      kernel: k64({ ...ram(0x400000n, 4096n), ...v26Common(0x400000n, 0x800000n, 0n, 0n), z_mapped_start: 0x400000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x410000n, ...region('_image_text', 0x400000n, 0x1000n), _locore_start: 0n, _lodata_end: 0x1000n }),
+    },
   },
   '2025': {
     'ia32e-present-at-boot': {
@@ -102,6 +126,14 @@ export const ERA_GOLDEN_LAYOUTS: Readonly<Record<Exclude<ZephyrEra, 'seed'>, Rea
     '32bit-all-ram-xip': {
       covers: '32-bit paging, all RAM mapped, XIP flash, no CONFIG_SRAM_OFFSET',
       kernel: k32({ ...ram(0n, 4096n), CONFIG_KERNEL_VM_BASE: 0n, CONFIG_KERNEL_VM_SIZE: 0x800000n, CONFIG_KERNEL_VM_OFFSET: 0n, ...on('CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT', 'CONFIG_SRAM_REGION_PERMISSIONS', 'CONFIG_ARCH_MAPS_ALL_RAM', 'CONFIG_XIP'), CONFIG_FLASH_BASE_ADDRESS: 0x1000000n, CONFIG_FLASH_SIZE: 64n, z_mapped_start: 0x100000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x110000n, ...region('__text_region', 0x1000000n, 0x8000n), ...region('__rodata_region', 0x1008000n, 0x4000n) }),
+    },
+    'pae-null-page-only-demand-image': {
+      covers: 'demand paging with the image at virtual 0 written as an identity map: page 0 dropped, no tables for it; the boot identity map elsewhere',
+      kernel: k32({ CONFIG_X86_PAE: 1n, ...ram(0x10000000n, 4096n), ...v26Common(0x400000n, 0x400000n, 0n, 0n), z_mapped_start: 0n, z_mapped_size: 0x1000n, z_x86_pagetables_start: 0x410000n, ...region('__text_region', 0x400000n, 0n) }),
+    },
+    'ia32e-null-page-only-locore': {
+      covers: 'locore of page 0 alone outside the VM window: no tables for it',
+      kernel: k64({ ...ram(0x400000n, 4096n), ...v26Common(0x400000n, 0x800000n, 0n, 0n), ...on('CONFIG_LINKER_GENERIC_SECTIONS_PRESENT_AT_BOOT'), z_mapped_start: 0x400000n, z_mapped_size: 0x10000n, z_x86_pagetables_start: 0x410000n, ...region('__text_region', 0x400000n, 0x1000n), _locore_start: 0n, _lodata_end: 0x1000n }),
     },
   },
 };

@@ -15,6 +15,8 @@ export const GOLDEN_LAYOUTS: Readonly<Record<string, KernelDescription>> = {
   'pae-identity-perms': identityKernel('pae', [0x100000n, 16384n], 0x300000n, textRodataPerms([0x100000n, 0x80000n], [0x180000n, 0x40000n])),
   'pae-dual-across-1gib': dualKernel('pae', [0x3fe00000n, 8192n], 0xbfe00000n, 0xbfe80000n, textRodataPerms([0xbfe00000n, 0x10000n], [0x3fe10000n, 0x10000n])),
   'pae-null-page': identityKernel('pae', [0n, 4096n], 0x100000n),
+  // RAM of page 0 alone: the NULL page is dropped before any table is made, so RAM makes none; flash makes the rest.
+  'pae-null-page-only-xip': identityKernel('pae', [0n, 4n], 0x200000n, { xip: { flashBase: 0x1000000n, flashSizeKiB: 64n } }),
   'ia32e-identity-kpti': identityKernel('ia32e', [0x100000n, 16384n], 0x400000n, {
     kpti: true,
     ...textRodataPerms([0x110000n, 0x40000n], [0x150000n, 0x20000n], { _locore: [0x100000n, 0x8000n], _lorodata: [0x108000n, 0x8000n] }),

@@ -8,13 +8,16 @@
  * is also reduced to the symbols its script reads (test/fixtures/zephyr/<build>.json),
  * rebuilt into an ELF by the project's writer, and the reference's tables for that
  * ELF written to test/golden/gen/zephyr/<build>.bin; it says whether they equal the
- * build's own pagetables.bin. The tests themselves only read the committed files.
+ * build's own pagetables.bin. Each line it prints also says whether x86pt --compat
+ * writes the same bytes, so a new layout that the generator gets wrong shows at
+ * once. The tests themselves only read the committed files.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { kernelElf, symbolKernelElf, type SymbolKernel } from '../../src/elf/kernel.js';
+import { kernelElf, kernelSymbolMap, symbolKernelElf, symbolKernelMaps, type SymbolKernel } from '../../src/elf/kernel.js';
+import { generateForEra, type KernelSymbols } from '../../src/gen/generate.js';
 import { readElf } from '../../src/elf/reader.js';
 import { detectZephyrEra, type ZephyrEra } from '../../src/elf/zephyr-era.js';
 import { GOLDEN_LAYOUTS } from './golden-layouts.js';
@@ -59,16 +62,29 @@ const READ_REGIONS = /^(_image_text|_image_rodata|__text_region|__rodata_region|
 
 const hexOf = (v: bigint): string => `0x${v.toString(16)}`;
 
+/** Whether x86pt --compat writes the reference's bytes for this kernel. */
+function compatSays(era: ZephyrEra, kernel: KernelSymbols, args: readonly string[], reference: Uint8Array): string {
+  const maps = args.filter((_, i) => args[i - 1] === '--map');
+  try {
+    const ours = generateForEra(kernel, { era, compat: true, maps }).bytes;
+    return Buffer.from(ours).equals(reference) ? 'x86pt --compat: same' : 'x86pt --compat: DIFFERS';
+  } catch (err) {
+    return `x86pt --compat: refuses (${(err as Error).message})`;
+  }
+}
+
 try {
   for (const [name, kernel] of Object.entries(GOLDEN_LAYOUTS)) {
-    writeFileSync(join(GOLDEN_DIR, `${name}.bin`), await runReference('seed', kernelElf(kernel), [], name));
-    process.stdout.write(`seed/${name}\n`);
+    const bytes = await runReference('seed', kernelElf(kernel), [], name);
+    writeFileSync(join(GOLDEN_DIR, `${name}.bin`), bytes);
+    process.stdout.write(`seed/${name}: ${compatSays('seed', { symbols: kernelSymbolMap(kernel) }, [], bytes)}\n`);
   }
   for (const [era, layouts] of Object.entries(ERA_GOLDEN_LAYOUTS) as [ZephyrEra, Record<string, { kernel: SymbolKernel; args?: string[] }>][]) {
     mkdirSync(join(GOLDEN_DIR, era), { recursive: true });
     for (const [name, layout] of Object.entries(layouts)) {
-      writeFileSync(join(GOLDEN_DIR, era, `${name}.bin`), await runReference(era, symbolKernelElf(layout.kernel), layout.args ?? [], `${era}-${name}`));
-      process.stdout.write(`${era}/${name}\n`);
+      const bytes = await runReference(era, symbolKernelElf(layout.kernel), layout.args ?? [], `${era}-${name}`);
+      writeFileSync(join(GOLDEN_DIR, era, `${name}.bin`), bytes);
+      process.stdout.write(`${era}/${name}: ${compatSays(era, symbolKernelMaps(layout.kernel), layout.args ?? [], bytes)}\n`);
     }
   }
   if (buildsDir) {
@@ -98,7 +114,7 @@ try {
       const bytes = await runReference(era, symbolKernelElf(kernel), args, build);
       writeFileSync(join(GOLDEN_DIR, 'zephyr', `${build}.bin`), bytes);
       const real = readFileSync(join(dir, 'pagetables.bin'));
-      process.stdout.write(`zephyr/${build} (${era}): ${Buffer.from(bytes).equals(real) ? 'equals' : 'DIFFERS FROM'} the build's pagetables.bin\n`);
+      process.stdout.write(`zephyr/${build} (${era}): ${Buffer.from(bytes).equals(real) ? 'equals' : 'DIFFERS FROM'} the build's pagetables.bin; ${compatSays(era, symbolKernelMaps(kernel), args, bytes)}\n`);
     }
   }
 } finally {
