@@ -6,7 +6,7 @@
 import { chmodSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PROGRESS_LINE_SECONDS, formatSeconds, progressLines } from '../src/cli/fuzz.js';
-import { expectBadInput, scratchDir, writeScratch, x86pt } from './support/cli.js';
+import { CLI, expectBadInput, scratchDir, writeScratch, x86pt } from './support/cli.js';
 
 const dir = scratchDir('x86pt-cli-fuzz-');
 
@@ -37,6 +37,23 @@ describe('fuzz --generator checks the command once on a valid layout first', () 
     const run = await x86pt(['fuzz', '--runs', '20', '--seed', '3', '--modes', '32bit', '--shrink-budget', '5', '--generator', `${script} {kernel} {output}`]);
     expect(run.exitCode).toBe(1);
     expect(run.stdout).toMatch(/COUNTEREXAMPLE/);
+  });
+
+  // A released era's script reads that era's symbols only: the pre-check must hand it a kernel of the campaign's era.
+  it.each(['v2.4', 'v2.5', 'v2.6', '2025'])('--zephyr %s: a generator of that era alone passes the pre-check of its era', async (era) => {
+    const generator = `node ${CLI} gen --zephyr ${era} -k {kernel} -o {output} {maps}`;
+    const fuzzed = await x86pt(['fuzz', '--zephyr', era, '--runs', '3', '--seed', '3', '--modes', 'ia32e', '--workers', '1', '--generator', generator]);
+    expect(fuzzed.stderr).not.toMatch(/cannot be fuzzed/);
+    expect(fuzzed.exitCode).toBe(0);
+  });
+
+  // v2.4 reads the seed's symbols less the dual window, so its generator serves a seed kernel too; the later ones do not.
+  it.each(['v2.5', 'v2.6', '2025'])('--zephyr %s: the same generator fails the pre-check of a seed campaign', async (era) => {
+    const generator = `node ${CLI} gen --zephyr ${era} -k {kernel} -o {output} {maps}`;
+    expectBadInput(
+      await x86pt(['fuzz', '--runs', '3', '--seed', '3', '--modes', 'ia32e', '--generator', generator]),
+      new RegExp(`^x86pt: --generator '.*--zephyr ${era} .*' cannot be fuzzed: given a valid ia32e layout \\(4 MiB of RAM at 0x100000\\), it exits with status 2`),
+    );
   });
 });
 

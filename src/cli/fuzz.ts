@@ -272,7 +272,7 @@ async function fuzz(flags: FuzzFlags, files: readonly string[] = []): Promise<nu
         ? commandGenerator(flags.generator, { timeoutMs, workDir: workDir! })
         : inProcessGenerator({ compat: flags.compat ?? false });
       // A command that cannot serve the simplest layout is a wrong command line, found in one run.
-      if (flags.generator !== undefined) await checkGeneratorRuns(generator, modes[0]!);
+      if (flags.generator !== undefined) await checkGeneratorRuns(generator, eras[0]!, modes[0]!);
       const settings = {
         seed, modes, engine: flags.engine, ignore: ignoreList, determinism: flags.determinism,
         ...(seedOnly ? {} : { eras }),

@@ -476,6 +476,20 @@ function eraChoices(eras: readonly ReleasedEra[], modes: readonly PagingMode[]):
   });
 }
 
+/**
+ * The plainest kernel of an era: 256 KiB of RAM at 1 MiB linked where it runs,
+ * the image inside it, no options and no --map. Every script of the era serves
+ * it; the generator pre-check runs on it.
+ */
+export function plainEraLayout(era: ReleasedEra, mode: PagingMode): EraFuzzLayout {
+  return resolveEraLayout({
+    era, mode, ramBase: MiB, ramPages: 64, ramKiBExtra: 0, linkage: 'same', windowSlots: 1, windowExtraPages: 0,
+    windowMisaligned: false, imagePages: 16, allRam: false, tablesUnaligned: false, permissions: false,
+    text: 'inside', rodata: 'inside', gdb: false, kpti: false, gcov: false, locoreAt: PAGE, locorePages: 1, xip: 'none',
+    boot: false, pinned: false, presentAtBoot: true, shadowStack: false, maps: [], placeholder: 'none', placeholderPages: 1, omit: 'none',
+  });
+}
+
 const hexText = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** Turns the choices into the symbols an era's linker script and Kconfig would emit, and the build's --map arguments. */

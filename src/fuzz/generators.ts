@@ -16,7 +16,9 @@ import { splitWords } from '../core/shell-words.js';
 import { parseElf } from '../elf/reader.js';
 import { generateForEra, generateTables } from '../gen/generate.js';
 import type { ZephyrEra } from '../elf/zephyr-era.js';
-import { kernelElf, type KernelDescription, type PagingModeName } from '../elf/kernel.js';
+import type { PagingModeName } from '../elf/kernel.js';
+import { plainEraLayout } from './arbitraries.js';
+import { layoutElf, layoutMaps, layoutSymbolMap, type FuzzLayout } from './layout.js';
 
 /** What a generator did with one kernel ELF. */
 export type GeneratorOutcome =
@@ -243,27 +245,33 @@ export function commandGenerator(template: string, options: CommandGeneratorOpti
 }
 
 /**
- * A layout every generator with gen_mmu.py's contract must serve: RAM of
- * 4 MiB at 1 MiB, identity-mapped, the tables inside it. The pre-check runs
- * the generator on it once, so a command that cannot work at all is bad
- * usage, not a counterexample found after seconds of shrinking.
+ * A layout every generator with the era's contract must serve. Seed: RAM of
+ * 4 MiB at 1 MiB, identity-mapped, the tables inside it; a released era: its
+ * plainest kernel. The pre-check runs the generator on it once, so a command
+ * that cannot work at all is bad usage, not a counterexample found after
+ * seconds of shrinking.
  */
-export const trivialKernel = (mode: PagingModeName): KernelDescription =>
-  ({ mode, sramBase: 0x100000n, sramSizeKiB: 4096n, pagetablesStart: 0x300000n });
+export function trivialLayout(era: ZephyrEra, mode: PagingModeName): FuzzLayout {
+  if (era !== 'seed') return plainEraLayout(era, mode);
+  return { kernel: { mode, sramBase: 0x100000n, sramSizeKiB: 4096n, pagetablesStart: 0x300000n }, omit: [] };
+}
 
 /**
- * Runs the generator once on a valid layout; InputError (one line naming the
- * command and what happened) when it cannot be started, exits non-zero or
- * writes nothing. Tables of any content, a crash or a timeout pass: judging
- * them is the campaign's work.
+ * Runs the generator once on a valid layout of the campaign's first era;
+ * InputError (one line naming the command and what happened) when it cannot
+ * be started, exits non-zero or writes nothing. Tables of any content, a
+ * crash or a timeout pass: judging them is the campaign's work.
  */
-export async function checkGeneratorRuns(generator: TableGenerator, mode: PagingModeName): Promise<void> {
-  const kernel = trivialKernel(mode);
-  const what = `given a valid ${mode} layout (${kernel.sramSizeKiB / 1024n} MiB of RAM at 0x${kernel.sramBase.toString(16)}),`;
+export async function checkGeneratorRuns(generator: TableGenerator, era: ZephyrEra, mode: PagingModeName): Promise<void> {
+  const layout = trivialLayout(era, mode);
+  const ram = layoutSymbolMap(layout);
+  const base = ram.get('CONFIG_SRAM_BASE_ADDRESS') ?? 0n;
+  const kib = ram.get('CONFIG_SRAM_SIZE') ?? 0n;
+  const what = `given a valid ${era === 'seed' ? '' : `${era} `}${mode} layout (${kib >= 1024n ? `${kib / 1024n} MiB` : `${kib} KiB`} of RAM at 0x${base.toString(16)}),`;
   const fail = (happened: string): never => {
     throw new InputError(`--generator '${generator.description}' cannot be fuzzed: ${what} ${happened}`);
   };
-  const outcome = await generator.generate(kernelElf(kernel));
+  const outcome = await generator.generate(layoutElf(layout), { era, maps: [...layoutMaps(layout)] });
   switch (outcome.kind) {
     case 'tables':
       if (outcome.bytes.byteLength === 0) fail('it wrote an empty tables.bin');
