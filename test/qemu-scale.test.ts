@@ -13,6 +13,7 @@ import { createQemuEngine, type QemuReport } from '../src/engines/qemu/engine.js
 import { MMU_LISTING_MAX_PAGES, planCase } from '../src/engines/qemu/case-plan.js';
 import { planNextBoot } from '../src/engines/qemu/boot-plan.js';
 import { buildProbeStub } from '../src/engines/qemu/stub-build.js';
+import { lookup } from '../src/engines/qemu/case-report.js';
 import { GUEST_MEMORY_MICROVM, QEMU_MAX_PHYS_ADDR, UnhostableLayout } from '../src/engines/qemu/guest-memory.js';
 import { engineInput, HIGH_HALF, withEntryBit } from './support/engine-layouts.js';
 import { entriesPointingAt } from './support/qemu-layouts.js';
@@ -91,14 +92,36 @@ describe('layouts above 4 GiB', () => {
 });
 
 describe('the top of the modelled MAXPHYADDR', () => {
-  it('accepts RAM that ends at 2^40, and refuses it one page further with its reason code', async () => {
+  it(`accepts RAM that ends at 2^${QEMU_MAX_PHYS_ADDR}, and refuses it one page further with its reason code`, async () => {
     const below = engineInput(kernelAt(TOP - 64n * MiB));
     await verified(below);
     const past = engineInput({ ...kernelAt(TOP - 64n * MiB), sramSizeKiB: 64n * KiB + 4n });
     const refusal = await (await engine).run(past).then(() => null, (err: unknown) => err);
     expect(refusal).toBeInstanceOf(UnhostableLayout);
     expect((refusal as UnhostableLayout).reason).toBe('phys-above-maxphyaddr');
-    expect((refusal as Error).message).toMatch(/^phys-above-maxphyaddr: .*past 0x10000000000, QEMU's MAXPHYADDR \(40 bits\)/);
+    expect((refusal as Error).message).toMatch(/^phys-above-maxphyaddr: .*past 0x100000000000, QEMU's MAXPHYADDR \(44 bits\)/);
+  });
+
+  it('checks reserved bits where MAXPHYADDR says, as the walker QEMU is judged by does: bit 43 of a PTE moves the page, bit 44 faults', async () => {
+    expect(QEMU_MAX_PHYS_ADDR).toBe(44);
+    const clean = engineInput(kernelAt(4n * GiB));
+    const data = 4n * GiB + 16n * MiB;
+    const [leaf] = entriesPointingAt(clean, data);
+    const moved = await (await engine).run(withEntryBit(clean, leaf!, 43));
+    expect(moved.guestFailure).toBeNull();
+    expect(moved.mmu.disagreements).toEqual([]);
+    // QEMU's MMU puts the page 2^43 up, where no RAM is: the probe reads something that is not the page's signature.
+    expect(lookup(moved.mmu.translations, data)).toMatchObject({ phys: data + (1n << 43n) });
+    expect(compareRanges(clean.expected, moved.actual, moved.coverage)).toEqual([
+      { virt: data, size: 4096n, expected: expect.objectContaining({ phys: data }), actual: expect.not.objectContaining({ phys: data }) },
+    ]);
+    const reserved = await (await engine).run(withEntryBit(clean, leaf!, 44));
+    expect(reserved.guestFailure).toBeNull();
+    // The walker finds the entry reserved as the CPU did; only QEMU's monitor, which checks no reserved bits, lists it.
+    expect(reserved.mmu.disagreements).toEqual([{ virt: data, size: 4096n, expected: null, actual: expect.objectContaining({ phys: data + (1n << 44n) }) }]);
+    expect(compareRanges(clean.expected, reserved.actual, reserved.coverage)).toEqual([
+      { virt: data, size: 4096n, expected: expect.objectContaining({ phys: data }), actual: null },
+    ]);
   });
 
   it('refuses, with reason codes, a layout that leaves the stub no executable page, and memory above 3 GiB where only RAM below is modelled (Bochs)', () => {

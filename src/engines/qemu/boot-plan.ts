@@ -6,7 +6,7 @@
 import type { PagingMode } from '../../verify/model.js';
 import type { CasePlan, PageRun } from './case-plan.js';
 import { PAGING_OFF_END } from './case-plan.js';
-import { UnhostableLayout } from './guest-memory.js';
+import { QEMU_MAX_PHYS_ADDR, UnhostableLayout } from './guest-memory.js';
 import { firstFit, normalize, subtract } from '../probe/intervals.js';
 import { STUB_ABI as ABI } from './stub-abi.js';
 import { homeFootprint, type ProbeStub } from './stub-build.js';
@@ -23,8 +23,8 @@ const FIRMWARE_END = 0x100000n;
 /** The stub and its staging area lie in the RAM every guest has, below 3 GiB (the stub reads them with paging off). */
 const STAGING_END = 0xc0000000n;
 const GIB = 1n << 30n;
-/** The stub's own IA-32e tables for F_LONG cases: a PML4 and the PDPTs of 1 GiB pages mapping [0, 2^STUB_MAP_BITS) to itself. */
-const STUB_MAP_BITS = 40n;
+/** The stub's own IA-32e tables for F_LONG cases: a PML4 and the PDPTs of 1 GiB pages mapping [0, 2^STUB_MAP_BITS) to itself: all the guest's RAM. */
+const STUB_MAP_BITS = BigInt(QEMU_MAX_PHYS_ADDR);
 const STUB_PDPTS = Number((1n << STUB_MAP_BITS) >> 39n);
 const STUB_TABLE_BYTES = 4096 * (1 + STUB_PDPTS);
 /** A case with more data than this is staged above every footprint when the guest has RAM above 4 GiB. */

@@ -33,8 +33,14 @@ export interface GuestMemory {
   readonly maxPhysAddr: number;
 }
 
-/** QEMU's MAXPHYADDR under TCG (its reserved-bit checks use it, and the engine sets `phys-bits` to it). */
-export const QEMU_MAX_PHYS_ADDR = 40;
+/**
+ * QEMU's MAXPHYADDR under TCG (the engine sets `phys-bits` to it; CPUID
+ * 0x80000008 reports it and TCG's reserved-bit checks follow it), and where
+ * the guest's RAM ends. TCG takes more, and a sparse memfd backs up to
+ * 2^46, but QEMU's dirty bitmaps cost it about 100 MiB of resident memory
+ * per TiB of guest RAM, whether touched or not: 2^44 bounds a boot at about 1.6 GiB.
+ */
+export const QEMU_MAX_PHYS_ADDR = 44;
 
 /** RAM below 3 GiB only: what the stub reaches with paging off on QEMU's microvm and on Bochs (the default). */
 export const GUEST_MEMORY_LOW: GuestMemory = {
