@@ -5,7 +5,8 @@ import type { EngineInput, MappedRange } from '../src/verify/model.js';
 import { compareRanges, mismatchKind, type Mismatch } from '../src/verify/compare.js';
 import { mappedBytes } from '../src/verify/ranges.js';
 import { createQemuEngine, type QemuEngine, type QemuReport } from '../src/engines/qemu/engine.js';
-import { planCase } from '../src/engines/qemu/case-plan.js';
+import { contextPagesFor, planCase } from '../src/engines/qemu/case-plan.js';
+import { STUB_ABI } from '../src/engines/qemu/stub-abi.js';
 import { runPlans } from '../src/engines/qemu/harness.js';
 import { engineInput, HIGH_HALF, IA32E_64MIB_LAYOUT, withEntryBit } from './support/engine-layouts.js';
 import { aliasesOf, directoryEntryAbove, entriesPointingAt, QEMU_LAYOUTS } from './support/qemu-layouts.js';
@@ -325,5 +326,57 @@ describe('QEMU failing', () => {
     const err = await failureOf((await createQemuEngine({ timeoutMs: 1 })).run(INPUTS['32bit-identity']!));
     expect(err).toBeInstanceOf(InputError);
     expect(err!.message).toMatch(/^qemu: QEMU did not finish within 1 ms \(its budget for 1 case: \d+ pages probed, \d+ signed, \d+ listed by its MMU\) while (booting for|probing) case 1 of 1$/);
+  });
+});
+
+describe('a layout with a single writable page for the stub\'s context', () => {
+  // PAE, region permissions: text 0x100000-0x102000 (RX), rodata 0x102000-0x104000 (R), one data page at 0x104000, then the tables.
+  const kernel = {
+    mode: 'pae' as const, sramBase: 0x100000n, sramSizeKiB: 32n, pagetablesStart: 0x105000n, regionPermissions: true,
+    regions: { _image_text: { start: 0x100000n, size: 0x2000n }, _image_rodata: { start: 0x102000n, size: 0x2000n } },
+  };
+  const DATA = 0x104000n;
+
+  it('puts the whole context (variables, descriptor tables, stacks, probe runs) in that page, and a second page only for more runs', () => {
+    const input = engineInput(kernel);
+    // Writable: the data page, then the tables up to the end of RAM.
+    expect(input.tablesPhys).toBe(DATA + PAGE);
+    expect(input.expected.filter((r) => r.writable).map((r) => [r.phys, r.size])).toEqual([[DATA, 0x108000n - DATA]]);
+    const plan = planCase(input);
+    expect(plan.context).toEqual({ phys: DATA, pages: 1 });
+    const firstPage = (4096 - STUB_ABI.C_RUNS_START) / STUB_ABI.PROBE_RUN_BYTES;
+    expect(contextPagesFor(firstPage)).toBe(1);
+    expect(contextPagesFor(firstPage + 1)).toBe(2);
+    // The stacks lie below the runs, above the IDT's 33 gates of 16 bytes.
+    expect(STUB_ABI.C_IDT + 33 * 16).toBeLessThanOrEqual(STUB_ABI.C_ISTACK_TOP - 0x200);
+    expect(STUB_ABI.C_STACK_TOP).toBeLessThanOrEqual(STUB_ABI.C_RUNS_START);
+  });
+
+  it('verifies it, and catches a flipped bit of another page there', async () => {
+    const input = engineInput(kernel);
+    const clean = await engine.run(input);
+    expect(clean.guestFailure).toBeNull();
+    expect(clean.violations).toEqual([]);
+    expect(compareRanges(input.expected, clean.actual, clean.coverage)).toEqual([]);
+    const [leaf] = entriesPointingAt(input, 0x103000n);
+    const mutant = await engine.run(withEntryBit(input, leaf!, 1)); // rodata made writable
+    expect(compareRanges(input.expected, mutant.actual, mutant.coverage)).toEqual([
+      { virt: 0x103000n, size: PAGE, expected: expect.objectContaining({ writable: false }), actual: expect.objectContaining({ phys: 0x103000n, writable: true }) },
+    ]);
+  });
+
+  it('when the tables make that page read-only, the stub dies and the verdict fails, without hanging', async () => {
+    const input = engineInput(kernel);
+    const [leaf] = entriesPointingAt(input, DATA);
+    const report = await engine.run(withEntryBit(input, leaf!, 1));
+    expect(report.guestFailure).toMatch(/triple-faulted|exception/);
+    expect(report.violations).toHaveLength(1);
+    expect(report.violations[0]!.message).toMatch(/could not run under these tables .*no page both should and does/);
+  });
+
+  it('still refuses a layout with no writable page outside the tables, with its reason code', () => {
+    const input = engineInput({ ...kernel, regions: { ...kernel.regions, _image_rodata: { start: 0x102000n, size: 0x3000n } } });
+    expect(input.expected.some((r) => r.writable && r.phys < 0x105000n)).toBe(false);
+    expect(() => planCase(input)).toThrow(/^no-context-pages: no page outside the tables is identity-mapped writable and supervisor-only/);
   });
 });

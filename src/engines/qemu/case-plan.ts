@@ -19,10 +19,12 @@ const CANDIDATE_LIMIT = 4096;
 
 /** Where the stub reaches memory with paging off: below 4 GiB. */
 export const PAGING_OFF_END = 0x100000000n;
-/** Probe runs a context page holds after its signature slot. */
+/** Probe runs a further context page holds after its signature slot. */
 const RUNS_PER_PAGE = Math.floor((4096 - STUB_ABI.SLOT_BYTES) / STUB_ABI.PROBE_RUN_BYTES);
-/** Context page, stack page, then the probe runs. */
-const CONTEXT_FIXED_PAGES = Math.floor(STUB_ABI.C_RUNS_START / 4096);
+/** Probe runs the first context page holds after its variables, descriptor tables and stacks. */
+const RUNS_IN_FIRST_PAGE = Math.floor((4096 - STUB_ABI.C_RUNS_START) / STUB_ABI.PROBE_RUN_BYTES);
+/** Context pages for `runs` probe runs: the first page, then pages of runs. */
+export const contextPagesFor = (runs: number): number => 1 + Math.ceil(Math.max(0, runs - RUNS_IN_FIRST_PAGE) / RUNS_PER_PAGE);
 const MAX_RUN_PAGES = 0xffffffffn;
 /** Mapped pages up to which the host reads QEMU's MMU listing (256 MiB: about 3 MB of monitor text). */
 export const MMU_LISTING_MAX_PAGES = 65536;
@@ -148,7 +150,7 @@ export function planCase(input: EngineInput, probe: ProbePlanOptions = {}, memor
   }
   const probed = unprobed.length === 0 ? plan.coverage : coverageOf(kept);
   const probeRuns = splitRuns(probed.map((span) => ({ start: span.virt, end: span.virt + span.size })));
-  const contextPages = CONTEXT_FIXED_PAGES + Math.ceil(probeRuns.length / RUNS_PER_PAGE);
+  const contextPages = contextPagesFor(probeRuns.length);
   // 32-bit and PAE code turns paging on with 32-bit addresses: their stub pages lie below 4 GiB.
   const reach: Interval = { start: 0n, end: mode === 'ia32e' ? limit : PAGING_OFF_END };
   const usable = subtract(intersect(memory.ram, [reach]), [tablePages]);
@@ -176,7 +178,7 @@ export function planCase(input: EngineInput, probe: ProbePlanOptions = {}, memor
   if (contextPhys === null) {
     throw new UnhostableLayout(
       'no-context-pages',
-      `no ${contextPages} consecutive pages outside the tables are identity-mapped writable and supervisor-only in memory QEMU can back: the QEMU stub has nowhere for its stack and probe list`,
+      `${contextPages === 1 ? 'no page outside the tables is' : `no ${contextPages} consecutive pages outside the tables are`} identity-mapped writable and supervisor-only in memory QEMU can back: the QEMU stub has nowhere for its stack and probe list`,
     );
   }
 

@@ -90,7 +90,11 @@ export const STUB_ABI = {
   O_EXEC: 8,
   O_SIGNED: 0x10,
 
-  /** Context pages: page 0 variables and descriptor tables, page 1 stack, pages 2.. probe runs. */
+  /**
+   * Context pages: page 0 holds the variables, the descriptor tables (the
+   * IDT ends at 0x410), both stacks and the first probe runs, so that a
+   * layout with one writable page hosts the stub; further pages hold more runs.
+   */
   C_HOME_RET: 0x10,
   C_HOME_SP: 0x14,
   C_RESUME: 0x18,
@@ -122,11 +126,11 @@ export const STUB_ABI = {
   C_IDTR: 0x170,
   C_TSS: 0x180,
   C_IDT: 0x200,
-  C_ISTACK_TOP: PAGE_BYTES,
-  C_STACK_TOP: 2 * PAGE_BYTES,
-  /** The first probe run (as in the staging area), after the page's signature slot; runs go on page by page, each page after its slot. */
-  C_RUNS_START: 2 * PAGE_BYTES + SLOT_BYTES,
-  CTX_CLEAR_BYTES: 2 * PAGE_BYTES,
+  C_ISTACK_TOP: 0x800,
+  C_STACK_TOP: 0xc00,
+  /** The first probe run (as in the staging area); runs go on page by page, each later page after its signature slot. */
+  C_RUNS_START: 0xc00,
+  CTX_CLEAR_BYTES: PAGE_BYTES,
 } as const;
 
 export type StubSymbol = keyof typeof STUB_ABI;
