@@ -377,6 +377,38 @@ describe('a layout with a single writable page for the stub\'s context', () => {
   it('still refuses a layout with no writable page outside the tables, with its reason code', () => {
     const input = engineInput({ ...kernel, regions: { ...kernel.regions, _image_rodata: { start: 0x102000n, size: 0x3000n } } });
     expect(input.expected.some((r) => r.writable && r.phys < 0x105000n)).toBe(false);
-    expect(() => planCase(input)).toThrow(/^no-context-pages: no page outside the tables is identity-mapped writable and supervisor-only/);
+    expect(() => planCase(input)).toThrow(/^no-context-pages: no page outside the tables is identity-mapped writable in memory QEMU can back/);
+  });
+});
+
+describe('a layout whose only writable page outside the tables is a user page', () => {
+  // PAE, region permissions with userspace: text and rodata user, a user-writable __gcov_bss page at 0x103000, then the tables.
+  const kernel = {
+    mode: 'pae' as const, sramBase: 0x100000n, sramSizeKiB: 28n, pagetablesStart: 0x104000n, regionPermissions: true, userspace: true, coverageGcov: true,
+    regions: { _image_text: { start: 0x100000n, size: 0x2000n }, _image_rodata: { start: 0x102000n, size: 0x1000n }, __gcov_bss: { start: 0x103000n, size: 0x1000n } },
+  };
+  const BSS = 0x103000n;
+
+  it('hosts the context there where the probes drop to ring 3 (no SMAP to fault the stub on it), and catches a flipped bit', async () => {
+    const input = engineInput(kernel);
+    expect(input.expected.filter((r) => r.writable && r.phys < input.tablesPhys)).toEqual([expect.objectContaining({ phys: BSS, size: PAGE, user: true })]);
+    const plan = planCase(input);
+    expect(plan.code.ringThree).toBe(true);
+    expect(plan.context).toEqual({ phys: BSS, pages: 1 });
+    const clean = await engine.run(input);
+    expect(clean.guestFailure).toBeNull();
+    expect(clean.userCheck).toBe('cpl3');
+    expect(compareRanges(input.expected, clean.actual, clean.coverage)).toEqual([]);
+    const [leaf] = entriesPointingAt(input, 0x102000n);
+    const mutant = await engine.run(withEntryBit(input, leaf!, 2)); // rodata made supervisor-only
+    expect(compareRanges(input.expected, mutant.actual, mutant.coverage)).toEqual([
+      { virt: 0x102000n, size: PAGE, expected: expect.objectContaining({ user: true }), actual: expect.objectContaining({ phys: 0x102000n, user: false }) },
+    ]);
+  });
+
+  it('refuses it where the tables leave no user-executable code page: SMAP then checks the user bit, and would fault the stub on a user page', () => {
+    const input = engineInput(kernel);
+    const supervisorText = [0x100000n, 0x101000n].reduce((t, page) => withEntryBit(t, entriesPointingAt(t, page)[0]!, 2), input);
+    expect(() => planCase(supervisorText)).toThrow(/^no-context-pages: no page outside the tables is identity-mapped writable and supervisor-only/);
   });
 });

@@ -170,15 +170,17 @@ export function planCase(input: EngineInput, probe: ProbePlanOptions = {}, memor
     throw new UnhostableLayout('no-code-page', `${what}: the QEMU stub has nowhere to run`);
   }
   const contextUsable = subtract(usable, [{ start: code.phys, end: code.phys + PAGE }]);
-  let contextPhys = chooseContextPages(expected, contextUsable, contextPages, walker);
+  // Supervisor-only pages first; user ones too where the probes drop to ring 3, since no SMAP then faults the stub's own accesses there.
+  const userContext = code.ringThree;
+  let contextPhys = chooseContextPages(expected, contextUsable, contextPages, walker, userContext);
   if (contextPhys === null) {
     walkerAgrees = false;
-    contextPhys = chooseContextPages(expected, contextUsable, contextPages, null);
+    contextPhys = chooseContextPages(expected, contextUsable, contextPages, null, userContext);
   }
   if (contextPhys === null) {
     throw new UnhostableLayout(
       'no-context-pages',
-      `${contextPages === 1 ? 'no page outside the tables is' : `no ${contextPages} consecutive pages outside the tables are`} identity-mapped writable and supervisor-only in memory QEMU can back: the QEMU stub has nowhere for its stack and probe list`,
+      `${contextPages === 1 ? 'no page outside the tables is' : `no ${contextPages} consecutive pages outside the tables are`} identity-mapped writable${userContext ? '' : ' and supervisor-only'} in memory QEMU can back: the QEMU stub has nowhere for its stack and probe list`,
     );
   }
 
@@ -275,15 +277,18 @@ function chooseCodePage(expected: readonly MappedRange[], avoid: readonly Interv
   return null;
 }
 
-function chooseContextPages(expected: readonly MappedRange[], usable: readonly Interval[], pages: number, walker: PageWalker | null): bigint | null {
-  const writable = normalize(expected.filter((r) => r.virt === r.phys && r.writable && !r.user).map(physOf));
-  const size = BigInt(pages) * PAGE;
-  let tried = 0;
-  for (const window of intersect(writable, usable)) {
-    let start = window.start;
-    for (let p = window.start; p < window.end && tried < CANDIDATE_LIMIT; p += PAGE, tried++) {
-      if (!walkerGives(walker, p, p, { writable: true, supervisorOnly: true })) start = p + PAGE;
-      else if (p + PAGE - start >= size) return start;
+/** `pages` consecutive pages identity-mapped writable (supervisor-only first; user ones too with `userToo`), which the walker, if given, agrees on. */
+function chooseContextPages(expected: readonly MappedRange[], usable: readonly Interval[], pages: number, walker: PageWalker | null, userToo: boolean): bigint | null {
+  for (const user of userToo ? [false, true] : [false]) {
+    const writable = normalize(expected.filter((r) => r.virt === r.phys && r.writable && (user || !r.user)).map(physOf));
+    const size = BigInt(pages) * PAGE;
+    let tried = 0;
+    for (const window of intersect(writable, usable)) {
+      let start = window.start;
+      for (let p = window.start; p < window.end && tried < CANDIDATE_LIMIT; p += PAGE, tried++) {
+        if (!walkerGives(walker, p, p, { writable: true, supervisorOnly: !user })) start = p + PAGE;
+        else if (p + PAGE - start >= size) return start;
+      }
     }
   }
   return null;
