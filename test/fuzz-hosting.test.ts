@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../src/core/errors.js';
+import { EngineFailure } from '../src/engines/probe/failure.js';
 import { createWalkerEngine } from '../src/engines/walker.js';
 import { campaignFromChunks, chunkJudge, drawLayouts, runCampaign, type CampaignOptions } from '../src/fuzz/campaign.js';
 import { layoutArbitrary } from '../src/fuzz/arbitraries.js';
@@ -59,6 +60,30 @@ async function withTablesByMode(): Promise<Record<PagingMode, number>> {
 const settings = { seed: SEED, modes: MODES, engine: 'picky', ignore: [], determinism: false };
 
 describe('unhosted layouts counted per reason code', () => {
+  it('a batch whose boot fails as a whole is run case by case: only the case that fails is charged, as engine-failed', async () => {
+    const expected = await withTablesByMode();
+    let batches = 0;
+    // Boots every case of a batch at once; a PAE case kills the whole boot, and alone it kills its own.
+    const batching: Engine = {
+      name: 'batching',
+      async run(input) {
+        if (input.mode === 'pae') throw new EngineFailure('batching', 'did not finish');
+        return walker.run(input);
+      },
+      async runBatch(inputs) {
+        batches++;
+        if (inputs.some((input) => input.mode === 'pae')) throw new EngineFailure('batching', 'did not finish in a batch');
+        return Promise.all(inputs.map(async (input) => ({ ok: true as const, report: await walker.run(input) })));
+      },
+    };
+    const result = await runCampaign(campaign({ engine: batching }));
+    expect(batches).toBeGreaterThan(0);
+    expect(result.counterexample).toBeUndefined();
+    expect(result.stats.unhostedByReason).toEqual({ 'engine-failed': expected.pae });
+    expect(result.stats.engineHosted).toBe(expected['32bit'] + expected.ia32e);
+    expect(result.stats.unhostedExample['engine-failed']).toBe('batching: did not finish');
+  });
+
   it('counts each refusal under its code (the default for a bare InputError), and the hosted ones', async () => {
     const expected = await withTablesByMode();
     expect(expected.ia32e).toBeGreaterThan(0);

@@ -7,7 +7,8 @@
  * failing path, so `--seed S --path P` reproduces any reported case exactly.
  */
 import fc from 'fast-check';
-import { DEFAULT_HOSTING_REASON, type EngineInput, type PagingMode } from '../verify/model.js';
+import { DEFAULT_HOSTING_REASON, type Engine, type EngineInput, type EngineOutcome, type PagingMode } from '../verify/model.js';
+import { InputError } from '../core/errors.js';
 import type { RefusalRule } from '../verify/spec.js';
 import { eraLayoutArbitrary, layoutArbitrary, type ReleasedEra } from './arbitraries.js';
 import type { ZephyrEra } from '../elf/zephyr-era.js';
@@ -119,6 +120,32 @@ const BATCH = 32;
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
+ * One boot for the batch; when that boot fails as a whole (the emulator hung
+ * or died on one of its cases), each case again in a boot of its own, so the
+ * failure is charged to the case that caused it and the others are still hosted.
+ */
+async function runBatchOrAlone(engine: Engine, inputs: readonly EngineInput[]): Promise<readonly EngineOutcome[]> {
+  try {
+    return await engine.runBatch!(inputs);
+  } catch (err) {
+    if (!(err instanceof InputError) || inputs.length <= 1) {
+      if (err instanceof InputError) return [{ ok: false, error: err }];
+      throw err;
+    }
+    const outcomes: EngineOutcome[] = [];
+    for (const input of inputs) {
+      try {
+        outcomes.push({ ok: true, report: await engine.run(input) });
+      } catch (alone) {
+        if (!(alone instanceof InputError)) throw alone;
+        outcomes.push({ ok: false, error: alone });
+      }
+    }
+    return outcomes;
+  }
+}
+
+/**
  * Judges layouts in order, calling `judged` with each report until it returns
  * true. A batch engine gets the accepted cases of up to BATCH layouts at a time.
  */
@@ -136,7 +163,7 @@ async function judgeInOrder(layouts: readonly FuzzLayout[], options: CampaignOpt
     const prepared = [];
     for (const layout of layouts.slice(at, at + BATCH)) prepared.push(await prepareCase(layout, options));
     const inputs = prepared.map(engineInputOf);
-    const observed = await engine.runBatch(inputs.filter((input): input is EngineInput => input !== null));
+    const observed = await runBatchOrAlone(engine, inputs.filter((input): input is EngineInput => input !== null));
     let next = 0;
     for (const [i, p] of prepared.entries()) {
       if (judged(await judgeCase(p, options, inputs[i] ? observed[next++] : undefined))) return;
