@@ -9,3 +9,6 @@ export function formatSize(bytes: bigint): string {
   for (const [unit, name] of UNITS) if (bytes >= unit && bytes % unit === 0n) return `${bytes / unit} ${name}`;
   return `${bytes} bytes`;
 }
+
+/** A share as a percentage with one decimal ('0.0%' of nothing). */
+export const percent = (part: number, whole: number): string => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'}%`;

@@ -128,21 +128,19 @@ async function runBatchOrAlone(engine: Engine, inputs: readonly EngineInput[]): 
   try {
     return await engine.runBatch!(inputs);
   } catch (err) {
-    if (!(err instanceof InputError) || inputs.length <= 1) {
-      if (err instanceof InputError) return [{ ok: false, error: err }];
-      throw err;
-    }
-    const outcomes: EngineOutcome[] = [];
-    for (const input of inputs) {
-      try {
-        outcomes.push({ ok: true, report: await engine.run(input) });
-      } catch (alone) {
-        if (!(alone instanceof InputError)) throw alone;
-        outcomes.push({ ok: false, error: alone });
-      }
-    }
-    return outcomes;
+    if (!(err instanceof InputError)) throw err;
+    if (inputs.length === 1) return [{ ok: false, error: err }];
   }
+  const outcomes: EngineOutcome[] = [];
+  for (const input of inputs) {
+    try {
+      outcomes.push({ ok: true, report: await engine.run(input) });
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      outcomes.push({ ok: false, error: err });
+    }
+  }
+  return outcomes;
 }
 
 /**

@@ -13,6 +13,7 @@ import { registerCleanup } from '../core/cleanup.js';
 import { EXIT_BAD_INPUT, InputError } from '../core/errors.js';
 import { readInputFile } from '../core/io.js';
 import { splitWords } from '../core/shell-words.js';
+import { formatSize, hex } from '../core/text.js';
 import { parseElf } from '../elf/reader.js';
 import { generateForEra, generateTables } from '../gen/generate.js';
 import type { ZephyrEra } from '../elf/zephyr-era.js';
@@ -264,10 +265,9 @@ export function trivialLayout(era: ZephyrEra, mode: PagingModeName): FuzzLayout 
  */
 export async function checkGeneratorRuns(generator: TableGenerator, era: ZephyrEra, mode: PagingModeName): Promise<void> {
   const layout = trivialLayout(era, mode);
-  const ram = layoutSymbolMap(layout);
-  const base = ram.get('CONFIG_SRAM_BASE_ADDRESS') ?? 0n;
-  const kib = ram.get('CONFIG_SRAM_SIZE') ?? 0n;
-  const what = `given a valid ${era === 'seed' ? '' : `${era} `}${mode} layout (${kib >= 1024n ? `${kib / 1024n} MiB` : `${kib} KiB`} of RAM at 0x${base.toString(16)}),`;
+  const symbols = layoutSymbolMap(layout);
+  const ram = `${formatSize((symbols.get('CONFIG_SRAM_SIZE') ?? 0n) * 1024n)} of RAM at ${hex(symbols.get('CONFIG_SRAM_BASE_ADDRESS') ?? 0n)}`;
+  const what = `given a valid ${era === 'seed' ? '' : `${era} `}${mode} layout (${ram}),`;
   const fail = (happened: string): never => {
     throw new InputError(`--generator '${generator.description}' cannot be fuzzed: ${what} ${happened}`);
   };

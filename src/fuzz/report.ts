@@ -1,6 +1,7 @@
 /** Reports of a campaign: the summary, a counterexample, the command that reproduces it, and its files. */
 import { join } from 'node:path';
 import { ensureDirectory, writeFileAtomic } from '../core/io.js';
+import { percent } from '../core/text.js';
 import type { PagingMode } from '../verify/model.js';
 import type { CampaignResult, CampaignStats, Counterexample } from './campaign.js';
 import { describeLayout } from './layout.js';
@@ -62,8 +63,6 @@ function statsLines(stats: CampaignStats): string[] {
   lines.push(...hostingLines(stats));
   return lines;
 }
-
-const percent = (part: number, whole: number): string => `${whole > 0 ? ((100 * part) / whole).toFixed(1) : '0.0'}%`;
 
 /**
  * How much an emulator engine did: the layouts it hosted, those it could

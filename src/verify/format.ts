@@ -9,7 +9,7 @@ import { PAGING_MODE_RECORDS, TABLE_BYTES, linearAddressDigits } from './paging-
 import type { VerifyResult } from './check.js';
 import type { WalkResult } from './walker.js';
 
-import { formatSize, hex } from '../core/text.js';
+import { formatSize, hex, percent } from '../core/text.js';
 
 /** Columns a report line may take: more is wrapped at spaces, continuation lines indented. */
 export const REPORT_COLUMNS = 120;
@@ -260,9 +260,8 @@ export function verifyText(result: VerifyResult, names: VerifyNames): string {
 
 /** What a probing engine looked at: the walker checked every page, the engine these. */
 export function probeLine(probe: ProbeSummary): string {
-  const share = probe.fullPageCount === 0 ? 100 : (100 * probe.pagesProbed) / probe.fullPageCount;
   const plan = probe.plan === 'sampled' ? `plan sampled, seed ${probe.seed}` : 'plan all';
-  return `probed: ${probe.pagesProbed} of ${probe.fullPageCount} pages (${share.toFixed(share < 10 ? 1 : 0)}%), ${plan}`;
+  return `probed: ${probe.pagesProbed} of ${probe.fullPageCount} pages (${percent(probe.pagesProbed, probe.fullPageCount)}), ${plan}`;
 }
 
 /** verify's JSON: the verdict, the files and where the tables sit, the counts the text line gives, then the details. */
